@@ -1,0 +1,137 @@
+"""Three-way sentiment: kNN over hand-written example embeddings plus a small negation-aware lexicon.
+
+The embedding kNN handles paraphrase and tone; the lexicon adds a nudge on explicit sentiment
+words ("furious", "love", "not happy") that MiniLM embeddings blur when the topic dominates.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .embedding import Embedder
+
+LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
+TOP_K = 5  # neighbours per class; averaging smooths over single odd examples
+TEMPERATURE = 0.05  # cosine gaps between classes are small (~0.05-0.1), so sharpen
+LEXICON_WEIGHT = 2.0  # logit shift per unit of lexicon polarity (in [-1, 1])
+_NEGATION_WINDOW = 3  # a negator flips sentiment words up to 3 tokens later
+
+# Hand-picked weights: customer-feedback wording, not a general-purpose lexicon.
+_LEXICON: dict[str, float] = {
+    # negative
+    "angry": -2, "furious": -2.5, "annoyed": -1.5, "frustrated": -2, "frustrating": -2,
+    "disappointed": -2, "disappointing": -2, "unhappy": -2, "upset": -1.5, "fed": -1,
+    "terrible": -2.5, "horrible": -2.5, "awful": -2.5, "worst": -2.5, "bad": -1.5,
+    "poor": -1.5, "useless": -2, "garbage": -2.5, "rubbish": -2.5, "ridiculous": -2,
+    "unacceptable": -2.5, "outrageous": -2.5, "shameful": -2, "scam": -2.5, "ripped": -2,
+    "rude": -2, "ignored": -1.5, "waste": -2, "broken": -1.5, "crash": -1, "crashes": -1,
+    "crashing": -1, "unusable": -2, "regret": -2, "hate": -2.5, "sick": -1, "never": -0.5,
+    "problem": -0.5, "problems": -1, "complaint": -0.5, "complaints": -0.5, "fail": -1,
+    "failed": -1, "fails": -1, "failing": -1, "lost": -1, "slow": -1, "late": -1,
+    "wrong": -1, "worse": -2, "sucks": -2.5, "joke": -1.5, "nightmare": -2.5,
+    # positive
+    "love": 2.5, "loved": 2.5, "loving": 2.5, "great": 2, "excellent": 2.5, "amazing": 2.5,
+    "awesome": 2.5, "fantastic": 2.5, "brilliant": 2.5, "wonderful": 2.5, "perfect": 2,
+    "perfectly": 2, "good": 1.5, "nice": 1.5, "happy": 2, "glad": 2, "pleased": 2,
+    "delighted": 2.5, "impressed": 2, "helpful": 1.5, "thanks": 1, "thank": 1,
+    "appreciate": 1.5, "appreciated": 1.5, "recommend": 2, "easy": 1, "smooth": 1.5,
+    "intuitive": 1.5, "kudos": 2, "best": 2, "beautiful": 2, "superb": 2.5, "rock": 1,
+    "convenient": 1.5, "fast": 1, "quick": 1, "quickly": 1, "friendly": 1.5,
+}
+_NEGATORS = frozenset(
+    {"not", "no", "never", "nothing", "hardly", "without", "isn't", "wasn't", "don't",
+     "doesn't", "didn't", "won't", "can't", "cannot", "aren't", "haven't", "hasn't", "nobody"}
+)
+_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?")
+
+
+@dataclass(frozen=True)
+class SentimentPrediction:
+    label: str  # "negative" | "neutral" | "positive"
+    score: float  # probability of `label`, 0..1
+    polarity: float  # P(positive) - P(negative), -1..1
+
+
+def lexicon_polarity(text: str) -> float:
+    """Polarity in [-1, 1] from sentiment words, with a negator flipping the next few words."""
+    tokens = _TOKEN.findall(text.lower().replace("\u2019", "'"))
+    total = 0.0
+    last_negator = -(_NEGATION_WINDOW + 1)
+    for i, tok in enumerate(tokens):
+        if tok in _NEGATORS:
+            last_negator = i
+            continue
+        weight = _LEXICON.get(tok)
+        if weight is None:
+            continue
+        # "not happy" is clearly negative, "not bad" only mildly positive: damp only the latter.
+        if i - last_negator <= _NEGATION_WINDOW:
+            weight = -weight if weight > 0 else -0.5 * weight
+        total += weight
+    return float(np.tanh(total / 3.0))
+
+
+class SentimentClassifier:
+    def __init__(self, embedder: Embedder, examples_path: str | Path | None = None) -> None:
+        examples = _load_examples(examples_path)
+        texts: list[str] = []
+        owner: list[int] = []
+        for c, label in enumerate(LABELS):
+            texts.extend(examples[label])
+            owner.extend([c] * len(examples[label]))
+        self.example_embeddings = embedder.encode(texts)
+        self._owner = np.asarray(owner, dtype=np.int64)
+        # Class-major padded index table (all classes have >= TOP_K examples, checked on load).
+        self._slots = [np.flatnonzero(self._owner == c) for c in range(len(LABELS))]
+
+    def probabilities(self, embeddings: np.ndarray, texts: list[str]) -> np.ndarray:
+        """(n, 3) probabilities in LABELS order."""
+        if len(embeddings) != len(texts):
+            raise ValueError("embeddings and texts must have the same length")
+        sims = np.asarray(embeddings, dtype=np.float32) @ self.example_embeddings.T
+        knn = np.stack(
+            [-np.sort(-sims[:, idx], axis=1)[:, :TOP_K].mean(axis=1) for idx in self._slots],
+            axis=1,
+        )  # (n, 3): mean of the k most similar examples per class
+        lex = np.array([lexicon_polarity(t) for t in texts], dtype=np.float32)
+        logits = knn / TEMPERATURE + LEXICON_WEIGHT * lex[:, None] * np.array([-1.0, 0.0, 1.0])
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def predict(self, embeddings: np.ndarray, texts: list[str]) -> list[SentimentPrediction]:
+        if len(texts) == 0:
+            return []
+        probs = self.probabilities(embeddings, texts)
+        best = probs.argmax(axis=1)
+        polarity = probs[:, 2] - probs[:, 0]
+        return [
+            SentimentPrediction(label=LABELS[b], score=float(p[b]), polarity=float(pol))
+            for p, b, pol in zip(probs, best, polarity, strict=True)
+        ]
+
+
+def _load_examples(path: str | Path | None) -> dict[str, list[str]]:
+    if path is None:
+        text = resources.files("classify").joinpath("data/sentiment.yaml").read_text("utf-8")
+    else:
+        text = Path(path).read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ValueError("sentiment examples must be a mapping of label -> list of texts")
+    out: dict[str, list[str]] = {}
+    for label in LABELS:
+        items = data.get(label)
+        if not isinstance(items, list) or not all(isinstance(t, str) for t in items):
+            raise ValueError(f"sentiment examples: {label!r} must be a list of strings")
+        items = [t.strip() for t in items if t.strip()]
+        if len(items) < TOP_K:
+            raise ValueError(f"sentiment examples: {label!r} needs at least {TOP_K} examples")
+        out[label] = items
+    return out

@@ -1,0 +1,128 @@
+"""Feedback category taxonomy: a two-level tree (type -> module) loaded from YAML."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SEPARATOR = "/"
+
+
+@dataclass(frozen=True)
+class TaxonomyNode:
+    key: str  # full path key, e.g. "billing/payment_failure"; top level is just "billing"
+    name: str
+    description: str
+    examples: tuple[str, ...]
+    parent: str | None
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    nodes: tuple[TaxonomyNode, ...]
+    version: str  # content hash, so any edit to the file yields a new version
+    _index: dict[str, TaxonomyNode] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Frozen dataclass: bypass __setattr__ to cache the key lookup table.
+        object.__setattr__(self, "_index", {n.key: n for n in self.nodes})
+
+    def leaves(self) -> list[TaxonomyNode]:
+        parents = {n.parent for n in self.nodes if n.parent is not None}
+        return [n for n in self.nodes if n.key not in parents]
+
+    def top_level(self) -> list[TaxonomyNode]:
+        return [n for n in self.nodes if n.parent is None]
+
+    def get(self, key: str) -> TaxonomyNode:
+        try:
+            return self._index[key]
+        except KeyError:
+            raise KeyError(f"unknown taxonomy key: {key!r}") from None
+
+    def path(self, key: str) -> list[TaxonomyNode]:
+        """Nodes from the root down to `key` (inclusive)."""
+        chain = [self.get(key)]
+        while chain[-1].parent is not None:
+            chain.append(self.get(chain[-1].parent))
+        return chain[::-1]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Taxonomy:
+        """Build and validate a taxonomy from the parsed YAML structure."""
+        if not isinstance(data, dict) or not isinstance(data.get("categories"), list):
+            raise ValueError("taxonomy must be a mapping with a 'categories' list")
+        nodes: list[TaxonomyNode] = []
+        _collect(data["categories"], parent=None, out=nodes, where="categories")
+        seen: set[str] = set()
+        for node in nodes:
+            if node.key in seen:
+                raise ValueError(f"duplicate taxonomy key: {node.key!r}")
+            seen.add(node.key)
+        if not any(n.parent is not None for n in nodes):
+            raise ValueError("taxonomy needs at least 2 levels (top-level types with children)")
+        parents = {n.parent for n in nodes if n.parent is not None}
+        for node in nodes:
+            is_leaf = node.key not in parents
+            if is_leaf and node.parent is None:
+                raise ValueError(f"top-level category {node.key!r} has no children")
+            if is_leaf and not node.description:
+                raise ValueError(f"leaf category {node.key!r} is missing a description")
+        return cls(nodes=tuple(nodes), version=_content_hash(nodes))
+
+
+def _collect(items: Any, parent: str | None, out: list[TaxonomyNode], where: str) -> None:
+    if not isinstance(items, list) or not items:
+        raise ValueError(f"{where}: expected a non-empty list of categories")
+    for i, item in enumerate(items):
+        loc = f"{where}[{i}]"
+        if not isinstance(item, dict):
+            raise ValueError(f"{loc}: expected a mapping, got {type(item).__name__}")
+        raw_key = str(item.get("key") or "").strip()
+        if not raw_key or SEPARATOR in raw_key:
+            raise ValueError(f"{loc}: 'key' must be a non-empty string without {SEPARATOR!r}")
+        key = f"{parent}{SEPARATOR}{raw_key}" if parent else raw_key
+        examples = item.get("examples") or []
+        if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
+            raise ValueError(f"{key}: 'examples' must be a list of strings")
+        out.append(
+            TaxonomyNode(
+                key=key,
+                name=str(item.get("name") or raw_key).strip(),
+                description=str(item.get("description") or "").strip(),
+                examples=tuple(e.strip() for e in examples if e.strip()),
+                parent=parent,
+            )
+        )
+        if "children" in item:
+            _collect(item["children"], parent=key, out=out, where=f"{key}.children")
+
+
+def _content_hash(nodes: list[TaxonomyNode]) -> str:
+    canonical = [
+        {
+            "key": n.key,
+            "name": n.name,
+            "description": n.description,
+            "examples": list(n.examples),
+            "parent": n.parent,
+        }
+        for n in nodes
+    ]
+    blob = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:12]
+
+
+def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
+    """Load a taxonomy YAML file; None loads the packaged default."""
+    if path is None:
+        text = resources.files("classify").joinpath("data/taxonomy.yaml").read_text("utf-8")
+    else:
+        text = Path(path).read_text(encoding="utf-8")
+    return Taxonomy.from_dict(yaml.safe_load(text))

@@ -1,0 +1,1 @@
+"""Closedloop ingest service."""

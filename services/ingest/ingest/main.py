@@ -1,0 +1,39 @@
+"""The ingest application: `uvicorn --factory ingest.main:create_app`."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from closedloop.api import create_service_app
+from closedloop.events import FeedbackClassifiedV1, TicketCreatedV1, TicketResolvedV1
+from closedloop.messaging.consumer import Subscription
+from closedloop.runtime import ServiceRuntime
+from ingest.api import feedback
+from ingest.models import InboxMessage, outbox
+from ingest.progress import on_feedback_classified, on_ticket_event
+from ingest.settings import IngestSettings
+
+SERVICE_DIR = Path(__file__).resolve().parent.parent
+
+
+def create_app(settings: IngestSettings | None = None) -> FastAPI:
+    settings = settings or IngestSettings()
+    runtime = ServiceRuntime(settings, SERVICE_DIR, outbox, InboxMessage)
+    runtime.subscribe(Subscription(
+        durable="ingest-feedback-classified", stream="FEEDBACK",
+        subjects={FeedbackClassifiedV1.nats_subject: FeedbackClassifiedV1}, handler=on_feedback_classified,
+    ))
+    runtime.subscribe(Subscription(
+        durable="ingest-ticket-events", stream="TICKET", filter_subject="ticket.>",
+        subjects={TicketCreatedV1.nats_subject: TicketCreatedV1, TicketResolvedV1.nats_subject: TicketResolvedV1},
+        handler=on_ticket_event,
+    ))
+    return create_service_app(
+        runtime, title="Closedloop ingest",
+        description="One door for all customer feedback: validates, cleans and stores it, then announces "
+                    "`feedback.received.v1`. Shows each item's progress to ticket and resolution.",
+        routers=[feedback.router],
+    )
+
+
+

@@ -1,0 +1,1 @@
+"""Closedloop common library shared by the four services."""

@@ -1,0 +1,47 @@
+"""Settings every service shares. Each service subclasses `ServiceSettings` with its own env prefix
+(`INGEST_`, `CLASSIFY_`, ...), so one process environment can configure all four without clashes."""
+
+from typing import Annotated
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEV_API_KEY = "dev-key-change-me"
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", env_file=None)
+
+    service_name: str = "closedloop"
+    database_url: str = "sqlite+aiosqlite:///var/closedloop.db"
+    nats_url: str = "nats://127.0.0.1:14222"
+    # Comma-separated in the environment: `INGEST_API_KEYS=key1,key2` (two keys allow rotation).
+    api_keys: Annotated[list[str], NoDecode] = [DEV_API_KEY]
+    log_level: str = "INFO"
+    log_json: bool = True
+    # OTLP/HTTP endpoint such as http://otel-collector:4318; tracing stays in-process when empty.
+    otlp_endpoint: str = ""
+    run_migrations: bool = True
+
+    outbox_poll_seconds: float = 0.5
+    outbox_batch_size: int = 100
+    consumer_batch_size: int = 16
+    consumer_fetch_timeout_seconds: float = 1.0
+    consumer_ack_wait_seconds: float = 60.0
+    consumer_max_deliver: int = 5
+    consumer_backoff_seconds: Annotated[list[float], NoDecode] = [1.0, 5.0, 15.0, 30.0]
+    max_body_bytes: int = 1_000_000
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @field_validator("consumer_backoff_seconds", mode="before")
+    @classmethod
+    def _split_floats(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [float(part) for part in value.split(",") if part.strip()]
+        return value

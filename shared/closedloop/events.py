@@ -1,0 +1,199 @@
+"""Versioned integration events: the contract between services.
+
+Events are immutable and named in the past tense. A breaking change gets a new class and subject
+(`...V2` / `.v2`); additive fields may be added to an existing version, so consumers ignore
+unknown fields.
+"""
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Channel = Literal["web", "app", "email", "chat", "app_review", "survey", "api"]
+SentimentLabel = Literal["negative", "neutral", "positive"]
+Priority = Literal["P0", "P1", "P2", "P3"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    nats_subject: ClassVar[str]
+
+    event_id: UUID = Field(default_factory=uuid4)
+    occurred_at: datetime = Field(default_factory=utcnow)
+
+
+class CustomerRef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    tier: str = "standard"
+    email: str | None = None
+    name: str | None = None
+
+
+# --- feedback domain (published by ingest and classify) -------------------------------------
+
+
+class FeedbackReceivedV1(Event):
+    nats_subject: ClassVar[str] = "feedback.received.v1"
+
+    feedback_id: UUID
+    channel: Channel
+    text: str
+    subject: str | None = None
+    customer: CustomerRef
+    rating: float | None = None
+    language: str | None = None
+    external_id: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    received_at: datetime
+
+
+class Classification(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    category: str  # leaf key of the taxonomy, e.g. "billing/payment_failure"
+    category_label: str
+    top_level: str
+    confidence: float
+    sentiment: SentimentLabel
+    sentiment_score: float
+    taxonomy_version: str
+    model_version: str
+
+
+class FeedbackClassifiedV1(Event):
+    nats_subject: ClassVar[str] = "feedback.classified.v1"
+
+    feedback_id: UUID
+    channel: Channel
+    text: str
+    subject: str | None = None
+    customer: CustomerRef
+    classification: Classification
+
+
+# --- ticket domain (published by ticketing) ------------------------------------------------
+
+
+class TicketSnapshot(BaseModel):
+    """What consumers of ticket events need to know about the ticket, without asking for it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    ticket_id: UUID
+    feedback_id: UUID | None
+    title: str
+    status: str
+    priority: Priority
+    team: str
+    category: str
+    sentiment: SentimentLabel
+    customer: CustomerRef
+    assignee: str | None = None
+
+
+class TicketCreatedV1(Event):
+    nats_subject: ClassVar[str] = "ticket.created.v1"
+
+    ticket: TicketSnapshot
+
+
+class TicketAssignedV1(Event):
+    nats_subject: ClassVar[str] = "ticket.assigned.v1"
+
+    ticket: TicketSnapshot
+    assignee: str
+
+
+class TicketSlaWarningV1(Event):
+    nats_subject: ClassVar[str] = "ticket.sla_warning.v1"
+
+    ticket: TicketSnapshot
+    target: Literal["first_response", "resolution"]
+    due_at: datetime
+
+
+class TicketSlaBreachedV1(Event):
+    nats_subject: ClassVar[str] = "ticket.sla_breached.v1"
+
+    ticket: TicketSnapshot
+    target: Literal["first_response", "resolution"]
+    due_at: datetime
+
+
+class TicketResolvedV1(Event):
+    nats_subject: ClassVar[str] = "ticket.resolved.v1"
+
+    ticket: TicketSnapshot
+    resolved_at: datetime
+
+
+class TicketRecategorizedV1(Event):
+    nats_subject: ClassVar[str] = "ticket.recategorized.v1"
+
+    ticket_id: UUID
+    feedback_id: UUID | None
+    text: str
+    previous_category: str
+    category: str
+    actor: str
+
+
+# --- alerts and notifications --------------------------------------------------------------
+
+
+class AlertRaisedV1(Event):
+    nats_subject: ClassVar[str] = "alert.raised.v1"
+
+    kind: str
+    severity: Literal["warning", "critical"]
+    message: str
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+
+class NotificationDeliveredV1(Event):
+    nats_subject: ClassVar[str] = "notification.delivered.v1"
+
+    delivery_id: UUID
+    source_event_id: UUID
+    channel: str
+    target: str
+    attempts: int
+
+
+class NotificationFailedV1(Event):
+    nats_subject: ClassVar[str] = "notification.failed.v1"
+
+    delivery_id: UUID
+    source_event_id: UUID
+    channel: str
+    target: str
+    attempts: int
+    error: str
+
+
+TICKET_EVENTS: tuple[type[Event], ...] = (
+    TicketCreatedV1,
+    TicketAssignedV1,
+    TicketSlaWarningV1,
+    TicketSlaBreachedV1,
+    TicketResolvedV1,
+    TicketRecategorizedV1,
+)
+
+# One JetStream stream per producing domain; the dead-letter stream collects failures of every consumer.
+STREAMS: dict[str, list[str]] = {
+    "FEEDBACK": ["feedback.>"],
+    "TICKET": ["ticket.>"],
+    "ALERT": ["alert.>"],
+    "NOTIFICATION": ["notification.>"],
+    "DEADLETTER": ["deadletter.>"],
+}

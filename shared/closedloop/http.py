@@ -1,0 +1,42 @@
+"""Request guards shared by every JSON API."""
+
+from fastapi import Request
+
+from closedloop.errors import ProblemError
+
+JSON_TYPES = ("application/json", "application/merge-patch+json")
+
+
+async def require_json_body(request: Request) -> None:
+    """415 for a body sent as anything but JSON (FastAPI would otherwise report a confusing 422)."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    if not has_body and not content_type:
+        return
+    if content_type not in JSON_TYPES and not content_type.endswith("+json"):
+        raise ProblemError(415, "Unsupported Media Type",
+                           f"Send the body as application/json (got {content_type or 'no content type'}).",
+                           slug="unsupported-media-type")
+
+
+class BodySizeLimit:
+    """Reject bodies over `max_bytes` with 413 before reading them into memory."""
+
+    def __init__(self, app, max_bytes: int) -> None:  # type: ignore[no-untyped-def]
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_bytes:
+                from starlette.requests import Request as StarletteRequest
+
+                from closedloop.errors import problem_response
+
+                response = problem_response(StarletteRequest(scope), 413, "Content Too Large",
+                                            f"The body is over {self.max_bytes} bytes.", slug="body-too-large")
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

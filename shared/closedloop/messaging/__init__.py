@@ -1,0 +1,1 @@
+"""JetStream messaging: broker connection, transactional outbox, inbox, consumers, dead letters."""

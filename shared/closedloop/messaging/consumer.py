@@ -1,0 +1,218 @@
+"""Durable pull consumers with idempotent handlers.
+
+For each message: the handler runs inside one database transaction that also records the event in
+the inbox; the message is acked only after that transaction committed. A failing handler is nacked
+with back-off; after `max_deliver` attempts the message goes to the dead-letter stream (and only
+then is it acked). A redelivered message that was already handled is acked without running again.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from opentelemetry.trace import SpanKind
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from closedloop.events import Event
+from closedloop.messaging.broker import Broker, BrokerUnavailable
+from closedloop.messaging.deadletters import dead_letter
+from closedloop.messaging.tables import InboxMixin
+from closedloop.telemetry import context_from_headers, tracer
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[AsyncSession, Any, Any], Awaitable[None]]
+Prepare = Callable[[list[Any]], Awaitable[Any]]
+
+
+@dataclass
+class Subscription:
+    """One durable consumer: `<service>-<event>` reading `subject` from `stream`.
+
+    `handler(session, event, prepared)` does the work in the given session (it must not commit).
+    `prepare(events)` optionally runs once per fetched batch before the handlers, e.g. to embed all
+    texts in one model call; its result is passed to every handler of the batch.
+    """
+
+    durable: str
+    stream: str
+    subjects: dict[str, type[Event]]
+    handler: Handler
+    prepare: Prepare | None = None
+    batch_size: int | None = None
+    filter_subject: str | None = field(default=None)
+
+    def event_type(self, subject: str) -> type[Event] | None:
+        return self.subjects.get(subject)
+
+
+@dataclass
+class ConsumerOptions:
+    batch_size: int = 16
+    fetch_timeout: float = 1.0
+    ack_wait: float = 60.0
+    max_deliver: int = 5
+    backoff: Sequence[float] = (1.0, 5.0, 15.0, 30.0)
+
+    def delay_for(self, delivered: int) -> float:
+        return self.backoff[min(delivered - 1, len(self.backoff) - 1)] if self.backoff else 1.0
+
+
+class ConsumerRunner:
+    def __init__(self, service: str, subscription: Subscription, broker: Broker,
+                 sessions: async_sessionmaker[AsyncSession], inbox_model: type[InboxMixin],
+                 options: ConsumerOptions) -> None:
+        self.service = service
+        self.sub = subscription
+        self.broker = broker
+        self.sessions = sessions
+        self.inbox_model = inbox_model
+        self.options = options
+        self.batch_size = subscription.batch_size or options.batch_size
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._tracer = tracer(f"closedloop.{service}.consumer")
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"consumer-{self.sub.durable}")
+
+    async def stop(self) -> None:
+        """Let the batch in hand finish (or be nacked), then stop fetching."""
+        self._stopping = True
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _subscribe(self):  # type: ignore[no-untyped-def]
+        filter_subject = self.sub.filter_subject or next(iter(self.sub.subjects))
+        config = ConsumerConfig(
+            durable_name=self.sub.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.options.ack_wait,
+            # We count deliveries ourselves and dead-letter; JetStream must never drop silently.
+            max_deliver=-1,
+            max_ack_pending=max(self.batch_size * 4, 64),
+            filter_subject=filter_subject,
+        )
+        return await self.broker.js.pull_subscribe(
+            filter_subject, durable=self.sub.durable, stream=self.sub.stream, config=config
+        )
+
+    async def _run(self) -> None:
+        pull = None
+        while not self._stopping:
+            try:
+                if pull is None:
+                    await self.broker.wait_connected()
+                    pull = await self._subscribe()
+                msgs = await pull.fetch(self.batch_size, timeout=self.options.fetch_timeout)
+            except (nats.errors.TimeoutError, TimeoutError):
+                continue
+            except asyncio.CancelledError:
+                raise
+            except (BrokerUnavailable, nats.errors.Error, OSError) as exc:
+                log.warning("fetch failed; retrying", extra={"durable": self.sub.durable, "error": str(exc)})
+                await asyncio.sleep(1.0)
+                continue
+            except Exception:  # noqa: BLE001 - a consumer loop must survive anything
+                log.exception("consumer loop error", extra={"durable": self.sub.durable})
+                pull = None
+                await asyncio.sleep(1.0)
+                continue
+            await self.process_batch(msgs)
+
+    async def process_batch(self, msgs: list[Msg]) -> None:
+        ready: list[tuple[Msg, Event]] = []
+        for msg in msgs:
+            delivered = msg.metadata.num_delivered or 1
+            if delivered > self.options.max_deliver:
+                # It was handed out that often without an ack: the process handling it keeps dying.
+                await self._dead_letter(msg, "delivered too many times without completing")
+                continue
+            event_type = self.sub.event_type(msg.subject)
+            if event_type is None:
+                await msg.ack()  # a subject this consumer does not handle (e.g. a newer version)
+                continue
+            try:
+                ready.append((msg, event_type.model_validate_json(msg.data)))
+            except ValidationError as exc:
+                await self._dead_letter(msg, f"invalid event payload: {exc.errors()[:3]}")
+        if not ready:
+            return
+
+        fresh = await self._skip_already_handled(ready)
+        prepared: Any = None
+        if self.sub.prepare is not None and fresh:
+            try:
+                prepared = await self.sub.prepare([event for _, event in fresh])
+            except Exception as exc:  # noqa: BLE001
+                log.exception("batch preparation failed", extra={"durable": self.sub.durable})
+                for msg, _ in fresh:
+                    await self._fail(msg, exc)
+                return
+        for msg, event in fresh:
+            await self._handle_one(msg, event, prepared)
+
+    async def _skip_already_handled(self, batch: list[tuple[Msg, Event]]) -> list[tuple[Msg, Event]]:
+        inbox = self.inbox_model
+        ids = [str(event.event_id) for _, event in batch]
+        async with self.sessions() as session:
+            done = set(await session.scalars(
+                select(inbox.event_id).where(inbox.consumer == self.sub.durable, inbox.event_id.in_(ids))
+            ))
+        fresh = []
+        for msg, event in batch:
+            if str(event.event_id) in done:
+                await msg.ack()
+            else:
+                fresh.append((msg, event))
+        return fresh
+
+    async def _handle_one(self, msg: Msg, event: Event, prepared: Any) -> None:
+        parent = context_from_headers(msg.headers)
+        with self._tracer.start_as_current_span(
+            f"{msg.subject} process", context=parent, kind=SpanKind.CONSUMER,
+            attributes={"messaging.system": "nats", "messaging.destination.name": msg.subject,
+                        "messaging.consumer.group.name": self.sub.durable,
+                        "messaging.message.id": str(event.event_id)},
+        ):
+            try:
+                async with self.sessions() as session, session.begin():
+                    already = await session.get(self.inbox_model, (self.sub.durable, str(event.event_id)))
+                    if already is None:
+                        await self.sub.handler(session, event, prepared)
+                        session.add(self.inbox_model(consumer=self.sub.durable, event_id=str(event.event_id),
+                                                     subject=msg.subject, processed_at=datetime.now(UTC)))
+            except Exception as exc:  # noqa: BLE001 - decided below: retry or dead-letter
+                await self._fail(msg, exc)
+                return
+            await msg.ack()
+
+    async def _fail(self, msg: Msg, exc: Exception) -> None:
+        delivered = msg.metadata.num_delivered or 1
+        if delivered >= self.options.max_deliver:
+            await self._dead_letter(msg, f"{type(exc).__name__}: {exc}")
+            return
+        delay = self.options.delay_for(delivered)
+        log.warning("handler failed; redelivering", extra={
+            "durable": self.sub.durable, "delivered": delivered, "delay": delay,
+            "error": f"{type(exc).__name__}: {exc}"})
+        await msg.nak(delay=delay)
+
+    async def _dead_letter(self, msg: Msg, reason: str) -> None:
+        try:
+            await dead_letter(self.broker, self.service, self.sub.durable, msg, reason)
+        except Exception:  # noqa: BLE001 - cannot park it: let it come back rather than lose it
+            log.exception("dead-lettering failed; message will be redelivered")
+            await msg.nak(delay=self.options.delay_for(len(self.options.backoff)))
+            return
+        log.error("message dead-lettered", extra={"durable": self.sub.durable, "reason": reason})
+        await msg.ack()

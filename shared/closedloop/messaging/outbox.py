@@ -1,0 +1,112 @@
+"""Transactional outbox: `Outbox.add` stores an event with the change; `OutboxRelay` publishes it.
+
+The relay publishes rows in id order and marks them published only after JetStream acknowledged
+them. While NATS is down it keeps the rows and retries; a row published twice (crash between
+publish and commit) is dropped by JetStream's de-duplication on `Nats-Msg-Id`.
+"""
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from closedloop.events import Event
+from closedloop.messaging.broker import Broker
+from closedloop.messaging.tables import OutboxMixin
+from closedloop.telemetry import current_trace_headers
+
+log = logging.getLogger(__name__)
+
+
+class Outbox:
+    def __init__(self, model: type[OutboxMixin]) -> None:
+        self.model = model
+        self._wakeup = asyncio.Event()
+
+    def add(self, session: AsyncSession, event: Event) -> None:
+        """Stage `event` in the caller's transaction; it is published only if that commits."""
+        session.add(self.model(
+            event_id=str(event.event_id),
+            subject=event.nats_subject,
+            payload=event.model_dump_json(),
+            headers=current_trace_headers(),
+            created_at=datetime.now(UTC),
+            attempts=0,
+        ))
+        # Committing is the caller's job; waking the relay early only shortens latency.
+        self._wakeup.set()
+
+    async def backlog(self, session: AsyncSession) -> int:
+        return await session.scalar(
+            select(func.count()).select_from(self.model).where(self.model.published_at.is_(None))
+        ) or 0
+
+
+class OutboxRelay:
+    def __init__(self, outbox: Outbox, sessions: async_sessionmaker[AsyncSession], broker: Broker,
+                 poll_seconds: float = 0.5, batch_size: int = 100) -> None:
+        self.outbox = outbox
+        self.sessions = sessions
+        self.broker = broker
+        self.poll_seconds = poll_seconds
+        self.batch_size = batch_size
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        """Stop the loop, then make one last attempt to publish what is pending."""
+        self._stopping = True
+        self.outbox._wakeup.set()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self.broker.is_connected:
+            try:
+                await self.publish_pending()
+            except Exception:  # noqa: BLE001 - what is left stays in the outbox for next start
+                log.warning("outbox not fully flushed on shutdown", exc_info=True)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            published = 0
+            if self.broker.is_connected:
+                try:
+                    published = await self.publish_pending()
+                except Exception:  # noqa: BLE001 - keep relaying; the rows stay pending
+                    log.warning("outbox relay pass failed", exc_info=True)
+            if published >= self.batch_size:
+                continue  # more waiting: no pause
+            self.outbox._wakeup.clear()
+            try:
+                await asyncio.wait_for(self.outbox._wakeup.wait(), self.poll_seconds)
+            except TimeoutError:
+                pass
+
+    async def publish_pending(self) -> int:
+        model = self.outbox.model
+        published = 0
+        async with self.sessions() as session, session.begin():
+            query = (
+                select(model).where(model.published_at.is_(None)).order_by(model.id).limit(self.batch_size)
+            )
+            if session.bind.dialect.name == "postgresql":
+                # Several replicas can relay side by side without publishing the same rows.
+                query = query.with_for_update(skip_locked=True)
+            rows = (await session.scalars(query)).all()
+            for row in rows:
+                try:
+                    await self.broker.publish(row.subject, row.payload.encode(), dict(row.headers or {}),
+                                              msg_id=row.event_id)
+                except Exception as exc:  # noqa: BLE001 - stop here to keep the order of events
+                    row.attempts += 1
+                    row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+                    log.warning("publish failed; will retry", extra={"subject": row.subject, "error": row.last_error})
+                    break
+                row.published_at = datetime.now(UTC)
+                row.attempts += 1
+                published += 1
+        return published
