@@ -42,8 +42,9 @@ class Embedder:
             resolve_model_path(model_name), device=device
         )
         # `get_sentence_embedding_dimension` was renamed in newer sentence-transformers.
-        get_dim = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
+        get_dim = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
         )
         dim = get_dim()
         if dim is None:  # some exotic module stacks cannot report it statically

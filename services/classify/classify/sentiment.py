@@ -1,4 +1,4 @@
-"""Three-way sentiment: kNN over hand-written example embeddings plus a small negation-aware lexicon.
+"""Three-way sentiment: kNN over hand-written example embeddings plus a negation-aware lexicon.
 
 The embedding kNN handles paraphrase and tone; the lexicon adds a nudge on explicit sentiment
 words ("furious", "love", "not happy") that MiniLM embeddings blur when the topic dominates.
@@ -16,38 +16,40 @@ import yaml
 
 from .embedding import Embedder
 
+
+class SentimentDataError(ValueError):
+    """The sentiment examples file is malformed."""
+
+
 LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
 TOP_K = 5  # neighbours per class; averaging smooths over single odd examples
 TEMPERATURE = 0.05  # cosine gaps between classes are small (~0.05-0.1), so sharpen
 LEXICON_WEIGHT = 2.0  # logit shift per unit of lexicon polarity (in [-1, 1])
 _NEGATION_WINDOW = 3  # a negator flips sentiment words up to 3 tokens later
 
-# Hand-picked weights: customer-feedback wording, not a general-purpose lexicon.
-_LEXICON: dict[str, float] = {
-    # negative
-    "angry": -2, "furious": -2.5, "annoyed": -1.5, "frustrated": -2, "frustrating": -2,
-    "disappointed": -2, "disappointing": -2, "unhappy": -2, "upset": -1.5, "fed": -1,
-    "terrible": -2.5, "horrible": -2.5, "awful": -2.5, "worst": -2.5, "bad": -1.5,
-    "poor": -1.5, "useless": -2, "garbage": -2.5, "rubbish": -2.5, "ridiculous": -2,
-    "unacceptable": -2.5, "outrageous": -2.5, "shameful": -2, "scam": -2.5, "ripped": -2,
-    "rude": -2, "ignored": -1.5, "waste": -2, "broken": -1.5, "crash": -1, "crashes": -1,
-    "crashing": -1, "unusable": -2, "regret": -2, "hate": -2.5, "sick": -1, "never": -0.5,
-    "problem": -0.5, "problems": -1, "complaint": -0.5, "complaints": -0.5, "fail": -1,
-    "failed": -1, "fails": -1, "failing": -1, "lost": -1, "slow": -1, "late": -1,
-    "wrong": -1, "worse": -2, "sucks": -2.5, "joke": -1.5, "nightmare": -2.5,
-    # positive
-    "love": 2.5, "loved": 2.5, "loving": 2.5, "great": 2, "excellent": 2.5, "amazing": 2.5,
-    "awesome": 2.5, "fantastic": 2.5, "brilliant": 2.5, "wonderful": 2.5, "perfect": 2,
-    "perfectly": 2, "good": 1.5, "nice": 1.5, "happy": 2, "glad": 2, "pleased": 2,
-    "delighted": 2.5, "impressed": 2, "helpful": 1.5, "thanks": 1, "thank": 1,
-    "appreciate": 1.5, "appreciated": 1.5, "recommend": 2, "easy": 1, "smooth": 1.5,
-    "intuitive": 1.5, "kudos": 2, "best": 2, "beautiful": 2, "superb": 2.5, "rock": 1,
-    "convenient": 1.5, "fast": 1, "quick": 1, "quickly": 1, "friendly": 1.5,
+# Hand-picked weights for customer-feedback wording (not a general-purpose lexicon),
+# grouped by weight so the table stays readable.
+_LEXICON_GROUPS: dict[float, str] = {
+    -2.5: "furious terrible horrible awful worst garbage rubbish unacceptable outrageous scam "
+    "hate sucks nightmare",
+    -2.0: "angry frustrated frustrating disappointed disappointing unhappy useless ridiculous "
+    "shameful ripped rude waste unusable regret worse",
+    -1.5: "annoyed upset bad poor ignored broken joke",
+    -1.0: "fed crash crashes crashing sick problems fail failed fails failing lost slow late wrong",
+    -0.5: "problem complaint complaints",
+    1.0: "thanks thank easy rock fast quick quickly",
+    1.5: "good nice helpful appreciate appreciated smooth intuitive convenient friendly",
+    2.0: "great perfect perfectly happy glad pleased impressed recommend kudos best beautiful",
+    2.5: "love loved loving excellent amazing awesome fantastic brilliant wonderful delighted "
+    "superb",
 }
-_NEGATORS = frozenset(
-    {"not", "no", "never", "nothing", "hardly", "without", "isn't", "wasn't", "don't",
-     "doesn't", "didn't", "won't", "can't", "cannot", "aren't", "haven't", "hasn't", "nobody"}
-)
+_LEXICON: dict[str, float] = {
+    word: weight for weight, words in _LEXICON_GROUPS.items() for word in words.split()
+}
+_NEGATORS = frozenset({
+    "not", "no", "never", "nothing", "nobody", "hardly", "without", "cannot", "isn't", "wasn't",
+    "aren't", "don't", "doesn't", "didn't", "won't", "can't", "haven't", "hasn't",
+})  # fmt: skip
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?")
 
 
@@ -87,7 +89,7 @@ class SentimentClassifier:
             owner.extend([c] * len(examples[label]))
         self.example_embeddings = embedder.encode(texts)
         self._owner = np.asarray(owner, dtype=np.int64)
-        # Class-major padded index table (all classes have >= TOP_K examples, checked on load).
+        # Example indices per class (each class has >= TOP_K examples, checked on load).
         self._slots = [np.flatnonzero(self._owner == c) for c in range(len(LABELS))]
 
     def probabilities(self, embeddings: np.ndarray, texts: list[str]) -> np.ndarray:
@@ -124,14 +126,16 @@ def _load_examples(path: str | Path | None) -> dict[str, list[str]]:
         text = Path(path).read_text(encoding="utf-8")
     data = yaml.safe_load(text)
     if not isinstance(data, dict):
-        raise ValueError("sentiment examples must be a mapping of label -> list of texts")
+        raise SentimentDataError("sentiment examples must be a mapping of label -> list of texts")
     out: dict[str, list[str]] = {}
     for label in LABELS:
         items = data.get(label)
         if not isinstance(items, list) or not all(isinstance(t, str) for t in items):
-            raise ValueError(f"sentiment examples: {label!r} must be a list of strings")
+            raise SentimentDataError(f"sentiment examples: {label!r} must be a list of strings")
         items = [t.strip() for t in items if t.strip()]
         if len(items) < TOP_K:
-            raise ValueError(f"sentiment examples: {label!r} needs at least {TOP_K} examples")
+            raise SentimentDataError(
+                f"sentiment examples: {label!r} needs at least {TOP_K} examples"
+            )
         out[label] = items
     return out

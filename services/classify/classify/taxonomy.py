@@ -14,6 +14,10 @@ import yaml
 SEPARATOR = "/"
 
 
+class TaxonomyError(ValueError):
+    """The taxonomy file is malformed or violates a structural rule."""
+
+
 @dataclass(frozen=True)
 class TaxonomyNode:
     key: str  # full path key, e.g. "billing/payment_failure"; top level is just "billing"
@@ -57,40 +61,40 @@ class Taxonomy:
     def from_dict(cls, data: dict[str, Any]) -> Taxonomy:
         """Build and validate a taxonomy from the parsed YAML structure."""
         if not isinstance(data, dict) or not isinstance(data.get("categories"), list):
-            raise ValueError("taxonomy must be a mapping with a 'categories' list")
+            raise TaxonomyError("taxonomy must be a mapping with a 'categories' list")
         nodes: list[TaxonomyNode] = []
         _collect(data["categories"], parent=None, out=nodes, where="categories")
         seen: set[str] = set()
         for node in nodes:
             if node.key in seen:
-                raise ValueError(f"duplicate taxonomy key: {node.key!r}")
+                raise TaxonomyError(f"duplicate taxonomy key: {node.key!r}")
             seen.add(node.key)
         if not any(n.parent is not None for n in nodes):
-            raise ValueError("taxonomy needs at least 2 levels (top-level types with children)")
+            raise TaxonomyError("taxonomy needs at least 2 levels (top-level types with children)")
         parents = {n.parent for n in nodes if n.parent is not None}
         for node in nodes:
             is_leaf = node.key not in parents
             if is_leaf and node.parent is None:
-                raise ValueError(f"top-level category {node.key!r} has no children")
+                raise TaxonomyError(f"top-level category {node.key!r} has no children")
             if is_leaf and not node.description:
-                raise ValueError(f"leaf category {node.key!r} is missing a description")
+                raise TaxonomyError(f"leaf category {node.key!r} is missing a description")
         return cls(nodes=tuple(nodes), version=_content_hash(nodes))
 
 
 def _collect(items: Any, parent: str | None, out: list[TaxonomyNode], where: str) -> None:
     if not isinstance(items, list) or not items:
-        raise ValueError(f"{where}: expected a non-empty list of categories")
+        raise TaxonomyError(f"{where}: expected a non-empty list of categories")
     for i, item in enumerate(items):
         loc = f"{where}[{i}]"
         if not isinstance(item, dict):
-            raise ValueError(f"{loc}: expected a mapping, got {type(item).__name__}")
+            raise TaxonomyError(f"{loc}: expected a mapping, got {type(item).__name__}")
         raw_key = str(item.get("key") or "").strip()
         if not raw_key or SEPARATOR in raw_key:
-            raise ValueError(f"{loc}: 'key' must be a non-empty string without {SEPARATOR!r}")
+            raise TaxonomyError(f"{loc}: 'key' must be a non-empty string without {SEPARATOR!r}")
         key = f"{parent}{SEPARATOR}{raw_key}" if parent else raw_key
         examples = item.get("examples") or []
         if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
-            raise ValueError(f"{key}: 'examples' must be a list of strings")
+            raise TaxonomyError(f"{key}: 'examples' must be a list of strings")
         out.append(
             TaxonomyNode(
                 key=key,

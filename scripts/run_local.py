@@ -1,0 +1,121 @@
+"""`make run`: the whole system on one machine — embedded nats-server, four services, SQLite files.
+
+Ports can be changed with CLOSEDLOOP_<NAME>_PORT; with NATS_URL set, that NATS is used instead of
+starting one. Everything lives under var/ (databases, JetStream store, logs).
+"""
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from closedloop.config import DEV_API_KEY
+from closedloop.devtools.nats_server import NatsServer, port_is_open
+from closedloop.devtools.processes import SERVICES, ServiceProcess, service_env
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+DEFAULT_PORTS = {"nats": 14222, "ingest": 8001, "classify": 8002, "ticketing": 8003, "notify": 8004, "sink": 8009}
+
+
+def port(name: str) -> int:
+    return int(os.environ.get(f"CLOSEDLOOP_{name.upper()}_PORT", DEFAULT_PORTS[name]))
+
+
+class DemoWebhookSink(BaseHTTPRequestHandler):
+    """Stands in for a customer's webhook receiver so the demo shows deliveries arriving."""
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        try:
+            event = json.loads(body)
+            ticket = event.get("data", {}).get("ticket", {})
+            print(f"  webhook ← {event.get('type')}: {ticket.get('priority', '')} {ticket.get('team', '')} "
+                  f"{ticket.get('category', '')} “{ticket.get('title', '')[:60]}”", flush=True)
+        except (ValueError, AttributeError):
+            print(f"  webhook ← {len(body)} bytes", flush=True)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def main() -> int:
+    api_key = os.environ.get("CLOSEDLOOP_API_KEY", DEV_API_KEY)
+    busy = [f"{name}={port(name)}" for name in DEFAULT_PORTS
+            if not (name == "nats" and os.environ.get("NATS_URL")) and port_is_open(port(name))]
+    if busy:
+        print(f"Ports already in use: {', '.join(busy)}. Stop what uses them, or set CLOSEDLOOP_<NAME>_PORT.")
+        return 1
+
+    nats = None
+    nats_url = os.environ.get("NATS_URL")
+    if not nats_url:
+        nats = NatsServer(port("nats"), VAR / "nats", VAR / "log" / "nats.log").start()
+        nats_url = nats.url
+
+    sink = ThreadingHTTPServer(("127.0.0.1", port("sink")), DemoWebhookSink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    sink_url = f"http://127.0.0.1:{port('sink')}/webhook"
+
+    processes = []
+    for name in SERVICES:
+        extra = {"NOTIFY_SEED_WEBHOOK_URLS": sink_url} if name == "notify" else {}
+        env = service_env(name, database_url=f"sqlite+aiosqlite:///{VAR / (name + '.db')}", nats_url=nats_url,
+                          api_key=api_key, extra=extra)
+        processes.append(ServiceProcess(name, port(name), env, VAR / "log" / f"{name}.log").start())
+
+    stopping = False
+
+    def shutdown(*_: object) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        print("\nStopping…", flush=True)
+        for process in reversed(processes):
+            process.stop()
+        sink.shutdown()
+        if nats:
+            nats.stop()
+        print("Stopped.", flush=True)
+
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        print("Starting Closedloop (the classify model takes a few seconds to load)…", flush=True)
+        for process in processes:
+            process.wait_ready(timeout=180)
+        print(f"\nClosedloop is running.  NATS: {nats_url}   logs: {VAR / 'log'}\n")
+        for process in processes:
+            print(f"  {process.name:<10} {process.url}   API docs: {process.url}/docs")
+        print(f"  demo webhook receiver: {sink_url}\n")
+        print(f"  Development API key: {api_key}\n")
+        print("Try it:")
+        print(f"  curl -s -X POST {processes[0].url}/v1/feedback -H 'X-API-Key: {api_key}' "
+              "-H 'Content-Type: application/json' \\\n"
+              "    -d '{\"channel\":\"app\",\"text\":\"My card was charged twice and support does not answer\","
+              "\"customer\":{\"id\":\"cust-1\",\"tier\":\"vip\"}}'")
+        print(f"  curl -s {processes[0].url}/v1/feedback/<id> -H 'X-API-Key: {api_key}'\n")
+        print("Press Ctrl-C to stop.", flush=True)
+        while True:
+            for process in processes:
+                if process.process and process.process.poll() is not None:
+                    print(f"{process.name} exited ({process.process.returncode}); see {process.log_file}")
+                    return 1
+            time.sleep(1)
+    except KeyboardInterrupt:
+        return 0
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"Start-up failed: {exc}")
+        return 1
+    finally:
+        shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Closedloop notify service."""

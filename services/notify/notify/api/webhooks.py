@@ -1,0 +1,48 @@
+import secrets
+from datetime import UTC, datetime
+from uuid import uuid4
+
+from sqlalchemy import select
+
+from closedloop.api import SessionDep, api_router
+from closedloop.errors import NotFound, problem_responses
+from notify.models import WebhookEndpoint
+from notify.schemas import WebhookCreate, WebhookCreated, WebhookPublic
+
+router = api_router("webhooks", 400)
+
+
+def to_public(endpoint: WebhookEndpoint) -> WebhookPublic:
+    return WebhookPublic(id=endpoint.id, name=endpoint.name, url=endpoint.url, event_types=endpoint.event_types,
+                         active=endpoint.active, created_at=endpoint.created_at)
+
+
+async def create_endpoint(session, name: str, url: str, event_types: list[str],  # type: ignore[no-untyped-def]
+                          secret: str | None = None) -> WebhookEndpoint:
+    endpoint = WebhookEndpoint(id=str(uuid4()), name=name, url=url, event_types=event_types,
+                               secret=secret or secrets.token_urlsafe(32), active=True,
+                               created_at=datetime.now(UTC))
+    session.add(endpoint)
+    return endpoint
+
+
+@router.post("/webhooks", status_code=201, response_model=WebhookCreated, summary="Register a webhook endpoint")
+async def create_webhook(body: WebhookCreate, session: SessionDep) -> WebhookCreated:
+    endpoint = await create_endpoint(session, body.name, str(body.url), body.event_types, body.secret)
+    await session.commit()
+    return WebhookCreated(**to_public(endpoint).model_dump(), secret=endpoint.secret)
+
+
+@router.get("/webhooks", response_model=list[WebhookPublic], summary="List webhook endpoints")
+async def list_webhooks(session: SessionDep) -> list[WebhookPublic]:
+    return [to_public(e) for e in await session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.created_at))]
+
+
+@router.delete("/webhooks/{endpoint_id}", status_code=204, responses=problem_responses(404),
+               summary="Remove a webhook endpoint and its delivery history")
+async def delete_webhook(endpoint_id: str, session: SessionDep) -> None:
+    endpoint = await session.get(WebhookEndpoint, endpoint_id)
+    if endpoint is None:
+        raise NotFound("Webhook", endpoint_id)
+    await session.delete(endpoint)
+    await session.commit()

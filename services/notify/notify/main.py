@@ -1,0 +1,61 @@
+"""The notify application: `uvicorn --factory notify.main:create_app`."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from closedloop.api import create_service_app
+from closedloop.events import TICKET_EVENTS, AlertRaisedV1
+from closedloop.messaging.consumer import Subscription
+from closedloop.runtime import ServiceRuntime
+from notify.api import deliveries, webhooks
+from notify.deliveries import plan_deliveries
+from notify.dispatcher import WebhookDispatcher
+from notify.models import InboxMessage, WebhookEndpoint, outbox
+from notify.retry import RetryPolicy
+from notify.settings import NotifySettings
+
+SERVICE_DIR = Path(__file__).resolve().parent.parent
+
+
+async def seed_webhooks(runtime: ServiceRuntime, urls: list[str]) -> None:
+    async with runtime.sessions() as session, session.begin():
+        known = set(await session.scalars(select(WebhookEndpoint.url)))
+        for url in urls:
+            if url not in known:
+                await webhooks.create_endpoint(session, name=f"seeded {url}", url=url,
+                                               event_types=["ticket.*", "alert.*"])
+
+
+def create_app(settings: NotifySettings | None = None) -> FastAPI:
+    settings = settings or NotifySettings()
+    runtime = ServiceRuntime(settings, SERVICE_DIR, outbox, InboxMessage)
+    runtime.subscribe(Subscription(
+        durable="notify-ticket-events", stream="TICKET", filter_subject="ticket.>",
+        subjects={event.nats_subject: event for event in TICKET_EVENTS}, handler=plan_deliveries,
+    ))
+    runtime.subscribe(Subscription(
+        durable="notify-alert-raised", stream="ALERT",
+        subjects={AlertRaisedV1.nats_subject: AlertRaisedV1}, handler=plan_deliveries,
+    ))
+    runtime.add_worker(WebhookDispatcher(
+        runtime.sessions,
+        RetryPolicy(settings.webhook_max_attempts, settings.webhook_backoff_base_seconds,
+                    settings.webhook_backoff_max_seconds),
+        timeout=settings.webhook_timeout_seconds, poll_seconds=settings.dispatch_poll_seconds,
+        concurrency=settings.dispatch_concurrency,
+    ))
+
+    async def setup(runtime: ServiceRuntime, _: FastAPI) -> None:
+        if settings.seed_webhook_urls:
+            if settings.run_migrations:
+                await runtime.migrate()
+            await seed_webhooks(runtime, settings.seed_webhook_urls)
+
+    return create_service_app(
+        runtime, title="Closedloop notify",
+        description="Delivers ticket events and alerts to registered webhooks: HMAC-signed, retried with "
+                    "back-off, every delivery recorded and replayable.",
+        routers=[webhooks.router, deliveries.router], setup=setup,
+    )
