@@ -1,6 +1,7 @@
 """Everything a service process runs besides its routes: database, broker, outbox relay,
 consumers and background workers, started and stopped in the right order."""
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Protocol
@@ -71,10 +72,8 @@ class ServiceRuntime:
 
     async def stop(self) -> None:
         # Consumers first (finish or nack what they hold), then workers, then flush the outbox.
-        for consumer in self.consumers:
-            await consumer.stop()
-        for worker in self.workers:
-            await worker.stop()
+        await asyncio.gather(*(consumer.stop() for consumer in self.consumers))
+        await asyncio.gather(*(worker.stop() for worker in self.workers))
         await self.relay.stop()
         await self.broker.close()
         await self.engine.dispose()

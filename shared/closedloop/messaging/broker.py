@@ -5,6 +5,7 @@ HTTP, and accepts feedback into its outbox) while NATS is down; `/readyz` report
 """
 
 import asyncio
+import contextlib
 import logging
 
 import nats
@@ -95,10 +96,11 @@ class Broker:
             self._connect_task.cancel()
             await asyncio.gather(self._connect_task, return_exceptions=True)
         if self._nc is not None and not self._nc.is_closed:
-            try:
-                await self._nc.drain()
-            except Exception:  # noqa: BLE001 - closing anyway
-                await self._nc.close()
+            # Flush so the last acks and publishes leave, then close. (drain() would wait its full
+            # timeout for pull subscriptions that have requests outstanding.)
+            with contextlib.suppress(Exception):
+                await self._nc.flush(timeout=2)
+            await self._nc.close()
 
 
 async def ensure_streams(js: JetStreamContext) -> None:

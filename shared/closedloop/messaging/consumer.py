@@ -7,6 +7,7 @@ then is it acked). A redelivered message that was already handled is acked witho
 """
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -107,6 +108,12 @@ class ConsumerRunner:
         )
 
     async def _run(self) -> None:
+        try:
+            await self._loop()
+        finally:
+            self._stopping = True
+
+    async def _loop(self) -> None:
         pull = None
         while not self._stopping:
             try:
@@ -128,6 +135,9 @@ class ConsumerRunner:
                 await asyncio.sleep(1.0)
                 continue
             await self.process_batch(msgs)
+        if pull is not None:
+            with contextlib.suppress(Exception):
+                await pull.unsubscribe()
 
     async def process_batch(self, msgs: list[Msg]) -> None:
         ready: list[tuple[Msg, Event]] = []

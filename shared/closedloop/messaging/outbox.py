@@ -7,6 +7,7 @@ publish and commit) is dropped by JetStream's de-duplication on `Nats-Msg-Id`.
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
@@ -23,7 +24,8 @@ log = logging.getLogger(__name__)
 class Outbox:
     def __init__(self, model: type[OutboxMixin]) -> None:
         self.model = model
-        self._wakeup = asyncio.Event()
+        # Relays to nudge when an event is staged (a set: tests run several apps in one process).
+        self._listeners: set[Callable[[], None]] = set()
 
     def add(self, session: AsyncSession, event: Event) -> None:
         """Stage `event` in the caller's transaction; it is published only if that commits."""
@@ -36,7 +38,8 @@ class Outbox:
             attempts=0,
         ))
         # Committing is the caller's job; waking the relay early only shortens latency.
-        self._wakeup.set()
+        for wake in self._listeners:
+            wake()
 
     async def backlog(self, session: AsyncSession) -> int:
         return await session.scalar(
@@ -54,14 +57,18 @@ class OutboxRelay:
         self.batch_size = batch_size
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._wakeup = asyncio.Event()
 
     def start(self) -> None:
+        self._wakeup = asyncio.Event()  # bound to the running loop
+        self.outbox._listeners.add(self._wakeup.set)
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
         """Stop the loop, then make one last attempt to publish what is pending."""
         self._stopping = True
-        self.outbox._wakeup.set()
+        self.outbox._listeners.discard(self._wakeup.set)
+        self._wakeup.set()
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
         if self.broker.is_connected:
@@ -80,9 +87,9 @@ class OutboxRelay:
                     log.warning("outbox relay pass failed", exc_info=True)
             if published >= self.batch_size:
                 continue  # more waiting: no pause
-            self.outbox._wakeup.clear()
+            self._wakeup.clear()
             try:
-                await asyncio.wait_for(self.outbox._wakeup.wait(), self.poll_seconds)
+                await asyncio.wait_for(self._wakeup.wait(), self.poll_seconds)
             except TimeoutError:
                 pass
 

@@ -1,0 +1,56 @@
+# Closedloop: `make run` runs the whole system locally, `make test` runs the test suite.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+PACKAGES := -e shared -e services/ingest -e services/classify -e services/ticketing -e services/notify
+PROJECT_FILES := constraints.txt requirements-dev.txt shared/pyproject.toml $(wildcard services/*/pyproject.toml)
+
+.PHONY: install run test test-fast bench lint format openapi clean help
+
+help:
+	@echo "make run      install (once) and run the whole system locally"
+	@echo "make test     install (once) and run the test suite"
+	@echo "make bench    run the benchmarks"
+	@echo "make lint     ruff"
+	@echo "make openapi  export each service's OpenAPI spec to docs/openapi/"
+
+install: $(STAMP)
+
+# Re-installs only when a dependency file changed, so a second `make run` starts at once.
+$(STAMP): $(PROJECT_FILES)
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first, pinned: otherwise a resolver may pick a multi-GB CUDA build.
+	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.13.0
+	$(BIN)/python -m pip install --quiet -c constraints.txt $(PACKAGES) -r requirements-dev.txt
+	touch $(STAMP)
+
+run: install
+	$(BIN)/python scripts/run_local.py
+
+test: install
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not e2e"
+
+bench: install
+	$(BIN)/python bench/run.py
+
+lint: install
+	$(BIN)/ruff check .
+
+format: install
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+openapi: install
+	$(BIN)/python scripts/export_openapi.py
+
+clean:
+	rm -rf var .pytest_cache
