@@ -1,0 +1,246 @@
+"""Outbox, inbox, consumers and dead letters against a real nats-server and real databases."""
+
+import asyncio
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import nats
+from nats.js.errors import NotFoundError
+import pytest
+from sqlalchemy import String, func, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from closedloop.db import ServiceBase, create_engine, new_metadata, session_factory
+from closedloop.events import CustomerRef, FeedbackReceivedV1
+from closedloop.messaging.broker import Broker
+from closedloop.messaging.consumer import ConsumerOptions, ConsumerRunner, Subscription
+from closedloop.messaging.deadletters import list_dead_letters, replay_dead_letter
+from closedloop.messaging.outbox import Outbox, OutboxRelay
+from closedloop.messaging.tables import InboxMixin, OutboxMixin
+from closedloop.testing import eventually
+
+
+class Base(ServiceBase):
+    __abstract__ = True
+    metadata = new_metadata()
+
+
+class OutboxRow(OutboxMixin, Base):
+    pass
+
+
+class InboxRow(InboxMixin, Base):
+    pass
+
+
+class Handled(Base):
+    __tablename__ = "handled"
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+
+
+outbox = Outbox(OutboxRow)
+FAST = ConsumerOptions(batch_size=8, fetch_timeout=0.2, ack_wait=5, max_deliver=3, backoff=(0.05,))
+
+
+def received(text: str = "hello") -> FeedbackReceivedV1:
+    return FeedbackReceivedV1(feedback_id=uuid4(), channel="web", text=text, customer=CustomerRef(id="c"),
+                              received_at=datetime.now(UTC))
+
+
+@pytest.fixture
+async def sessions(database_url):
+    engine = create_engine(database_url)
+    async with engine.begin() as connection:
+        await connection.run_sync(Base.metadata.create_all)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def broker(nats_server):
+    broker = Broker(nats_server.url, "test")
+    broker.start()
+    await broker.wait_connected(10)
+    yield broker
+    await broker.close()
+
+
+async def stage(sessions, *events) -> None:
+    async with sessions() as session, session.begin():
+        for event in events:
+            outbox.add(session, event)
+
+
+async def count(sessions, model, *where) -> int:
+    async with sessions() as session:
+        return await session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+async def stream_messages(broker: Broker, stream: str) -> int:
+    return (await broker.js.stream_info(stream)).state.messages
+
+
+async def test_relay_publishes_in_order_with_event_id_as_message_id(sessions, broker, nats_server):
+    events = [received(f"text {i}") for i in range(5)]
+    await stage(sessions, *events)
+    relay = OutboxRelay(outbox, sessions, broker)
+    assert await relay.publish_pending() == 5
+    assert await relay.publish_pending() == 0
+    assert await count(sessions, OutboxRow, OutboxRow.published_at.is_(None)) == 0
+
+    nc = await nats.connect(nats_server.url)
+    sub = await nc.jetstream().subscribe("feedback.received.v1", durable="order-check")
+    got = [await sub.next_msg(timeout=5) for _ in events]
+    assert [m.headers["Nats-Msg-Id"] for m in got] == [str(e.event_id) for e in events]
+    await nc.close()
+
+
+async def test_republishing_the_same_row_is_deduplicated_by_jetstream(sessions, broker):
+    event = received()
+    for _ in range(2):
+        await broker.publish(event.nats_subject, event.model_dump_json().encode(), {}, msg_id=str(event.event_id))
+    assert await stream_messages(broker, "FEEDBACK") == 1
+
+
+async def test_relay_keeps_events_while_nats_is_down_and_delivers_after(sessions, broker, nats_server):
+    relay = OutboxRelay(outbox, sessions, broker, poll_seconds=0.05)
+    relay.start()
+    nats_server.stop()
+    await eventually(lambda: asyncio.sleep(0, result=not broker.is_connected), timeout=10)
+    events = [received(f"while down {i}") for i in range(3)]
+    await stage(sessions, *events)
+    await asyncio.sleep(0.5)
+    assert await count(sessions, OutboxRow, OutboxRow.published_at.is_(None)) == 3
+
+    nats_server.start()  # same port and store: the client reconnects by itself
+
+    async def all_published():
+        return await count(sessions, OutboxRow, OutboxRow.published_at.is_(None)) == 0
+    await eventually(all_published, timeout=30)
+    await relay.stop()
+    assert await stream_messages(broker, "FEEDBACK") == 3
+
+
+def runner(broker, sessions, handler, prepare=None, durable="test-consumer") -> ConsumerRunner:
+    subscription = Subscription(durable=durable, stream="FEEDBACK",
+                                subjects={FeedbackReceivedV1.nats_subject: FeedbackReceivedV1},
+                                handler=handler, prepare=prepare)
+    return ConsumerRunner("test", subscription, broker, sessions, InboxRow, FAST)
+
+
+async def record(session, event, _prepared) -> None:
+    session.add(Handled(event_id=str(event.event_id)))
+
+
+async def test_consumer_handles_a_redelivered_event_once(sessions, broker):
+    event = received()
+    payload = event.model_dump_json().encode()
+    # Two copies with different message ids get past JetStream's de-duplication: the inbox stops the second.
+    await broker.publish(event.nats_subject, payload, {}, msg_id="copy-1")
+    await broker.publish(event.nats_subject, payload, {}, msg_id="copy-2")
+    consumer = runner(broker, sessions, record)
+    consumer.start()
+
+    async def both_acked():
+        try:
+            info = await broker.js.consumer_info("FEEDBACK", "test-consumer")
+        except NotFoundError:
+            return False  # not created yet
+        return info.num_ack_pending == 0 and info.num_pending == 0 and info.delivered.stream_seq == 2
+    await eventually(both_acked)
+    await consumer.stop()
+    assert await count(sessions, Handled) == 1
+    assert await count(sessions, InboxRow) == 1
+
+
+async def test_failing_handler_is_redelivered_until_it_succeeds(sessions, broker):
+    attempts = []
+
+    async def flaky(session, event, prepared):
+        attempts.append(event.event_id)
+        if len(attempts) < 3:
+            raise RuntimeError("database hiccup")
+        await record(session, event, prepared)
+
+    event = received()
+    await broker.publish(event.nats_subject, event.model_dump_json().encode(), {}, msg_id=str(event.event_id))
+    consumer = runner(broker, sessions, flaky)
+    consumer.start()
+    await eventually(lambda: count(sessions, Handled))
+    await consumer.stop()
+    assert len(attempts) == 3
+    assert await count(sessions, Handled) == 1
+
+
+async def test_poison_message_is_dead_lettered_then_replayed(sessions, broker):
+    broken = True
+
+    async def handler(session, event, prepared):
+        if broken:
+            raise ValueError("cannot handle this yet")
+        await record(session, event, prepared)
+
+    event = received()
+    await broker.publish(event.nats_subject, event.model_dump_json().encode(), {}, msg_id=str(event.event_id))
+    consumer = runner(broker, sessions, handler)
+    consumer.start()
+
+    async def dead_letters():
+        return await list_dead_letters(broker, "test")
+    letters = await eventually(dead_letters)
+    assert len(letters) == 1
+    letter = letters[0]
+    assert letter.original_subject == "feedback.received.v1"
+    assert letter.event_id == str(event.event_id)
+    assert letter.consumer == "test-consumer"
+    assert letter.deliveries == FAST.max_deliver
+    assert "cannot handle this yet" in letter.reason
+    assert await count(sessions, Handled) == 0
+    assert await count(sessions, InboxRow) == 0  # nothing half-done
+
+    broken = False
+    await replay_dead_letter(broker, letter)
+    await eventually(lambda: count(sessions, Handled))
+    await consumer.stop()
+    assert await list_dead_letters(broker, "test") == []
+
+
+async def test_invalid_payload_goes_straight_to_dead_letters(sessions, broker):
+    await broker.publish("feedback.received.v1", b'{"not": "an event"}', {}, msg_id="garbage-1")
+    consumer = runner(broker, sessions, record)
+    consumer.start()
+
+    async def dead_letters():
+        return await list_dead_letters(broker, "test")
+    letters = await eventually(dead_letters)
+    await consumer.stop()
+    assert letters[0].deliveries == 1
+    assert "invalid event payload" in letters[0].reason
+
+
+async def test_prepare_runs_once_per_fetched_batch(sessions, broker):
+    events = [received(f"batch {i}") for i in range(12)]
+    for event in events:
+        await broker.publish(event.nats_subject, event.model_dump_json().encode(), {}, msg_id=str(event.event_id))
+    batch_sizes = []
+
+    async def prepare(batch):
+        batch_sizes.append(len(batch))
+        return {str(e.event_id): e.text.upper() for e in batch}
+
+    async def handler(session, event, prepared):
+        assert prepared[str(event.event_id)] == event.text.upper()
+        await record(session, event, prepared)
+
+    consumer = runner(broker, sessions, handler, prepare=prepare)
+    consumer.start()
+    await eventually(lambda: asyncio.sleep(0, result=sum(batch_sizes) >= 12))
+    await eventually(lambda: _handled_all(sessions, 12))
+    await consumer.stop()
+    assert sum(batch_sizes) == 12
+    assert max(batch_sizes) > 1  # really batched: fewer model calls than messages
+    assert len(batch_sizes) < 12
+
+
+async def _handled_all(sessions, n: int) -> bool:
+    return await count(sessions, Handled) == n
