@@ -14,7 +14,7 @@ from tests.system import System, start_system, stop_system
 @pytest.fixture
 def system(tmp_path: Path) -> Iterator[System]:
     databases = {name: f"sqlite+aiosqlite:///{tmp_path / (name + '.db')}" for name in SERVICES}
-    running = start_system(tmp_path, "sqlite", databases)
+    running = start_system(tmp_path, databases)
     yield running
     stop_system(running)
 

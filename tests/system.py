@@ -65,7 +65,8 @@ class System:
         self.services[service].wait_ready()
 
 
-def start_system(tmp_path: Path, backend: str, databases: dict[str, str]) -> System:
+def start_system(tmp_path: Path, databases: dict[str, str],
+                 overrides: dict[str, dict[str, str]] | None = None) -> System:
     nats = NatsServer(free_port(), tmp_path / "jetstream", tmp_path / "nats.log").start()
     receiver = WebhookReceiver()
     services = {}
@@ -74,6 +75,7 @@ def start_system(tmp_path: Path, backend: str, databases: dict[str, str]) -> Sys
                  "NOTIFY_WEBHOOK_BACKOFF_BASE_SECONDS": "0.2"} if name == "notify" else {}
         extra[f"{name.upper()}_LOG_JSON"] = "false"
         extra[f"{name.upper()}_CONSUMER_BACKOFF_SECONDS"] = "0.2,0.5"
+        extra.update((overrides or {}).get(name, {}))
         env = service_env(name, database_url=databases[name], nats_url=nats.url, api_key=DEV_API_KEY, extra=extra)
         services[name] = ServiceProcess(name, free_port(), env, tmp_path / f"{name}.log").start()
     system = System(nats, services, receiver)

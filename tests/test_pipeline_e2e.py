@@ -63,7 +63,7 @@ def test_twenty_feedback_items_become_tickets_and_webhooks_sqlite(system):
 @requires_postgres
 @pytest.mark.postgres
 def test_twenty_feedback_items_become_tickets_and_webhooks_postgres(tmp_path, postgres_databases):
-    system = start_system(tmp_path, "postgres", postgres_databases)
+    system = start_system(tmp_path, postgres_databases)
     try:
         run_twenty(system)
     finally:

@@ -22,7 +22,8 @@ async def require_json_body(request: Request) -> None:
 
 
 class BodySizeLimit:
-    """Reject bodies over `max_bytes` with 413 before reading them into memory."""
+    """Reject bodies over `max_bytes` with 413 before reading them into memory. A body sent without
+    Content-Length (chunked) is read up to `max_bytes` here, then handed on to the app."""
 
     def __init__(self, app, max_bytes: int) -> None:  # type: ignore[no-untyped-def]
         self.app, self.max_bytes = app, max_bytes
@@ -31,12 +32,39 @@ class BodySizeLimit:
         if scope["type"] == "http":
             length = dict(scope["headers"]).get(b"content-length")
             if length is not None and length.isdigit() and int(length) > self.max_bytes:
-                from starlette.requests import Request as StarletteRequest
-
-                from closedloop.errors import problem_response
-
-                response = problem_response(StarletteRequest(scope), 413, "Content Too Large",
-                                            f"The body is over {self.max_bytes} bytes.", slug="body-too-large")
-                await response(scope, receive, send)
+                await self._too_large(scope, receive, send)
                 return
+            if length is None:
+                messages, size = [], 0
+                while True:
+                    message = await receive()
+                    messages.append(message)
+                    if message["type"] != "http.request":
+                        break
+                    size += len(message.get("body", b""))
+                    if size > self.max_bytes:
+                        await self._too_large(scope, receive, send)
+                        return
+                    if not message.get("more_body", False):
+                        break
+                receive = _replay(messages, receive)
         await self.app(scope, receive, send)
+
+    async def _too_large(self, scope, receive, send):  # type: ignore[no-untyped-def]
+        from starlette.requests import Request as StarletteRequest
+
+        from closedloop.errors import problem_response
+
+        response = problem_response(StarletteRequest(scope), 413, "Content Too Large",
+                                    f"The body is over {self.max_bytes} bytes.", slug="body-too-large")
+        await response(scope, receive, send)
+
+
+def _replay(messages, receive):  # type: ignore[no-untyped-def]
+    """A `receive` that hands out the already-read messages first, then asks the server again."""
+    pending = list(messages)
+
+    async def replayed():  # type: ignore[no-untyped-def]
+        return pending.pop(0) if pending else await receive()
+
+    return replayed

@@ -21,7 +21,10 @@ def _encode_cursor(ticket: Ticket) -> str:
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         created, ticket_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(created), ticket_id
+        created_at = datetime.fromisoformat(created)
+        if created_at.tzinfo is None:
+            raise ValueError("cursor time without a zone")
+        return created_at, ticket_id
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ProblemError(400, "Invalid cursor", "Use the next_cursor of a previous page.", slug="invalid-cursor",
                            errors=[FieldError(field="query.cursor", message="not a cursor from this API")]) from None

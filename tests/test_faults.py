@@ -1,0 +1,76 @@
+"""Fault tests: processes and the broker really die mid-stream; nothing accepted is lost or doubled."""
+
+from pathlib import Path
+
+import pytest
+
+from closedloop.devtools.processes import SERVICES
+from tests.system import post_feedback, start_system, stop_system, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def sqlite_databases(tmp_path: Path) -> dict[str, str]:
+    return {name: f"sqlite+aiosqlite:///{tmp_path / (name + '.db')}" for name in SERVICES}
+
+
+def tickets_by_feedback(ticketing) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    cursor = None
+    while True:
+        page = ticketing.get("/v1/tickets", params={"limit": 200, **({"cursor": cursor} if cursor else {})}).json()
+        for ticket in page["items"]:
+            found.setdefault(ticket["feedback_id"], []).append(ticket["id"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            return found
+
+
+def test_classify_killed_mid_stream_every_item_gets_exactly_one_ticket(tmp_path):
+    # Small batches spread the work out, so the kill lands while messages are in flight.
+    system = start_system(tmp_path, sqlite_databases(tmp_path),
+                          overrides={"classify": {"CLASSIFY_CONSUMER_BATCH_SIZE": "2"}})
+    try:
+        ingest, ticketing = system.client("ingest"), system.client("ticketing")
+        ids = [post_feedback(ingest, f"Payment number {i} failed at checkout with error E{i}", customer=f"c{i}")
+               for i in range(40)]
+        wait_for(lambda: ticketing.get("/v1/tickets", params={"limit": 1}).json()["total"] >= 1, timeout=60)
+
+        system.services["classify"].kill()  # SIGKILL: no graceful shutdown, no acks for the batch in hand
+        done_at_kill = ticketing.get("/v1/tickets", params={"limit": 1}).json()["total"]
+        assert done_at_kill < 40, "the kill came too late to test anything"
+        # Ingest keeps accepting while classify is down.
+        ids += [post_feedback(ingest, f"Refund {i} has not arrived yet", customer=f"r{i}") for i in range(10)]
+
+        system.restart("classify")
+        wait_for(lambda: len(tickets_by_feedback(ticketing)) == 50, timeout=120)
+
+        tickets = tickets_by_feedback(ticketing)
+        assert set(tickets) == set(ids)
+        assert all(len(t) == 1 for t in tickets.values()), "a feedback item got more than one ticket"
+        assert ticketing.get("/v1/tickets", params={"limit": 1}).json()["total"] == 50
+        classify = system.client("classify")
+        assert all(classify.get(f"/v1/classifications/{i}").status_code == 200 for i in ids)
+        print(f"killed classify after {done_at_kill}/40 tickets; all 50 items got exactly one ticket")
+    finally:
+        stop_system(system)
+
+
+def test_nats_stopped_while_ingest_accepts_then_outbox_delivers_everything(tmp_path):
+    system = start_system(tmp_path, sqlite_databases(tmp_path))
+    try:
+        ingest, ticketing = system.client("ingest"), system.client("ticketing")
+        system.nats.stop()
+        wait_for(lambda: ingest.get("/readyz").status_code == 503, timeout=30)
+
+        ids = [post_feedback(ingest, f"The app froze on screen {i}", customer=f"n{i}") for i in range(10)]
+        assert all(ingest.get(f"/v1/feedback/{i}").json()["status"] == "received" for i in ids)
+
+        system.nats.start()  # same port and JetStream store
+        wait_for(lambda: all(ingest.get(f"/v1/feedback/{i}").json()["ticket_id"] for i in ids), timeout=120)
+        tickets = tickets_by_feedback(ticketing)
+        assert set(tickets) == set(ids)
+        assert all(len(t) == 1 for t in tickets.values())
+        assert ingest.get("/readyz").status_code == 200
+    finally:
+        stop_system(system)
