@@ -29,7 +29,7 @@ def port(name: str) -> int:
 class DemoWebhookSink(BaseHTTPRequestHandler):
     """Stands in for a customer's webhook receiver so the demo shows deliveries arriving."""
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         try:
             event = json.loads(body)

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 from uuid import uuid4
 
 import nats
-from nats.js.errors import NotFoundError
 import pytest
+from nats.js.errors import NotFoundError
 from sqlalchemy import String, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 

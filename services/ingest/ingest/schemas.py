@@ -43,7 +43,8 @@ class FeedbackCreate(BaseModel):
     customer: CustomerIn
     subject: str | None = Field(default=None, max_length=500)
     rating: float | None = Field(default=None, ge=0, le=10, description="Star rating, NPS or CSAT score.")
-    language: str | None = Field(default=None, min_length=2, max_length=20, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+    language: str | None = Field(default=None, min_length=2, max_length=20, examples=["en", "pt-BR"],
+                                 pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", description="BCP 47 tag.")
     external_id: str | None = Field(default=None, min_length=1, max_length=200,
                                     description="The id in the source system; repeats are reported as duplicates.")
     metadata: dict[str, Any] = Field(default_factory=dict)

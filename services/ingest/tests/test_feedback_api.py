@@ -6,7 +6,7 @@ import nats
 import pytest
 from sqlalchemy import func, select
 
-from closedloop.testing import running_app
+from closedloop.testing import eventually, running_app
 from ingest.main import create_app
 from ingest.models import Feedback, OutboxMessage
 from ingest.settings import IngestSettings
@@ -43,4 +43,14 @@ async def test_accepts_cleans_stores_and_publishes(app, nats_server):
         assert event["feedback_id"] == feedback_id
         assert event["text"] == "The app crashes\n\nwhen I pay"
         assert msg.headers["Nats-Msg-Id"] == event["event_id"]
+
+        assert await count(app, Feedback) == 1
+
+        async def outbox_published() -> bool:
+            async with app.state.runtime.sessions() as session:
+                row = await session.scalar(select(OutboxMessage))
+                return row is not None and row.published_at is not None and row.event_id == event["event_id"]
+
+        await eventually(outbox_published, timeout=10)
+        assert await count(app, OutboxMessage) == 1
     await nc.close()

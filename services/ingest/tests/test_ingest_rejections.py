@@ -38,7 +38,7 @@ def app(database_url, nats_server):
     return create_app(IngestSettings(
         database_url=database_url, nats_url=nats_server.url, log_json=False,
         max_text_chars=MAX_TEXT, max_body_bytes=MAX_BODY,
-        outbox_poll_seconds=0.05, consumer_fetch_timeout_seconds=0.2,
+        outbox_poll_seconds=0.05, consumer_fetch_timeout_seconds=0.1,
     ))
 
 

@@ -59,7 +59,7 @@ class WebhookDispatcher:
         while not self._stopping:
             try:
                 sent = await self.dispatch_due()
-            except Exception:  # noqa: BLE001 - the loop must keep going
+            except Exception:
                 log.exception("dispatch pass failed")
                 sent = 0
             if sent == 0:

@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from closedloop.config import ServiceSettings
@@ -12,7 +12,7 @@ class NotifySettings(ServiceSettings):
     service_name: str = "notify"
     database_url: str = "sqlite+aiosqlite:///var/notify.db"
     # Webhook endpoints created at start-up if missing (comma-separated URLs), e.g. for the demo.
-    seed_webhook_urls: Annotated[list[str], NoDecode] = []
+    seed_webhook_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     webhook_timeout_seconds: float = 10.0
     webhook_max_attempts: int = 6
     webhook_backoff_base_seconds: float = 2.0

@@ -73,7 +73,7 @@ class Broker:
                 log.info("connected to NATS", extra={"url": self.url})
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - any failure means "try again later"
+            except Exception as exc:
                 log.warning("NATS not reachable yet, retrying", extra={"url": self.url, "error": str(exc)})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)

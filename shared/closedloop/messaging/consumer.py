@@ -129,7 +129,7 @@ class ConsumerRunner:
                 log.warning("fetch failed; retrying", extra={"durable": self.sub.durable, "error": str(exc)})
                 await asyncio.sleep(1.0)
                 continue
-            except Exception:  # noqa: BLE001 - a consumer loop must survive anything
+            except Exception:
                 log.exception("consumer loop error", extra={"durable": self.sub.durable})
                 pull = None
                 await asyncio.sleep(1.0)
@@ -163,13 +163,51 @@ class ConsumerRunner:
         if self.sub.prepare is not None and fresh:
             try:
                 prepared = await self.sub.prepare([event for _, event in fresh])
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.exception("batch preparation failed", extra={"durable": self.sub.durable})
                 for msg, _ in fresh:
                     await self._fail(msg, exc)
                 return
+        if len(fresh) > 1 and await self._handle_together(fresh, prepared):
+            return
         for msg, event in fresh:
             await self._handle_one(msg, event, prepared)
+
+    async def _handle_together(self, batch: list[tuple[Msg, Event]], prepared: Any) -> bool:
+        """Handle the whole batch in one transaction (one commit instead of one per message).
+        If anything in it fails, nothing of it is kept and the caller handles the messages one by
+        one, so a single bad message is retried or dead-lettered on its own."""
+        try:
+            async with self.sessions() as session, session.begin():
+                # The inbox was checked for the whole batch just before; a concurrent replica that
+                # handled one of these makes the commit fail on the inbox key, and we fall back.
+                with session.no_autoflush:
+                    for msg, event in batch:
+                        with self._span(msg, event):
+                            await self._apply(session, msg, event, prepared, check_inbox=False)
+        except Exception:  # fall back to one transaction per message
+            log.info("batch transaction failed; handling messages one by one", extra={"durable": self.sub.durable})
+            return False
+        for msg, _ in batch:
+            await msg.ack()
+        return True
+
+    def _span(self, msg: Msg, event: Event):  # type: ignore[no-untyped-def]
+        return self._tracer.start_as_current_span(
+            f"{msg.subject} process", context=context_from_headers(msg.headers), kind=SpanKind.CONSUMER,
+            attributes={"messaging.system": "nats", "messaging.destination.name": msg.subject,
+                        "messaging.consumer.group.name": self.sub.durable,
+                        "messaging.message.id": str(event.event_id)},
+        )
+
+    async def _apply(self, session: AsyncSession, msg: Msg, event: Event, prepared: Any,
+                     check_inbox: bool = True) -> None:
+        """The handler plus its inbox row, in the caller's transaction."""
+        if check_inbox and await session.get(self.inbox_model, (self.sub.durable, str(event.event_id))):
+            return
+        await self.sub.handler(session, event, prepared)
+        session.add(self.inbox_model(consumer=self.sub.durable, event_id=str(event.event_id),
+                                     subject=msg.subject, processed_at=datetime.now(UTC)))
 
     async def _skip_already_handled(self, batch: list[tuple[Msg, Event]]) -> list[tuple[Msg, Event]]:
         inbox = self.inbox_model
@@ -187,21 +225,11 @@ class ConsumerRunner:
         return fresh
 
     async def _handle_one(self, msg: Msg, event: Event, prepared: Any) -> None:
-        parent = context_from_headers(msg.headers)
-        with self._tracer.start_as_current_span(
-            f"{msg.subject} process", context=parent, kind=SpanKind.CONSUMER,
-            attributes={"messaging.system": "nats", "messaging.destination.name": msg.subject,
-                        "messaging.consumer.group.name": self.sub.durable,
-                        "messaging.message.id": str(event.event_id)},
-        ):
+        with self._span(msg, event):
             try:
                 async with self.sessions() as session, session.begin():
-                    already = await session.get(self.inbox_model, (self.sub.durable, str(event.event_id)))
-                    if already is None:
-                        await self.sub.handler(session, event, prepared)
-                        session.add(self.inbox_model(consumer=self.sub.durable, event_id=str(event.event_id),
-                                                     subject=msg.subject, processed_at=datetime.now(UTC)))
-            except Exception as exc:  # noqa: BLE001 - decided below: retry or dead-letter
+                    await self._apply(session, msg, event, prepared)
+            except Exception as exc:  # decided below: retry or dead-letter
                 await self._fail(msg, exc)
                 return
             await msg.ack()
@@ -220,7 +248,7 @@ class ConsumerRunner:
     async def _dead_letter(self, msg: Msg, reason: str) -> None:
         try:
             await dead_letter(self.broker, self.service, self.sub.durable, msg, reason)
-        except Exception:  # noqa: BLE001 - cannot park it: let it come back rather than lose it
+        except Exception:
             log.exception("dead-lettering failed; message will be redelivered")
             await msg.nak(delay=self.options.delay_for(len(self.options.backoff)))
             return

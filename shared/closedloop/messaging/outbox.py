@@ -6,6 +6,7 @@ publish and commit) is dropped by JetStream's de-duplication on `Nats-Msg-Id`.
 """
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -74,7 +75,7 @@ class OutboxRelay:
         if self.broker.is_connected:
             try:
                 await self.publish_pending()
-            except Exception:  # noqa: BLE001 - what is left stays in the outbox for next start
+            except Exception:
                 log.warning("outbox not fully flushed on shutdown", exc_info=True)
 
     async def _run(self) -> None:
@@ -83,37 +84,55 @@ class OutboxRelay:
             if self.broker.is_connected:
                 try:
                     published = await self.publish_pending()
-                except Exception:  # noqa: BLE001 - keep relaying; the rows stay pending
+                except Exception:
                     log.warning("outbox relay pass failed", exc_info=True)
             if published >= self.batch_size:
                 continue  # more waiting: no pause
             self._wakeup.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self.poll_seconds)
-            except TimeoutError:
-                pass
 
     async def publish_pending(self) -> int:
-        model = self.outbox.model
-        published = 0
-        async with self.sessions() as session, session.begin():
-            query = (
-                select(model).where(model.published_at.is_(None)).order_by(model.id).limit(self.batch_size)
-            )
+        """Publish one batch of pending rows; returns how many were published.
+
+        The batch is published concurrently (JetStream receives them in order, as they leave one
+        connection in order) and each row is marked only after its own ack. On PostgreSQL the rows
+        stay locked (`FOR UPDATE SKIP LOCKED`) while publishing, so replicas never relay the same
+        rows at once. On SQLite a lock would be the whole database, blocking every writer for the
+        length of a network round trip, so rows are read, published, then marked in a second
+        transaction; a single process relays there, and a double publish is de-duplicated anyway.
+        """
+        async with self.sessions() as session:
             if session.bind.dialect.name == "postgresql":
-                # Several replicas can relay side by side without publishing the same rows.
-                query = query.with_for_update(skip_locked=True)
-            rows = (await session.scalars(query)).all()
-            for row in rows:
-                try:
-                    await self.broker.publish(row.subject, row.payload.encode(), dict(row.headers or {}),
-                                              msg_id=row.event_id)
-                except Exception as exc:  # noqa: BLE001 - stop here to keep the order of events
-                    row.attempts += 1
-                    row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-                    log.warning("publish failed; will retry", extra={"subject": row.subject, "error": row.last_error})
-                    break
-                row.published_at = datetime.now(UTC)
-                row.attempts += 1
+                async with session.begin():
+                    rows = await self._pending(session, lock=True)
+                    return await self._publish(rows)
+            async with session.begin():
+                rows = await self._pending(session, lock=False)
+            # expire_on_commit is off: the rows stay usable, and are updated in a second transaction.
+            async with session.begin():
+                return await self._publish(rows)
+
+    async def _pending(self, session: AsyncSession, lock: bool) -> list[OutboxMixin]:
+        model = self.outbox.model
+        query = select(model).where(model.published_at.is_(None)).order_by(model.id).limit(self.batch_size)
+        if lock:
+            query = query.with_for_update(skip_locked=True)
+        return list((await session.scalars(query)).all())
+
+    async def _publish(self, rows: list[OutboxMixin]) -> int:
+        outcomes = await asyncio.gather(*(
+            self.broker.publish(row.subject, row.payload.encode(), dict(row.headers or {}), msg_id=row.event_id)
+            for row in rows
+        ), return_exceptions=True)
+        published = 0
+        now = datetime.now(UTC)
+        for row, outcome in zip(rows, outcomes, strict=True):
+            row.attempts += 1
+            if isinstance(outcome, BaseException):
+                row.last_error = f"{type(outcome).__name__}: {outcome}"[:2000]
+                log.warning("publish failed; will retry", extra={"subject": row.subject, "error": row.last_error})
+            else:
+                row.published_at = now
                 published += 1
         return published

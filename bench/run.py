@@ -1,0 +1,123 @@
+"""`make bench`: classify throughput through the service (NATS in, NATS out) against raw
+`model.encode` measured in the same run, then per-message latency at half that load.
+
+Figures are printed, never asserted: speed is this benchmark's job, not the test suite's.
+"""
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import uuid4
+
+import nats
+
+from classify.embedding import Embedder
+from classify.taxonomy import load_taxonomy
+from closedloop.config import DEV_API_KEY
+from closedloop.devtools.nats_server import NatsServer, free_port
+from closedloop.devtools.processes import ServiceProcess, service_env
+from closedloop.events import CustomerRef, FeedbackReceivedV1
+
+TEMPLATES = [
+    "{}", "Hi, {} and I need help.", "{}. This is the second time this week!", "Quick question: {}",
+    "{} — please fix this, I rely on your app every day.",
+]
+
+
+def sample_texts(n: int) -> list[str]:
+    """Customer-like texts built from the taxonomy's example phrases, varied so no two are equal."""
+    phrases = [example for node in load_taxonomy().leaves() for example in node.examples]
+    return [TEMPLATES[i % len(TEMPLATES)].format(phrases[i % len(phrases)]) + f" (ref {i})" for i in range(n)]
+
+
+def raw_encode_throughput(texts: list[str], batch_size: int) -> float:
+    embedder = Embedder(batch_size=batch_size)
+    embedder.encode(texts[:batch_size])  # warm-up
+    started = time.perf_counter()
+    embedder.encode(texts)
+    return len(texts) / (time.perf_counter() - started)
+
+
+def event_for(text: str) -> FeedbackReceivedV1:
+    return FeedbackReceivedV1(feedback_id=uuid4(), channel="api", text=text, customer=CustomerRef(id="bench"),
+                              received_at=datetime.now(UTC))
+
+
+async def through_service(nats_url: str, texts: list[str], rate: float | None) -> tuple[float, list[float]]:
+    """Publish one event per text (all at once, or at `rate` per second) and wait for every
+    `feedback.classified.v1`. Returns (texts/s, per-message latencies in seconds)."""
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    sent_at: dict[str, float] = {}
+    latencies: list[float] = []
+    done = asyncio.Event()
+
+    async def on_classified(msg) -> None:  # type: ignore[no-untyped-def]
+        import json
+
+        feedback_id = json.loads(msg.data)["feedback_id"]
+        if feedback_id in sent_at:
+            latencies.append(time.perf_counter() - sent_at.pop(feedback_id))
+            if len(latencies) == len(texts):
+                done.set()
+
+    sub = await nc.subscribe("feedback.classified.v1", cb=on_classified)
+    events = [event_for(text) for text in texts]
+    started = time.perf_counter()
+    for index, event in enumerate(events):
+        if rate:
+            await asyncio.sleep(max(0.0, started + index / rate - time.perf_counter()))
+        sent_at[str(event.feedback_id)] = time.perf_counter()
+        await js.publish(event.nats_subject, event.model_dump_json().encode(),
+                         headers={"Nats-Msg-Id": str(event.event_id)})
+    await asyncio.wait_for(done.wait(), timeout=600)
+    elapsed = time.perf_counter() - started
+    await sub.unsubscribe()
+    await nc.close()
+    return len(texts) / elapsed, latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--texts", type=int, default=1024)
+    parser.add_argument("--batch-size", type=int, default=32)
+    args = parser.parse_args()
+    texts = sample_texts(args.texts)
+
+    print(f"classify benchmark: {args.texts} texts, batch size {args.batch_size}")
+    raw = raw_encode_throughput(texts, args.batch_size)
+    print(f"  baseline  raw model.encode (batches of {args.batch_size}):   {raw:8.1f} texts/s")
+
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch_dir = Path(scratch)
+        server = NatsServer(free_port(), scratch_dir / "js").start()
+        env = service_env("classify", database_url=f"sqlite+aiosqlite:///{scratch_dir / 'classify.db'}",
+                          nats_url=server.url, api_key=DEV_API_KEY,
+                          extra={"CLASSIFY_CONSUMER_BATCH_SIZE": str(args.batch_size), "CLASSIFY_LOG_LEVEL": "WARNING"})
+        service = ServiceProcess("classify", free_port(), env, scratch_dir / "classify.log").start()
+        try:
+            service.wait_ready(timeout=180)
+            asyncio.run(through_service(server.url, texts[:64], rate=None))  # warm-up
+            throughput, _ = asyncio.run(through_service(server.url, texts, rate=None))
+            print(f"  service   NATS in → classify → NATS out:          {throughput:8.1f} texts/s")
+            print(f"  ratio     service / raw:                          {throughput / raw:8.2f}  (target ≥ 0.80)")
+            half = throughput / 2
+            count = min(len(texts), max(64, int(half * 10)))
+            _, latencies = asyncio.run(through_service(server.url, texts[:count], rate=half))
+            print(f"  latency at half load ({half:.0f} texts/s, {count} texts): "
+                  f"p50 {percentile(latencies, 50) * 1000:.0f} ms, p99 {percentile(latencies, 99) * 1000:.0f} ms")
+        finally:
+            service.stop()
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
