@@ -274,7 +274,8 @@ def check_custom_resources(objects: tuple[dict[str, Any], ...], namespace: str) 
 
     for obj in of_kind(objects, "ExternalSecret"):
         spec = obj["spec"]
-        assert spec["secretStoreRef"]["name"] and spec["secretStoreRef"]["kind"] in ("SecretStore", "ClusterSecretStore")
+        store = spec["secretStoreRef"]
+        assert store["name"] and store["kind"] in ("SecretStore", "ClusterSecretStore")
         assert spec["target"]["name"] == API_KEYS_SECRET
         assert {d["secretKey"] for d in spec["data"]} == set(SERVICES)
         assert all(d["remoteRef"]["key"] for d in spec["data"])
@@ -611,7 +612,8 @@ def test_dockerfile(service: str) -> None:
     commands = instructions(service)
     stages = [c for c in commands if c.cmd == "FROM"]
     assert len(stages) >= 2, "multi-stage"
-    base = next(c.value[0].split("=", 1)[1] for c in commands if c.cmd == "ARG" and c.value[0].startswith("PYTHON_IMAGE="))
+    base = next(c.value[0].split("=", 1)[1] for c in commands
+                if c.cmd == "ARG" and c.value[0].startswith("PYTHON_IMAGE="))
     assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?", base), base
     final = commands[commands.index(stages[-1]):]
 

@@ -1,5 +1,7 @@
 """Fault tests: processes and the broker really die mid-stream; nothing accepted is lost or doubled."""
 
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -72,5 +74,33 @@ def test_nats_stopped_while_ingest_accepts_then_outbox_delivers_everything(tmp_p
         assert set(tickets) == set(ids)
         assert all(len(t) == 1 for t in tickets.values())
         assert ingest.get("/readyz").status_code == 200
+    finally:
+        stop_system(system)
+
+
+def test_sigterm_during_a_stream_finishes_the_batch_in_hand_and_loses_nothing(tmp_path):
+    system = start_system(tmp_path, sqlite_databases(tmp_path),
+                          overrides={"classify": {"CLASSIFY_CONSUMER_BATCH_SIZE": "4"}})
+    try:
+        ingest, ticketing = system.client("ingest"), system.client("ticketing")
+        ids = [post_feedback(ingest, f"Login fails with code {i} after the update", customer=f"t{i}")
+               for i in range(40)]
+        wait_for(lambda: ticketing.get("/v1/tickets", params={"limit": 1}).json()["total"] >= 1, timeout=60)
+
+        started = time.monotonic()
+        exit_code = system.services["classify"].stop(timeout=30)  # SIGTERM, as Kubernetes sends it
+        # uvicorn shuts down gracefully, then re-raises the signal: -15 is its normal exit here.
+        assert exit_code in (0, -signal.SIGTERM), f"classify exited with {exit_code} after SIGTERM"
+        log = system.services["classify"].log_file.read_text()
+        assert "service stopped" in log and "Application shutdown complete" in log, "no graceful shutdown"
+        assert time.monotonic() - started < 25, "shutdown took longer than the grace period"
+        done_at_stop = ticketing.get("/v1/tickets", params={"limit": 1}).json()["total"]
+        assert done_at_stop < 40, "SIGTERM came too late to test anything"
+
+        system.restart("classify")
+        wait_for(lambda: len(tickets_by_feedback(ticketing)) == 40, timeout=120)
+        tickets = tickets_by_feedback(ticketing)
+        assert set(tickets) == set(ids)
+        assert all(len(t) == 1 for t in tickets.values())
     finally:
         stop_system(system)

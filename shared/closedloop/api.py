@@ -16,6 +16,7 @@ from closedloop.http import BodySizeLimit, require_json_body
 from closedloop.logs import setup_logging
 from closedloop.messaging import deadletters
 from closedloop.messaging.broker import BrokerUnavailable
+from closedloop.metrics import HttpMetrics, metrics_endpoint
 from closedloop.runtime import ServiceRuntime
 from closedloop.telemetry import instrument_app, setup_tracing, shutdown_tracing
 
@@ -74,6 +75,8 @@ def create_service_app(runtime: ServiceRuntime, *, title: str, description: str,
                                 slug="broker-unavailable", headers={"Retry-After": "5"})
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HttpMetrics, service=settings.service_name)
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.include_router(health.router)
     for router in routers:
         app.include_router(router)

@@ -15,6 +15,8 @@ class ServiceSettings(BaseSettings):
     service_name: str = "closedloop"
     database_url: str = "sqlite+aiosqlite:///var/closedloop.db"
     nats_url: str = "nats://127.0.0.1:14222"
+    # JetStream replicas for the streams this service creates (3 on a 3-node cluster).
+    stream_replicas: int = 1
     # Comma-separated in the environment: `INGEST_API_KEYS=key1,key2` (two keys allow rotation).
     api_keys: Annotated[list[str], NoDecode] = [DEV_API_KEY]
     log_level: str = "INFO"

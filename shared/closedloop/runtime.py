@@ -32,7 +32,7 @@ class ServiceRuntime:
         self.inbox_model = inbox_model
         self.engine = create_engine(settings.database_url)
         self.sessions = session_factory(self.engine)
-        self.broker = Broker(settings.nats_url, settings.service_name)
+        self.broker = Broker(settings.nats_url, settings.service_name, settings.stream_replicas)
         self.relay = OutboxRelay(outbox, self.sessions, self.broker,
                                  poll_seconds=settings.outbox_poll_seconds,
                                  batch_size=settings.outbox_batch_size)

@@ -73,7 +73,7 @@ async def _earlier_submission(session: AsyncSession, body: FeedbackCreate, idemp
     if idempotency_key:
         record = await session.get(IdempotencyKey, idempotency_key)
         if record is not None:
-            if False:
+            if record.request_hash != request_hash:
                 raise ProblemError(409, "Idempotency-Key reused",
                                    "This Idempotency-Key was used with a different request body.",
                                    slug="idempotency-key-reused",

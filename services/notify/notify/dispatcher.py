@@ -17,6 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from closedloop.events import NotificationDeliveredV1, NotificationFailedV1
+from closedloop.metrics import NOTIFICATIONS
 from notify import signing
 from notify.models import Delivery, WebhookEndpoint, outbox
 from notify.retry import RetryPolicy, is_retryable, parse_retry_after
@@ -113,6 +114,8 @@ class WebhookDispatcher:
             if delivery is None or delivery.status != "pending":
                 return
             record_attempt(delivery, result, self.policy, datetime.now(UTC))
+            outcome = {"delivered": "delivered", "failed": "failed"}.get(delivery.status, "retry")
+            NOTIFICATIONS.labels("webhook", outcome).inc()
             if delivery.status == "delivered":
                 outbox.add(session, NotificationDeliveredV1(
                     delivery_id=UUID(delivery.id), source_event_id=UUID(delivery.source_event_id),

@@ -2,12 +2,14 @@
 
 from datetime import datetime
 
-from sqlalchemy import Float, Index, String, Text
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from closedloop.db import ServiceBase, UTCDateTime, new_metadata
 from closedloop.messaging.outbox import Outbox
-from closedloop.messaging.tables import InboxMixin, OutboxMixin
+from closedloop.messaging.tables import AutoIncrementId, InboxMixin, OutboxMixin
 
 
 class Base(ServiceBase):
@@ -32,6 +34,8 @@ class Ticket(Base):
         Index("ix_tickets_status_priority", "status", "priority"),
         Index("ix_tickets_team", "team"),
         Index("ix_tickets_created_at", "created_at"),
+        Index("ix_tickets_assignee", "assignee"),
+        Index("ix_tickets_customer_category", "customer_id", "category"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -57,3 +61,157 @@ class Ticket(Base):
     assignee: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Added in 0002: routing details, SLA due times (copied from the clocks), lifecycle times.
+    language: Mapped[str | None] = mapped_column(String(20), default=None)
+    severity: Mapped[str | None] = mapped_column(String(20), default=None)
+    tags: Mapped[list[str] | None] = mapped_column(JSON, default=list)
+    priority_score: Mapped[int | None] = mapped_column(Integer, default=None)
+    rule_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    sla_policy: Mapped[str | None] = mapped_column(String(100), default=None)
+    first_response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    resolution_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    sla_breached: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    merged_into: Mapped[str | None] = mapped_column(String(36), default=None)
+
+
+class RoutingRule(Base):
+    __tablename__ = "routing_rules"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int] = mapped_column(Integer, index=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    conditions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    actions: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Setting(Base):
+    """Small JSON documents edited over the API (e.g. the priority-scoring weights)."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
+class SlaPolicy(Base):
+    __tablename__ = "sla_policies"
+    __table_args__ = (UniqueConstraint("priority", "customer_tier", name="uq_sla_policies_priority_tier"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    priority: Mapped[str] = mapped_column(String(2))
+    # NULL: every tier without a policy of its own.
+    customer_tier: Mapped[str | None] = mapped_column(String(50))
+    first_response_minutes: Mapped[int | None] = mapped_column(Integer)
+    resolution_minutes: Mapped[int | None] = mapped_column(Integer)
+    warn_at_share: Mapped[float] = mapped_column(Float, default=0.8)
+    # NULL: 24/7 (calendar time); otherwise a BusinessHours document.
+    business_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    escalate_on_breach: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SlaClock(Base):
+    """One running target of one ticket. `warned_at` / `breached_at` are written in the same
+    transaction as the outbox event, so each is announced once, whatever the number of replicas."""
+
+    __tablename__ = "sla_clocks"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "target", name="uq_sla_clocks_ticket_target"),
+        Index("ix_sla_clocks_due", "stopped_at", "paused_at", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(AutoIncrementId, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[str] = mapped_column(String(36), ForeignKey("tickets.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(20))  # first_response | resolution
+    policy: Mapped[str] = mapped_column(String(100))
+    target_minutes: Mapped[int] = mapped_column(Integer)
+    warn_at_share: Mapped[float] = mapped_column(Float)
+    business_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # copied from the policy
+    escalate_on_breach: Mapped[bool] = mapped_column(Boolean)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    warn_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    teams: Mapped[list[str]] = mapped_column(JSON)
+    skills: Mapped[list[str]] = mapped_column(JSON)
+    languages: Mapped[list[str]] = mapped_column(JSON)
+    capacity: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))  # online | away | offline
+    last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Comment(Base):
+    __tablename__ = "ticket_comments"
+
+    id: Mapped[int] = mapped_column(AutoIncrementId, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[str] = mapped_column(String(36), ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(200))
+    author_type: Mapped[str] = mapped_column(String(20))  # agent | customer | system
+    public: Mapped[bool] = mapped_column(Boolean)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AuditEntry(Base):
+    __tablename__ = "ticket_audit"
+
+    id: Mapped[int] = mapped_column(AutoIncrementId, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[str] = mapped_column(String(36), index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(50))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TicketLink(Base):
+    __tablename__ = "ticket_links"
+
+    ticket_id: Mapped[str] = mapped_column(String(36), ForeignKey("tickets.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    related_id: Mapped[str] = mapped_column(String(36), ForeignKey("tickets.id", ondelete="CASCADE"),
+                                            primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AttachedFeedback(Base):
+    """Feedback that joined an existing ticket instead of opening one (a duplicate)."""
+
+    __tablename__ = "ticket_feedback"
+
+    feedback_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    ticket_id: Mapped[str] = mapped_column(String(36), ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(200))
+    attached_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CsatResponse(Base):
+    __tablename__ = "csat_responses"
+
+    ticket_id: Mapped[str] = mapped_column(String(36), ForeignKey("tickets.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

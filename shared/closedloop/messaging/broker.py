@@ -27,9 +27,10 @@ class BrokerUnavailable(RuntimeError):
 
 
 class Broker:
-    def __init__(self, url: str, name: str) -> None:
+    def __init__(self, url: str, name: str, stream_replicas: int = 1) -> None:
         self.url = url
         self.name = name
+        self.stream_replicas = stream_replicas
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._connected = asyncio.Event()
@@ -67,7 +68,7 @@ class Broker:
                     reconnected_cb=self._on_reconnected,
                 )
                 js = nc.jetstream(timeout=5)
-                await ensure_streams(js)
+                await ensure_streams(js, self.stream_replicas)
                 self._nc, self._js = nc, js
                 self._connected.set()
                 log.info("connected to NATS", extra={"url": self.url})
@@ -103,7 +104,7 @@ class Broker:
             await self._nc.close()
 
 
-async def ensure_streams(js: JetStreamContext) -> None:
+async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
     """Create the domain streams, or bring an existing one's config up to date."""
     for name, subjects in STREAMS.items():
         config = StreamConfig(
@@ -111,6 +112,7 @@ async def ensure_streams(js: JetStreamContext) -> None:
             subjects=subjects,
             storage=StorageType.FILE,
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            num_replicas=replicas,
         )
         try:
             await js.add_stream(config)

@@ -9,6 +9,7 @@ then is it acked). A redelivered message that was already handled is acked witho
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,9 +27,19 @@ from closedloop.events import Event
 from closedloop.messaging.broker import Broker, BrokerUnavailable
 from closedloop.messaging.deadletters import dead_letter
 from closedloop.messaging.tables import InboxMixin
+from closedloop.metrics import (
+    BATCH_SIZE,
+    CONSUMED,
+    CONSUMER_LAG,
+    HANDLE_DURATION,
+    PREPARE_DURATION,
+    REDELIVERIES,
+)
 from closedloop.telemetry import context_from_headers, tracer
 
 log = logging.getLogger(__name__)
+
+LAG_EVERY_SECONDS = 5.0
 
 Handler = Callable[[AsyncSession, Any, Any], Awaitable[None]]
 Prepare = Callable[[list[Any]], Awaitable[Any]]
@@ -115,7 +126,13 @@ class ConsumerRunner:
 
     async def _loop(self) -> None:
         pull = None
+        lag_measured_at = 0.0
         while not self._stopping:
+            if pull is not None and time.monotonic() - lag_measured_at > LAG_EVERY_SECONDS:
+                lag_measured_at = time.monotonic()
+                with contextlib.suppress(Exception):
+                    info = await pull.consumer_info()
+                    CONSUMER_LAG.labels(self.service, self.sub.durable).set(info.num_pending)
             try:
                 if pull is None:
                     await self.broker.wait_connected()
@@ -134,7 +151,10 @@ class ConsumerRunner:
                 pull = None
                 await asyncio.sleep(1.0)
                 continue
+            BATCH_SIZE.labels(self.service, self.sub.durable).observe(len(msgs))
+            started = time.perf_counter()
             await self.process_batch(msgs)
+            HANDLE_DURATION.labels(self.service, self.sub.durable).observe(time.perf_counter() - started)
         if pull is not None:
             with contextlib.suppress(Exception):
                 await pull.unsubscribe()
@@ -143,6 +163,8 @@ class ConsumerRunner:
         ready: list[tuple[Msg, Event]] = []
         for msg in msgs:
             delivered = msg.metadata.num_delivered or 1
+            if delivered > 1:
+                REDELIVERIES.labels(self.service, self.sub.durable).inc()
             if delivered > self.options.max_deliver:
                 # It was handed out that often without an ack: the process handling it keeps dying.
                 await self._dead_letter(msg, "delivered too many times without completing")
@@ -150,6 +172,7 @@ class ConsumerRunner:
             event_type = self.sub.event_type(msg.subject)
             if event_type is None:
                 await msg.ack()  # a subject this consumer does not handle (e.g. a newer version)
+                self._count("skipped")
                 continue
             try:
                 ready.append((msg, event_type.model_validate_json(msg.data)))
@@ -161,8 +184,10 @@ class ConsumerRunner:
         fresh = await self._skip_already_handled(ready)
         prepared: Any = None
         if self.sub.prepare is not None and fresh:
+            started = time.perf_counter()
             try:
                 prepared = await self.sub.prepare([event for _, event in fresh])
+                PREPARE_DURATION.labels(self.service, self.sub.durable).observe(time.perf_counter() - started)
             except Exception as exc:
                 log.exception("batch preparation failed", extra={"durable": self.sub.durable})
                 for msg, _ in fresh:
@@ -190,6 +215,7 @@ class ConsumerRunner:
             return False
         for msg, _ in batch:
             await msg.ack()
+        self._count("acked", len(batch))
         return True
 
     def _span(self, msg: Msg, event: Event):  # type: ignore[no-untyped-def]
@@ -220,6 +246,7 @@ class ConsumerRunner:
         for msg, event in batch:
             if str(event.event_id) in done:
                 await msg.ack()
+                self._count("duplicate")
             else:
                 fresh.append((msg, event))
         return fresh
@@ -233,6 +260,10 @@ class ConsumerRunner:
                 await self._fail(msg, exc)
                 return
             await msg.ack()
+            self._count("acked")
+
+    def _count(self, outcome: str, n: int = 1) -> None:
+        CONSUMED.labels(self.service, self.sub.durable, outcome).inc(n)
 
     async def _fail(self, msg: Msg, exc: Exception) -> None:
         delivered = msg.metadata.num_delivered or 1
@@ -244,6 +275,7 @@ class ConsumerRunner:
             "durable": self.sub.durable, "delivered": delivered, "delay": delay,
             "error": f"{type(exc).__name__}: {exc}"})
         await msg.nak(delay=delay)
+        self._count("retried")
 
     async def _dead_letter(self, msg: Msg, reason: str) -> None:
         try:
@@ -254,3 +286,4 @@ class ConsumerRunner:
             return
         log.error("message dead-lettered", extra={"durable": self.sub.durable, "reason": reason})
         await msg.ack()
+        self._count("dead_lettered")

@@ -8,6 +8,7 @@ publish and commit) is dropped by JetStream's de-duplication on `Nats-Msg-Id`.
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -17,9 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from closedloop.events import Event
 from closedloop.messaging.broker import Broker
 from closedloop.messaging.tables import OutboxMixin
+from closedloop.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, PUBLISH_FAILURES
 from closedloop.telemetry import current_trace_headers
 
 log = logging.getLogger(__name__)
+
+BACKLOG_EVERY_SECONDS = 5.0
 
 
 class Outbox:
@@ -79,8 +83,14 @@ class OutboxRelay:
                 log.warning("outbox not fully flushed on shutdown", exc_info=True)
 
     async def _run(self) -> None:
+        backlog_measured_at = 0.0
         while not self._stopping:
             published = 0
+            if time.monotonic() - backlog_measured_at > BACKLOG_EVERY_SECONDS:
+                backlog_measured_at = time.monotonic()
+                with contextlib.suppress(Exception):
+                    async with self.sessions() as session:
+                        OUTBOX_BACKLOG.labels(self.broker.name).set(await self.outbox.backlog(session))
             if self.broker.is_connected:
                 try:
                     published = await self.publish_pending()
@@ -130,9 +140,11 @@ class OutboxRelay:
         for row, outcome in zip(rows, outcomes, strict=True):
             row.attempts += 1
             if isinstance(outcome, BaseException):
+                PUBLISH_FAILURES.labels(self.broker.name).inc()
                 row.last_error = f"{type(outcome).__name__}: {outcome}"[:2000]
                 log.warning("publish failed; will retry", extra={"subject": row.subject, "error": row.last_error})
             else:
                 row.published_at = now
+                EVENTS_PUBLISHED.labels(self.broker.name, row.subject).inc()
                 published += 1
         return published
