@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 Channel = Literal["web", "app", "email", "chat", "app_review", "survey", "api"]
 SentimentLabel = Literal["negative", "neutral", "positive"]
 Priority = Literal["P0", "P1", "P2", "P3"]
+Severity = Literal["low", "medium", "high", "critical"]
 
 
 def utcnow() -> datetime:
@@ -67,6 +68,24 @@ class Classification(BaseModel):
     sentiment_score: float
     taxonomy_version: str
     model_version: str
+    # Added by classify's engine (optional, so older producers and consumers keep working).
+    # True when the category is "needs_triage": the model was not sure enough, or category mode is not autofill.
+    needs_triage: bool = False
+    # Predictions left to a human (per-field mode "suggest", or a category below the triage threshold),
+    # e.g. {"category": {"value": "billing/refund", "confidence": 0.41}}.
+    suggestions: dict[str, Any] = Field(default_factory=dict)
+    severity: Severity | None = None  # from urgency signals; ticketing may raise priority on it
+    signals: list[str] = Field(default_factory=list)  # security, data_loss, outage, payment_failure, legal_threat
+    emotions: list[str] = Field(default_factory=list)  # anger, frustration, urgency
+    language: str | None = None  # ISO 639-1 code detected, "und" when undetermined
+    language_confidence: float | None = None
+
+
+class NearDuplicate(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    feedback_id: UUID
+    similarity: float
 
 
 class FeedbackClassifiedV1(Event):
@@ -78,6 +97,10 @@ class FeedbackClassifiedV1(Event):
     subject: str | None = None
     customer: CustomerRef
     classification: Classification
+    # The earliest recent message about the same problem (within classify's duplicate window), if any,
+    # and the nearest recent messages above the similarity threshold.
+    duplicate_of: UUID | None = None
+    near_duplicates: list[NearDuplicate] = Field(default_factory=list)
 
 
 # --- ticket domain (published by ticketing) ------------------------------------------------
@@ -98,6 +121,12 @@ class TicketSnapshot(BaseModel):
     sentiment: SentimentLabel
     customer: CustomerRef
     assignee: str | None = None
+    # Additive (ticketing issue 4): what notify needs without asking ticketing.
+    public_token: str | None = None
+    team_lead: str | None = None
+    first_response_due_at: datetime | None = None
+    resolution_due_at: datetime | None = None
+    tags: list[str] = Field(default_factory=list)
 
 
 class TicketCreatedV1(Event):
@@ -111,6 +140,8 @@ class TicketAssignedV1(Event):
 
     ticket: TicketSnapshot
     assignee: str
+    previous_assignee: str | None = None
+    reason: str | None = None
 
 
 class TicketSlaWarningV1(Event):
@@ -127,6 +158,9 @@ class TicketSlaBreachedV1(Event):
     ticket: TicketSnapshot
     target: Literal["first_response", "resolution"]
     due_at: datetime
+    # The team lead notified by the escalation, and the priority before it was raised.
+    escalated_to: str | None = None
+    previous_priority: Priority | None = None
 
 
 class TicketResolvedV1(Event):
@@ -134,6 +168,9 @@ class TicketResolvedV1(Event):
 
     ticket: TicketSnapshot
     resolved_at: datetime
+    # Where the customer rates the resolution (1-5) and follows the ticket.
+    csat_url: str | None = None
+    status_url: str | None = None
 
 
 class TicketRecategorizedV1(Event):

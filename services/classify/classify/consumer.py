@@ -1,38 +1,72 @@
-"""Handling `feedback.received.v1`: classify, store, and announce `feedback.classified.v1`."""
+"""Handling `feedback.received.v1` (classify, store, announce `feedback.classified.v1`) and
+`ticket.recategorized.v1` (an agent's correction becomes a training example)."""
 
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from classify.engine import ClassificationEngine, Result
-from classify.models import ClassificationRecord, outbox
-from closedloop.events import Classification, FeedbackClassifiedV1, FeedbackReceivedV1
+from classify.engine import ClassificationEngine, DuplicateIndex, Result, decide
+from classify.examples import add_examples
+from classify.models import ClassificationRecord, ModelVersion, TrainingExample, outbox
+from closedloop.events import (
+    Classification,
+    FeedbackClassifiedV1,
+    FeedbackReceivedV1,
+    NearDuplicate,
+    TicketRecategorizedV1,
+)
+
+log = logging.getLogger(__name__)
 
 
 class FeedbackReceivedHandler:
-    def __init__(self, engine: ClassificationEngine) -> None:
+    def __init__(self, engine: ClassificationEngine, sessions: async_sessionmaker[AsyncSession] | None = None) -> None:
         self.engine = engine
+        self.sessions = sessions
 
     async def prepare(self, events: list[FeedbackReceivedV1]) -> dict[str, Result]:
-        """Embed the whole batch in one model call."""
-        results = await self.engine.classify_async([_text_of(e) for e in events])
+        """Embed the whole batch in one model call; link near-duplicates among recent messages."""
+        if self.sessions is not None and self.engine.duplicates is not None:
+            await refresh_duplicates(self.sessions, self.engine.duplicates)
+        now = datetime.now(UTC)
+        results = await self.engine.classify_async([_text_of(e) for e in events], now=now,
+                                                   feedback_ids=[str(e.feedback_id) for e in events])
+        if self.engine.duplicates is not None:
+            for event, result in zip(events, results, strict=True):
+                self.engine.duplicates.add(str(event.feedback_id), now, result.embedding, result.duplicate_of)
         return {str(e.event_id): r for e, r in zip(events, results, strict=True)}
 
     async def __call__(self, session: AsyncSession, event: FeedbackReceivedV1, prepared: dict[str, Result]) -> None:
         result = prepared[str(event.event_id)]
+        outcome = decide(result, self.engine.config)
         existing = await session.get(ClassificationRecord, str(event.feedback_id))
         record = existing or ClassificationRecord(feedback_id=str(event.feedback_id))
         record.text = event.text
-        record.category = result.category.category
-        record.category_label = result.category.label
-        record.top_level = result.category.top_level
-        record.confidence = round(result.category.confidence, 4)
+        record.category = outcome.category
+        record.category_label = outcome.category_label
+        record.top_level = outcome.top_level
+        record.confidence = outcome.confidence
+        record.needs_triage = outcome.needs_triage
+        record.suggestions = outcome.suggestions or None
         record.alternatives = [[key, round(p, 4)] for key, p in result.category.alternatives]
-        record.sentiment = result.sentiment.label
-        record.sentiment_score = round(result.sentiment.score, 4)
-        record.polarity = round(result.sentiment.polarity, 4)
-        record.taxonomy_version = self.engine.taxonomy.version
-        record.model_version = self.engine.model_version
+        record.sentiment = outcome.sentiment
+        record.sentiment_score = outcome.sentiment_score
+        record.polarity = outcome.polarity
+        record.severity = outcome.severity
+        record.signals = list(result.signals.signals)
+        record.emotions = list(result.signals.emotions)
+        record.language = outcome.language
+        record.language_confidence = outcome.language_confidence
+        record.duplicate_of = result.duplicate_of
+        record.near_duplicates = [{"feedback_id": n.feedback_id, "similarity": n.similarity}
+                                  for n in result.near_duplicates]
+        record.embedding = np.asarray(result.embedding, dtype=np.float32).tobytes()
+        record.taxonomy_version = result.taxonomy_version
+        record.model_version = result.model_version
         record.created_at = datetime.now(UTC)
         if existing is None:
             session.add(record)
@@ -41,11 +75,69 @@ class FeedbackReceivedHandler:
             customer=event.customer,
             classification=Classification(
                 category=record.category, category_label=record.category_label, top_level=record.top_level,
-                confidence=record.confidence, sentiment=record.sentiment,
+                confidence=record.confidence, sentiment=record.sentiment,  # type: ignore[arg-type]
                 sentiment_score=record.sentiment_score, taxonomy_version=record.taxonomy_version,
-                model_version=record.model_version,
+                model_version=record.model_version, needs_triage=record.needs_triage,
+                suggestions=outcome.suggestions, severity=outcome.severity,  # type: ignore[arg-type]
+                signals=record.signals, emotions=record.emotions, language=outcome.language,
+                language_confidence=outcome.language_confidence,
             ),
+            duplicate_of=result.duplicate_of,
+            near_duplicates=[NearDuplicate(feedback_id=n.feedback_id, similarity=n.similarity)  # type: ignore[arg-type]
+                             for n in result.near_duplicates],
         ))
+
+
+async def refresh_duplicates(sessions: async_sessionmaker[AsyncSession], index: DuplicateIndex,
+                             now: datetime | None = None) -> None:
+    """Add messages classified since the index last looked (by any replica) to the in-memory index."""
+    now = now or datetime.now(UTC)
+    since = now.timestamp() - index.window_seconds
+    start = datetime.fromtimestamp(since, UTC)
+    if index.last_seen is not None and index.last_seen > start:
+        start = index.last_seen
+    async with sessions() as session:
+        rows = (await session.execute(
+            select(ClassificationRecord.feedback_id, ClassificationRecord.created_at,
+                   ClassificationRecord.embedding, ClassificationRecord.duplicate_of)
+            .where(ClassificationRecord.created_at >= start, ClassificationRecord.embedding.is_not(None))
+            .order_by(ClassificationRecord.created_at.desc()).limit(index.max_items))).all()
+    for feedback_id, created_at, blob, root in reversed(rows):
+        index.add(feedback_id, created_at, np.frombuffer(blob, dtype=np.float32), root)
+
+
+class TicketRecategorizedHandler:
+    """An agent moved a ticket to another category: that text, with that label, is a training example.
+    After `retrain_after` new corrections (0 = never) a training run is queued automatically."""
+
+    def __init__(self, retrain_after: int = 0,
+                 queue_training: Callable[[AsyncSession], Awaitable[None]] | None = None) -> None:
+        self.retrain_after = retrain_after
+        self.queue_training = queue_training
+
+    async def __call__(self, session: AsyncSession, event: TicketRecategorizedV1, prepared: object) -> None:
+        if not event.text.strip() or not event.category.strip():
+            return
+        feedback_id = str(event.feedback_id) if event.feedback_id else None
+        accepted, _ = await add_examples(session, [(event.text, event.category)], "recategorized", feedback_id)
+        if accepted:
+            log.info("correction stored as a training example",
+                     extra={"ticket_id": str(event.ticket_id), "label": event.category})
+        if accepted and self.retrain_after > 0 and self.queue_training is not None:
+            await self._maybe_retrain(session)
+
+    async def _maybe_retrain(self, session: AsyncSession) -> None:
+        busy = await session.scalar(select(func.count()).select_from(ModelVersion)
+                                    .where(ModelVersion.status.in_(("queued", "training"))))
+        if busy:
+            return
+        last = await session.scalar(select(func.max(ModelVersion.created_at)))
+        query = select(func.count()).select_from(TrainingExample).where(TrainingExample.source == "recategorized")
+        if last is not None:
+            query = query.where(TrainingExample.created_at > last)
+        corrections = await session.scalar(query) or 0
+        if corrections >= self.retrain_after and self.queue_training is not None:
+            await self.queue_training(session)
 
 
 def _text_of(event: FeedbackReceivedV1) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,6 +39,8 @@ class Embedder:
 
         self.model_name = model_name
         self.batch_size = batch_size
+        # One model call at a time: the consumer, HTTP previews and training share the model.
+        self._lock = threading.Lock()
         self._model: SentenceTransformer = SentenceTransformer(
             resolve_model_path(model_name), device=device
         )
@@ -56,13 +59,14 @@ class Embedder:
         return self._dimension
 
     def _encode_raw(self, texts: list[str]) -> np.ndarray:
-        return self._model.encode(
-            texts,
-            batch_size=self.batch_size,
-            show_progress_bar=False,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-        )
+        with self._lock:
+            return self._model.encode(
+                texts,
+                batch_size=self.batch_size,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Encode texts to an (n, dimension) float32 array of unit vectors."""

@@ -1,38 +1,306 @@
-"""The classification engine: one embedding call per batch, then category and sentiment from it."""
+"""The classification engine: one embedding call per batch, then every field from it.
+
+Category comes from the active trained model when there is one (calibrated ensemble, see
+`training.py`) and from the zero-shot prototype classifier of the active taxonomy otherwise. The
+active taxonomy and model are swapped as one immutable `ActiveModel`, so a batch never mixes two.
+"""
+
+from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
 
 from classify.embedding import Embedder
-from classify.prototypes import CategoryPrediction, PrototypeClassifier
+from classify.language import LanguageDetector, LanguagePrediction
+from classify.prototypes import N_ALTERNATIVES, CategoryPrediction, PrototypeClassifier
 from classify.sentiment import SentimentClassifier, SentimentPrediction
+from classify.signals import Signals, detect
 from classify.taxonomy import Taxonomy
+from classify.training import EnsembleModel
+
+NEEDS_TRIAGE = "needs_triage"
+FIELDS = ("category", "sentiment", "severity", "language")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """What operators control at run time (`PUT /v1/config`)."""
+
+    triage_threshold: float = 0.5
+    zero_shot_triage_threshold: float = 0.0
+    modes: dict[str, str] = field(default_factory=lambda: dict.fromkeys(FIELDS, "autofill"))
+
+    def threshold(self, calibrated: bool) -> float:
+        return self.triage_threshold if calibrated else self.zero_shot_triage_threshold
+
+
+@dataclass(frozen=True)
+class ActiveModel:
+    taxonomy: Taxonomy
+    zero_shot: PrototypeClassifier
+    trained: EnsembleModel | None = None
+    trained_id: str | None = None
+    trained_version: int | None = None
+
+    @property
+    def model_version(self) -> str:
+        if self.trained is not None:
+            return f"trained-v{self.trained_version}"
+        return f"zero-shot-{self.taxonomy.version}"
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    feedback_id: str
+    similarity: float
 
 
 @dataclass(frozen=True)
 class Result:
     category: CategoryPrediction
     sentiment: SentimentPrediction
+    language: LanguagePrediction
+    signals: Signals
+    calibrated: bool
+    needs_triage: bool  # confidence below the threshold in force
+    taxonomy_version: str
+    model_version: str
+    embedding: np.ndarray = field(repr=False, compare=False)
+    near_duplicates: tuple[Neighbour, ...] = ()
+    duplicate_of: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A result after the per-field modes: what is filled in, and what is only suggested."""
+
+    category: str
+    category_label: str
+    top_level: str
+    confidence: float
+    needs_triage: bool
+    sentiment: str
+    sentiment_score: float
+    polarity: float
+    severity: str | None
+    language: str | None
+    language_confidence: float | None
+    suggestions: dict[str, Any]
+
+
+def decide(result: Result, config: EngineConfig, taxonomy: Taxonomy | None = None) -> Outcome:
+    modes = config.modes
+    suggestions: dict[str, Any] = {}
+    cat = result.category
+    category, label, top = cat.category, cat.label, cat.top_level
+    triage = result.needs_triage or modes.get("category") != "autofill"
+    if triage:
+        if modes.get("category") != "off":
+            suggestions["category"] = {"value": cat.category, "confidence": round(cat.confidence, 4)}
+        category, label, top = NEEDS_TRIAGE, "Needs triage", NEEDS_TRIAGE
+    sentiment, score, polarity = result.sentiment.label, result.sentiment.score, result.sentiment.polarity
+    if modes.get("sentiment") != "autofill":
+        if modes.get("sentiment") == "suggest":
+            suggestions["sentiment"] = {"value": sentiment, "confidence": round(score, 4)}
+        sentiment, score, polarity = "neutral", 0.0, 0.0
+    severity: str | None = result.signals.severity
+    if modes.get("severity") != "autofill":
+        if modes.get("severity") == "suggest":
+            suggestions["severity"] = {"value": severity, "signals": list(result.signals.signals)}
+        severity = None
+    language: str | None = result.language.language
+    language_confidence: float | None = result.language.confidence
+    if modes.get("language") != "autofill":
+        if modes.get("language") == "suggest":
+            suggestions["language"] = {"value": language, "confidence": language_confidence}
+        language = language_confidence = None
+    return Outcome(category=category, category_label=label, top_level=top, confidence=round(cat.confidence, 4),
+                   needs_triage=triage, sentiment=sentiment, sentiment_score=round(score, 4),
+                   polarity=round(polarity, 4), severity=severity, language=language,
+                   language_confidence=language_confidence, suggestions=suggestions)
+
+
+class DuplicateIndex:
+    """Recent classified messages (id, time, unit vector, root id) to find near-duplicates in memory.
+
+    Filled from the database at start-up and after each batch (messages other replicas classified),
+    and with each message this process classifies.
+    """
+
+    def __init__(self, dimension: int, window_seconds: float, threshold: float, max_items: int) -> None:
+        self.window_seconds = window_seconds
+        self.threshold = threshold
+        self.max_items = max_items
+        self._lock = threading.Lock()
+        self._ids: list[str] = []
+        self._times: list[float] = []
+        self._roots: list[str | None] = []
+        self._known: set[str] = set()
+        self._vectors = np.zeros((0, dimension), dtype=np.float32)
+        self.last_seen: datetime | None = None
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, feedback_id: str, at: datetime, vector: np.ndarray, root: str | None) -> None:
+        with self._lock:
+            if feedback_id in self._known:
+                return
+            self._known.add(feedback_id)
+            self._ids.append(feedback_id)
+            self._times.append(at.timestamp())
+            self._roots.append(root)
+            self._vectors = np.vstack([self._vectors, vector.reshape(1, -1).astype(np.float32)])
+            if self.last_seen is None or at > self.last_seen:
+                self.last_seen = at
+            self._prune(at.timestamp())
+
+    def _prune(self, now: float) -> None:
+        cutoff = now - self.window_seconds
+        keep_from = 0
+        while keep_from < len(self._times) and self._times[keep_from] < cutoff:
+            keep_from += 1
+        keep_from = max(keep_from, len(self._ids) - self.max_items)
+        if keep_from > 0:
+            for gone in self._ids[:keep_from]:
+                self._known.discard(gone)
+            self._ids, self._times = self._ids[keep_from:], self._times[keep_from:]
+            self._roots = self._roots[keep_from:]
+            self._vectors = self._vectors[keep_from:]
+
+    def neighbours(self, vectors: np.ndarray, now: float, k: int = 3,
+                   exclude: set[str] | None = None) -> list[tuple[tuple[Neighbour, ...], str | None]]:
+        """For each vector: up to k neighbours at or above the threshold, and the root to link to."""
+        with self._lock:
+            ids, times, roots, reference = list(self._ids), np.array(self._times), list(self._roots), self._vectors
+        out: list[tuple[tuple[Neighbour, ...], str | None]] = []
+        if len(ids) == 0:
+            return [((), None) for _ in range(len(vectors))]
+        sims = np.asarray(vectors, dtype=np.float32) @ reference.T
+        sims[:, times < now - self.window_seconds] = -1.0
+        for row in sims:
+            order = np.argsort(-row)[: k + 2]
+            found = [Neighbour(ids[j], round(float(row[j]), 4)) for j in order
+                     if row[j] >= self.threshold and not (exclude and ids[j] in exclude)][:k]
+            if not found:
+                out.append(((), None))
+                continue
+            best = ids.index(found[0].feedback_id)
+            out.append((tuple(found), roots[best] or ids[best]))
+        return out
 
 
 class ClassificationEngine:
-    def __init__(self, embedder: Embedder, taxonomy: Taxonomy) -> None:
+    def __init__(self, embedder: Embedder, active: ActiveModel, languages: LanguageDetector,
+                 config: EngineConfig | None = None, duplicates: DuplicateIndex | None = None) -> None:
         self.embedder = embedder
-        self.taxonomy = taxonomy
-        self.categories = PrototypeClassifier(taxonomy, embedder)
+        self.active = active
+        self.languages = languages
+        self.config = config or EngineConfig()
         self.sentiment = SentimentClassifier(embedder)
-        self.model_version = f"prototype-{embedder.model_name}-{taxonomy.version}"
+        self.duplicates = duplicates
 
-    def classify(self, texts: list[str]) -> list[Result]:
+    # The attributes the first version exposed, kept for callers that read them.
+    @property
+    def taxonomy(self) -> Taxonomy:
+        return self.active.taxonomy
+
+    @property
+    def model_version(self) -> str:
+        return self.active.model_version
+
+    def build_active(self, taxonomy: Taxonomy, trained: EnsembleModel | None = None,
+                     trained_id: str | None = None, trained_version: int | None = None,
+                     reuse_zero_shot: bool = True) -> ActiveModel:
+        zero_shot = (self.active.zero_shot if reuse_zero_shot and self.active.taxonomy.version == taxonomy.version
+                     else PrototypeClassifier(taxonomy, self.embedder))
+        return ActiveModel(taxonomy=taxonomy, zero_shot=zero_shot, trained=trained,
+                           trained_id=trained_id, trained_version=trained_version)
+
+    def classify(self, texts: list[str], now: datetime | None = None,
+                 feedback_ids: list[str] | None = None) -> list[Result]:
+        """Classify a batch. With `feedback_ids`, near-duplicates are searched among recent messages
+        and among the earlier messages of this batch."""
+        if not texts:
+            return []
+        active, config = self.active, self.config
         embeddings = self.embedder.encode(texts)
-        categories = self.categories.predict(embeddings)
+        categories, calibrated = self._categories(active, embeddings, texts)
         sentiments = self.sentiment.predict(embeddings, texts)
-        return [Result(c, s) for c, s in zip(categories, sentiments, strict=True)]
+        languages = self.languages.detect(texts)
+        threshold = config.threshold(calibrated)
+        links: list[tuple[tuple[Neighbour, ...], str | None]] = [((), None)] * len(texts)
+        if self.duplicates is not None and now is not None:
+            links = self._link_duplicates(embeddings, now, feedback_ids)
+        results = []
+        for i, (cat, sentiment, language) in enumerate(zip(categories, sentiments, languages, strict=True)):
+            neighbours, root = links[i]
+            results.append(Result(
+                category=cat, sentiment=sentiment, language=language,
+                signals=detect(texts[i], cat.category, sentiment.label), calibrated=calibrated,
+                needs_triage=cat.confidence < threshold, taxonomy_version=active.taxonomy.version,
+                model_version=active.model_version, embedding=embeddings[i],
+                near_duplicates=neighbours, duplicate_of=root,
+            ))
+        return results
 
-    async def classify_async(self, texts: list[str]) -> list[Result]:
+    def _link_duplicates(self, embeddings: np.ndarray, now: datetime,
+                         feedback_ids: list[str] | None) -> list[tuple[tuple[Neighbour, ...], str | None]]:
+        assert self.duplicates is not None
+        stamp = now.timestamp()
+        ids = feedback_ids or []
+        links = self.duplicates.neighbours(embeddings, stamp, exclude=set(ids))
+        threshold = self.duplicates.threshold
+        out = []
+        roots: list[str | None] = []
+        for i, (found, root) in enumerate(links):
+            # Earlier messages of the same batch count too (a burst about one problem).
+            if ids and i > 0:
+                sims = embeddings[:i] @ embeddings[i]
+                batch = [Neighbour(ids[j], round(float(sims[j]), 4)) for j in np.argsort(-sims)[:3]
+                         if sims[j] >= threshold]
+                merged = sorted((*found, *batch), key=lambda n: -n.similarity)[:3]
+                if merged and (not found or merged[0].similarity > found[0].similarity):
+                    j = ids.index(merged[0].feedback_id)
+                    root = roots[j] or ids[j]
+                found = tuple(merged)
+            roots.append(root)
+            out.append((found, root))
+        return out
+
+    def _categories(self, active: ActiveModel, embeddings: np.ndarray,
+                    texts: list[str]) -> tuple[list[CategoryPrediction], bool]:
+        taxonomy = active.taxonomy
+        trained = active.trained
+        if trained is not None:
+            leaves = {leaf.key for leaf in taxonomy.leaves()}
+            usable = np.array([label in leaves for label in trained.labels])
+            if usable.any():
+                probs = trained.probabilities(embeddings, texts)
+                probs = np.where(usable, probs, 0.0)  # labels the active taxonomy no longer has
+                probs = probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
+                return _predictions(taxonomy, trained.labels, probs), True
+        return active.zero_shot.predict(embeddings), False
+
+    async def classify_async(self, texts: list[str], now: datetime | None = None,
+                             feedback_ids: list[str] | None = None) -> list[Result]:
         # The model call is CPU-bound: keep the event loop (HTTP, acks, outbox) responsive.
-        return await asyncio.to_thread(self.classify, texts)
+        return await asyncio.to_thread(self.classify, texts, now, feedback_ids)
 
 
-def load_engine(model_name: str, taxonomy: Taxonomy) -> ClassificationEngine:
-    return ClassificationEngine(Embedder(model_name), taxonomy)
+def _predictions(taxonomy: Taxonomy, labels: list[str], probs: np.ndarray) -> list[CategoryPrediction]:
+    order = np.argsort(-probs, axis=1)[:, :N_ALTERNATIVES]
+    out = []
+    for row, idx in zip(probs, order, strict=True):
+        key = labels[int(idx[0])]
+        node = taxonomy.get(key)
+        out.append(CategoryPrediction(
+            category=key, top_level=taxonomy.path(key)[0].key, label=node.name, confidence=float(row[idx[0]]),
+            alternatives=tuple((labels[int(j)], float(row[j])) for j in idx),
+        ))
+    return out

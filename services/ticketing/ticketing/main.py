@@ -1,5 +1,7 @@
 """The ticketing application: `uvicorn --factory ticketing.main:create_app`."""
 
+from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
@@ -10,34 +12,55 @@ from closedloop.api import create_service_app
 from closedloop.events import FeedbackClassifiedV1
 from closedloop.messaging.consumer import Subscription
 from closedloop.runtime import ServiceRuntime
-from ticketing.api import tickets
+from ticketing.api import agents, public, reports, rules, sla_policies, tickets
+from ticketing.clock import Clock, SystemClock
 from ticketing.models import InboxMessage, outbox
 from ticketing.routing import RoutingTable, load_routing_table
 from ticketing.settings import TicketingSettings
-from ticketing.tickets import open_ticket
+from ticketing.sla_timer import SlaTimer
+from ticketing.tickets import TicketOptions, open_ticket
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
 
 
-async def on_feedback_classified(table: RoutingTable, session: AsyncSession, event: FeedbackClassifiedV1,
+@dataclass(frozen=True)
+class Context:
+    table: RoutingTable
+    clock: Clock
+    options: TicketOptions
+
+
+async def on_feedback_classified(context: Context, session: AsyncSession, event: FeedbackClassifiedV1,
                                  _: object) -> None:
-    await open_ticket(session, event, table)
+    await open_ticket(session, event, context.table, context.clock, context.options)
 
 
-def create_app(settings: TicketingSettings | None = None) -> FastAPI:
+def create_app(settings: TicketingSettings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or TicketingSettings()
     table = load_routing_table(settings.routing_table_path or None)
+    context = Context(table=table, clock=clock or SystemClock(), options=TicketOptions(
+        duplicate_window=timedelta(hours=settings.duplicate_window_hours),
+        public_base_url=settings.public_base_url.rstrip("/")))
     runtime = ServiceRuntime(settings, SERVICE_DIR, outbox, InboxMessage)
     runtime.subscribe(Subscription(
         durable="ticketing-feedback-classified", stream="FEEDBACK",
         subjects={FeedbackClassifiedV1.nats_subject: FeedbackClassifiedV1},
-        handler=partial(on_feedback_classified, table),
+        handler=partial(on_feedback_classified, context),
     ))
+    timer = SlaTimer(runtime.sessions, context.clock, table.lead_of, poll_seconds=settings.sla_timer_poll_seconds,
+                     batch_size=settings.sla_timer_batch_size,
+                     reassign_unanswered=settings.reassign_on_first_response_warning)
+    runtime.add_worker(timer)
     app = create_service_app(
         runtime, title="Closedloop ticketing",
-        description="Turns classified feedback into tickets with a priority (P0–P3) and a team, "
-                    "and announces `ticket.*.v1` events.",
-        routers=[tickets.router],
+        description="Turns classified feedback into tickets: routing rules, priority scoring (P0–P3), SLA "
+                    "clocks with warnings and escalation, assignment to agents, the ticket lifecycle, a public "
+                    "status page with CSAT, and reports. Announces `ticket.*.v1` events.",
+        routers=[tickets.router, rules.router, sla_policies.router, agents.router, reports.router,
+                 public.router],
     )
     app.state.routing_table = table
+    app.state.clock = context.clock
+    app.state.ticket_options = context.options
+    app.state.sla_timer = timer
     return app

@@ -1,7 +1,6 @@
 """Ticketing's own tables."""
 
 from datetime import datetime
-
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint

@@ -1,6 +1,30 @@
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from ticketing.calendar import BusinessHours
+from ticketing.rules import RuleActions, RuleConditions
+
+Priority = Literal["P0", "P1", "P2", "P3"]
+Status = Literal["new", "open", "pending", "resolved", "closed"]
+Actor = Field(min_length=1, max_length=200, description="Who makes the change (agent id or e-mail); audited.",
+              examples=["ana@example.com"])
+
+_TICKET_EXAMPLE = {
+    "id": "6f1c3c1e-2b1f-4c4e-9a51-0c7f0d3b2a10", "feedback_id": "0b8e5d8a-8f7e-4c1e-b1a4-2d9f6b1c3e55",
+    "title": "My card was charged twice", "description": "My card was charged twice and support does not answer",
+    "channel": "app", "customer": {"id": "cust-1", "tier": "vip", "email": "ana@example.com", "name": "Ana"},
+    "category": "billing/unexpected_charge", "category_label": "Unexpected or duplicate charge",
+    "category_confidence": 0.82, "sentiment": "negative", "sentiment_score": 0.91, "priority": "P1",
+    "team": "payments", "routing_reason": "rule 'billing -> payments' (position 130) fired; score 75 …",
+    "status": "open", "assignee": "bob@example.com", "public_token": "q5Jb0m3cJ2xk7Qe1xw0d3n5oYy1sTz2R",
+    "created_at": "2026-11-24T09:00:00Z", "updated_at": "2026-11-24T09:00:00Z", "language": "en",
+    "severity": "high", "tags": ["billing"], "priority_score": 75, "sla_policy": "P1 VIP",
+    "first_response_due_at": "2026-11-24T09:30:00Z", "resolution_due_at": "2026-11-24T17:00:00Z",
+    "sla_breached": False, "first_responded_at": None, "resolved_at": None, "closed_at": None,
+    "merged_into": None, "related_ticket_ids": [], "attached_feedback_ids": [],
+}
 
 
 class CustomerPublic(BaseModel):
@@ -11,6 +35,8 @@ class CustomerPublic(BaseModel):
 
 
 class TicketPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_TICKET_EXAMPLE]})
+
     id: str
     feedback_id: str | None
     title: str
@@ -30,6 +56,21 @@ class TicketPublic(BaseModel):
     public_token: str
     created_at: datetime
     updated_at: datetime
+    language: str | None = None
+    severity: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    priority_score: int | None = Field(default=None, description="100 × impact × severity × customer value.")
+    sla_policy: str | None = None
+    first_response_due_at: datetime | None = None
+    resolution_due_at: datetime | None = None
+    sla_breached: bool = False
+    first_responded_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    merged_into: str | None = None
+    related_ticket_ids: list[str] = Field(default_factory=list)
+    attached_feedback_ids: list[str] = Field(default_factory=list,
+                                             description="Feedback that joined this ticket as a duplicate.")
 
 
 class TicketPage(BaseModel):
@@ -39,6 +80,321 @@ class TicketPage(BaseModel):
 
 
 class TeamPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"key": "payments", "name": "Payments", "lead": "lead.payments@example.com"}]})
+
     key: str
     name: str
     lead: str | None
+
+
+# --- routing rules and scoring --------------------------------------------------------------
+
+
+class RuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "name": "VIP fraud to trust & safety", "position": 5, "enabled": True,
+        "conditions": {"categories": ["security"], "customer_tiers": ["vip"], "keywords": ["fraud"]},
+        "actions": {"team": "trust-and-safety", "priority": "P0", "tags": ["fraud"]}}]})
+
+    name: str = Field(min_length=1, max_length=200)
+    position: int | None = Field(default=None, ge=0, description="Evaluation order (ascending); default: last.")
+    enabled: bool = True
+    conditions: RuleConditions = Field(default_factory=RuleConditions)
+    actions: RuleActions
+
+
+class RulePublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "2c5e…", "name": "VIP fraud to trust & safety", "position": 5, "enabled": True,
+        "conditions": {"categories": ["security"], "customer_tiers": ["vip"], "keywords": ["fraud"]},
+        "actions": {"team": "trust-and-safety", "priority": "P0", "tags": ["fraud"], "assignee": None},
+        "created_at": "2026-11-24T09:00:00Z", "updated_at": "2026-11-24T09:00:00Z"}]})
+
+    id: str
+    name: str
+    position: int
+    enabled: bool
+    conditions: RuleConditions
+    actions: RuleActions
+    created_at: datetime
+    updated_at: datetime
+
+
+class DryRunIn(BaseModel):
+    """A classified message, as ticketing would receive it."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "category": "security/fraud_phishing", "sentiment": "negative", "sentiment_score": 0.9,
+        "customer_tier": "vip", "channel": "email", "language": "en", "severity": "critical",
+        "text": "Someone used my card for a payment I never made"}]})
+
+    category: str = Field(min_length=1)
+    sentiment: Literal["negative", "neutral", "positive"] = "neutral"
+    sentiment_score: float = Field(0.5, ge=0, le=1)
+    customer_tier: str = "standard"
+    channel: str = "api"
+    language: str | None = None
+    severity: Literal["critical", "high", "medium", "low"] | None = None
+    text: str = ""
+    subject: str | None = None
+    needs_triage: bool = False
+
+
+class ScorePublic(BaseModel):
+    score: int
+    priority: Priority
+    impact: float
+    severity: str
+    severity_weight: float
+    customer_value: float
+
+
+class RuleEvaluationPublic(BaseModel):
+    rule_id: str
+    name: str
+    position: int
+    matched: bool
+    reasons: list[str]
+
+
+class FiredRule(BaseModel):
+    id: str
+    name: str
+    position: int
+
+
+class DryRunOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "team": "trust-and-safety", "priority": "P0", "tags": [], "assignee": None, "triage": False,
+        "fired_rule": {"id": "2c5e…", "name": "security -> trust-and-safety", "position": 120},
+        "score": {"score": 100, "priority": "P0", "impact": 1.0, "severity": "critical", "severity_weight": 1.0,
+                  "customer_value": 1.0},
+        "evaluations": [{"rule_id": "2c5e…", "name": "security -> trust-and-safety", "position": 120,
+                         "matched": True, "reasons": ["category 'security/fraud_phishing' is within 'security'"]}],
+        "reasons": ["rule 'security -> trust-and-safety' (position 120) fired: …"]}]})
+
+    team: str
+    priority: Priority
+    tags: list[str]
+    assignee: str | None
+    triage: bool
+    fired_rule: FiredRule | None
+    score: ScorePublic
+    evaluations: list[RuleEvaluationPublic] = Field(description="Rules looked at, in order, until one fired.")
+    reasons: list[str]
+
+
+# --- SLA policies ----------------------------------------------------------------------------
+
+
+class SlaPolicyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "name": "P1 enterprise", "priority": "P1", "customer_tier": "enterprise", "first_response_minutes": 60,
+        "resolution_minutes": 480, "warn_at_share": 0.8, "escalate_on_breach": True,
+        "business_hours": {"timezone": "Europe/Berlin",
+                           "weekly": {d: ["09:00", "17:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
+                           "holidays": ["2026-12-25"]}}]})
+
+    name: str = Field(min_length=1, max_length=100)
+    priority: Priority
+    customer_tier: str | None = Field(default=None, description="Null: every tier without a policy of its own.")
+    first_response_minutes: int | None = Field(default=None, gt=0, description="Null: no first-response target.")
+    resolution_minutes: int | None = Field(default=None, gt=0, description="Null: no resolution target.")
+    warn_at_share: float = Field(0.8, gt=0, lt=1, description="Warn when this share of the target has passed.")
+    business_hours: BusinessHours | None = Field(default=None, description="Null: 24/7 (calendar time).")
+    escalate_on_breach: bool = Field(True, description="At breach raise the priority and notify the team lead.")
+
+
+class SlaPolicyPublic(SlaPolicyIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "7d1a…", "name": "P1", "priority": "P1", "customer_tier": None, "first_response_minutes": 120,
+        "resolution_minutes": 960, "warn_at_share": 0.8, "escalate_on_breach": True,
+        "business_hours": {"timezone": "UTC", "weekly": {"mon": ["09:00", "17:00"]}, "holidays": []},
+        "created_at": "2026-11-24T09:00:00Z", "updated_at": "2026-11-24T09:00:00Z"}]})
+
+    id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class SlaClockPublic(BaseModel):
+    target: Literal["first_response", "resolution"]
+    policy: str
+    target_minutes: int
+    started_at: datetime
+    warn_at: datetime
+    due_at: datetime
+    paused_at: datetime | None
+    stopped_at: datetime | None
+    warned_at: datetime | None
+    breached_at: datetime | None
+
+
+# --- agents ----------------------------------------------------------------------------------
+
+AgentStatus = Literal["online", "away", "offline"]
+
+
+class AgentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "id": "bob@example.com", "name": "Bob", "teams": ["payments"], "skills": ["billing", "security/fraud_phishing"],
+        "languages": ["en", "de"], "capacity": 8, "status": "online"}]})
+
+    id: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200)
+    teams: list[str] = Field(min_length=1)
+    skills: list[str] = Field(default_factory=list, description="Taxonomy keys (any level) or tags.")
+    languages: list[str] = Field(default_factory=list)
+    capacity: int = Field(5, ge=0, le=1000, description="Most active tickets at once.")
+    status: AgentStatus = "online"
+
+
+class AgentUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"status": "offline"}]})
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    teams: list[str] | None = Field(default=None, min_length=1)
+    skills: list[str] | None = None
+    languages: list[str] | None = None
+    capacity: int | None = Field(default=None, ge=0, le=1000)
+    status: AgentStatus | None = None
+
+
+class AgentPublic(AgentIn):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "bob@example.com", "name": "Bob", "teams": ["payments"], "skills": ["billing"], "languages": ["en"],
+        "capacity": 8, "status": "online", "load": 3, "last_assigned_at": "2026-11-24T09:00:00Z",
+        "reassigned": 0}]})
+
+    load: int = Field(description="Active tickets assigned now.")
+    last_assigned_at: datetime | None
+    reassigned: int = Field(0, description="Tickets (re)assigned by this change.")
+
+
+# --- lifecycle ---------------------------------------------------------------------------------
+
+
+class TicketUpdate(BaseModel):
+    """Only the fields sent are changed. `assignee: null` unassigns."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"actor": "ana@example.com", "priority": "P0", "reason": "customer is losing money every minute"}]})
+
+    actor: str = Actor
+    reason: str | None = Field(default=None, max_length=2000)
+    priority: Priority | None = None
+    team: str | None = None
+    category: str | None = Field(default=None, min_length=1, max_length=200)
+    category_label: str | None = None
+    assignee: str | None = None
+    tags: list[str] | None = None
+
+
+class StatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"status": "pending", "actor": "ana@example.com"}]})
+
+    status: Status
+    actor: str = Actor
+
+
+class CommentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"author": "ana@example.com", "author_type": "agent", "public": True,
+         "body": "We refunded the duplicate charge; it shows within 3 days."}]})
+
+    author: str = Field(min_length=1, max_length=200)
+    author_type: Literal["agent", "customer"] = "agent"
+    public: bool = Field(True, description="Public reply (the customer sees it) or internal note.")
+    body: str = Field(min_length=1, max_length=20000)
+
+
+class CommentPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"id": 1, "author": "ana@example.com", "author_type": "agent", "public": False,
+         "body": "Checked the ledger: duplicate capture.", "created_at": "2026-11-24T09:10:00Z"}]})
+
+    id: int
+    author: str
+    author_type: str
+    public: bool
+    body: str
+    created_at: datetime
+
+
+class MergeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"into_ticket_id": "6f1c3c1e-2b1f-4c4e-9a51-0c7f0d3b2a10", "actor": "ana@example.com"}]})
+
+    into_ticket_id: str
+    actor: str = Actor
+
+
+class LinkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"ticket_id": "6f1c3c1e-2b1f-4c4e-9a51-0c7f0d3b2a10", "actor": "ana@example.com"}]})
+
+    ticket_id: str
+    actor: str = Actor
+
+
+class AuditPublic(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"id": 7, "actor": "ana@example.com", "action": "priority_overridden",
+         "details": {"priority": ["P2", "P0"], "reason": "losing money"}, "created_at": "2026-11-24T09:12:00Z"}]})
+
+    id: int
+    actor: str
+    action: str
+    details: dict[str, object]
+    created_at: datetime
+
+
+# --- public status page and CSAT ------------------------------------------------------------------
+
+
+class PublicReply(BaseModel):
+    author_type: str
+    body: str
+    created_at: datetime
+
+
+class CsatIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"score": 5, "comment": "Fast and friendly, thank you!"}]})
+
+    score: int = Field(ge=1, le=5)
+    comment: str | None = Field(default=None, max_length=5000)
+
+
+class CsatPublic(CsatIn):
+    created_at: datetime
+
+
+class CustomerReplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"body": "Here is the screenshot you asked for."}]})
+
+    body: str = Field(min_length=1, max_length=20000)
+
+
+class PublicTicket(BaseModel):
+    """What the customer sees: no internal notes, no agent or routing details."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "title": "My card was charged twice", "status": "open", "created_at": "2026-11-24T09:00:00Z",
+        "expected_first_response_by": "2026-11-24T09:30:00Z", "first_responded_at": None,
+        "expected_resolution_by": "2026-11-24T17:00:00Z", "resolved_at": None,
+        "replies": [{"author_type": "agent", "body": "We are on it.", "created_at": "2026-11-24T09:05:00Z"}],
+        "csat": None}]})
+
+    title: str
+    status: Status
+    created_at: datetime
+    expected_first_response_by: datetime | None
+    first_responded_at: datetime | None
+    expected_resolution_by: datetime | None
+    resolved_at: datetime | None
+    replies: list[PublicReply]
+    csat: CsatPublic | None

@@ -8,5 +8,15 @@ class TicketingSettings(ServiceSettings):
 
     service_name: str = "ticketing"
     database_url: str = "sqlite+aiosqlite:///var/ticketing.db"
-    # A YAML routing table; empty means the one shipped in ticketing/data/routing.yaml.
+    # A YAML routing table; empty means the one shipped in ticketing/data/routing.yaml. It names the
+    # teams and seeds the routing rules and scoring weights (edited over the API afterwards).
     routing_table_path: str = ""
+    # How often the SLA timer looks for tickets to warn about or escalate.
+    sla_timer_poll_seconds: float = 5.0
+    sla_timer_batch_size: int = 100
+    # At the first-response warning, give a ticket its agent has not answered to another available agent.
+    reassign_on_first_response_warning: bool = False
+    # New feedback of the same customer and category within this many hours joins their open ticket.
+    duplicate_window_hours: float = 72.0
+    # Base of the links customers get (public status page, CSAT).
+    public_base_url: str = "http://127.0.0.1:8003"

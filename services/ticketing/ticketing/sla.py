@@ -15,8 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ticketing.calendar import (BusinessHours, Calendar, add_working_minutes, is_working_time,
-                                working_minutes_between)
+from ticketing.calendar import BusinessHours, Calendar, add_working_minutes, is_working_time, working_minutes_between
 from ticketing.models import SlaClock, SlaPolicy, Ticket
 
 TARGETS = ("first_response", "resolution")
@@ -67,8 +66,12 @@ def _sync_ticket(ticket: Ticket, clock: SlaClock) -> None:
         ticket.resolution_due_at = clock.due_at
 
 
-async def start_clocks(session: AsyncSession, ticket: Ticket, policy: SlaPolicy | None, now: datetime) -> None:
-    """Start (or restart, after a priority change) the ticket's clocks under `policy`."""
+async def start_clocks(session: AsyncSession, ticket: Ticket, policy: SlaPolicy | None, now: datetime,
+                       since: datetime | None = None) -> None:
+    """Start the ticket's clocks under `policy`, counting from `since` (default now). After a priority
+    change the running clocks are replaced by ones counted from the ticket's creation (time paused
+    before is not deducted then); finished or breached clocks stay as they were."""
+    since = since or now
     existing = {c.target: c for c in await clocks_of(session, ticket.id)}
     ticket.sla_policy = policy.name if policy else None
     calendar = calendar_of(policy.business_hours) if policy else None
@@ -88,9 +91,9 @@ async def start_clocks(session: AsyncSession, ticket: Ticket, policy: SlaPolicy 
         clock = SlaClock(
             ticket_id=ticket.id, target=target, policy=policy.name, target_minutes=minutes,
             warn_at_share=policy.warn_at_share, business_hours=policy.business_hours,
-            escalate_on_breach=policy.escalate_on_breach, started_at=now,
-            warn_at=add_working_minutes(calendar, now, minutes * policy.warn_at_share),
-            due_at=add_working_minutes(calendar, now, minutes),
+            escalate_on_breach=policy.escalate_on_breach, started_at=since,
+            warn_at=add_working_minutes(calendar, since, minutes * policy.warn_at_share),
+            due_at=add_working_minutes(calendar, since, minutes),
             paused_at=now if ticket.status == "pending" else None,
         )
         session.add(clock)

@@ -1,17 +1,49 @@
-"""Opening tickets from classified feedback."""
+"""Tickets: opening them from classified feedback, and their lifecycle.
+
+new → open (assigned or answered) → pending (waiting on the customer; SLA clocks paused) → resolved
+→ closed; resolved or closed tickets can be reopened. Every function here runs in the caller's
+transaction and stages its events in the outbox of that same transaction; every change is audited.
+"""
 
 import secrets
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from uuid import uuid4
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from closedloop.events import CustomerRef, FeedbackClassifiedV1, TicketCreatedV1, TicketSnapshot
-from ticketing.models import Ticket, outbox
-from ticketing.routing import RoutingInput, RoutingTable, route_ticket
+from closedloop.errors import FieldError, ProblemError
+from closedloop.events import FeedbackClassifiedV1, TicketCreatedV1, TicketRecategorizedV1, TicketResolvedV1
+from ticketing.assignment import ACTIVE_STATUSES, assign, auto_assign
+from ticketing.audit import audit
+from ticketing.clock import Clock, SystemClock
+from ticketing.models import Agent, AttachedFeedback, Comment, RoutingRule, Setting, Ticket, TicketLink, outbox
+from ticketing.routing import Decision, RoutingTable, decide_route
+from ticketing.rules import Message, Rule, RuleActions, RuleConditions
+from ticketing.scoring import ScoringWeights
+from ticketing.sla import pause_clocks, restart_resolution_clock, resume_clocks, select_policy, start_clocks, stop_clock
+from ticketing.snapshots import snapshot
+
+__all__ = ["TITLE_CHARS", "TicketOptions", "make_title", "open_ticket", "snapshot"]
 
 TITLE_CHARS = 120
+SCORING_KEY = "priority_scoring"
+STATUSES = ("new", "open", "pending", "resolved", "closed")
+TRANSITIONS: dict[str, set[str]] = {
+    "new": {"open", "pending", "resolved"},
+    "open": {"pending", "resolved"},
+    "pending": {"open", "resolved"},
+    "resolved": {"closed", "open"},
+    "closed": {"open"},
+}
+
+
+@dataclass(frozen=True)
+class TicketOptions:
+    # New feedback of the same customer and category within this window joins their open ticket.
+    duplicate_window: timedelta = timedelta(hours=72)
+    public_base_url: str = "http://127.0.0.1:8003"
 
 
 def make_title(subject: str | None, text: str) -> str:
@@ -19,28 +51,84 @@ def make_title(subject: str | None, text: str) -> str:
     return source if len(source) <= TITLE_CHARS else source[: TITLE_CHARS - 1].rstrip() + "…"
 
 
-def snapshot(ticket: Ticket) -> TicketSnapshot:
-    return TicketSnapshot(
-        ticket_id=ticket.id, feedback_id=ticket.feedback_id, title=ticket.title, status=ticket.status,
-        priority=ticket.priority, team=ticket.team, category=ticket.category, sentiment=ticket.sentiment,
-        customer=CustomerRef(id=ticket.customer_id, tier=ticket.customer_tier,
-                             email=ticket.customer_email, name=ticket.customer_name),
-        assignee=ticket.assignee,
-    )
+async def load_rules(session: AsyncSession) -> list[Rule]:
+    rows = await session.scalars(select(RoutingRule).order_by(RoutingRule.position, RoutingRule.id))
+    return [Rule(id=r.id, name=r.name, position=r.position, enabled=r.enabled,
+                 conditions=RuleConditions.model_validate(r.conditions),
+                 actions=RuleActions.model_validate(r.actions)) for r in rows]
 
 
-async def open_ticket(session: AsyncSession, event: FeedbackClassifiedV1, table: RoutingTable) -> Ticket:
-    """Create the ticket for one classified feedback item and stage `ticket.created.v1`.
-    Runs in the consumer's transaction; a second call for the same feedback returns the first ticket."""
-    existing = await session.scalar(select(Ticket).where(Ticket.feedback_id == str(event.feedback_id)))
+async def load_weights(session: AsyncSession, table: RoutingTable) -> ScoringWeights:
+    stored = await session.get(Setting, SCORING_KEY)
+    return ScoringWeights.model_validate(stored.document) if stored else table.default_weights()
+
+
+async def route_message(session: AsyncSession, table: RoutingTable, message: Message) -> Decision:
+    return decide_route(table, await load_rules(session), await load_weights(session, table), message)
+
+
+def message_of(event: FeedbackClassifiedV1) -> Message:
+    result = event.classification
+    # Fields classify may add later; absent ones read as "not known".
+    language = getattr(result, "language", None) or getattr(event, "language", None)
+    if language in ("und", ""):  # classify could not tell
+        language = None
+    return Message(category=result.category, sentiment=result.sentiment, sentiment_score=result.sentiment_score,
+                   customer_tier=event.customer.tier, channel=event.channel, language=language,
+                   severity=getattr(result, "severity", None), text=event.text, subject=event.subject,
+                   needs_triage=bool(getattr(result, "needs_triage", False)))
+
+
+async def ticket_of_feedback(session: AsyncSession, feedback_id: str) -> Ticket | None:
+    ticket = await session.scalar(select(Ticket).where(Ticket.feedback_id == feedback_id))
+    if ticket is None:
+        attached = await session.get(AttachedFeedback, feedback_id)
+        ticket = await session.get(Ticket, attached.ticket_id) if attached else None
+    for _ in range(10):  # follow merges to the surviving ticket
+        if ticket is None or ticket.merged_into is None:
+            break
+        ticket = await session.get(Ticket, ticket.merged_into)
+    return ticket
+
+
+async def _duplicate_target(session: AsyncSession, event: FeedbackClassifiedV1, now: datetime,
+                            options: TicketOptions) -> tuple[Ticket, str] | None:
+    duplicate_of = getattr(event, "duplicate_of", None) or getattr(event.classification, "duplicate_of", None)
+    if duplicate_of:
+        ticket = await ticket_of_feedback(session, str(duplicate_of))
+        if ticket is not None and ticket.status in ACTIVE_STATUSES:
+            return ticket, f"duplicate of feedback {duplicate_of}"
+    ticket = await session.scalar(
+        select(Ticket).where(Ticket.customer_id == event.customer.id,
+                             Ticket.category == event.classification.category,
+                             Ticket.status.in_(ACTIVE_STATUSES), Ticket.merged_into.is_(None),
+                             Ticket.created_at >= now - options.duplicate_window)
+        .order_by(Ticket.created_at.desc()).limit(1))
+    if ticket is not None:
+        return ticket, "same customer and category within the duplicate window"
+    return None
+
+
+async def open_ticket(session: AsyncSession, event: FeedbackClassifiedV1, table: RoutingTable,
+                      clock: Clock | None = None, options: TicketOptions | None = None) -> Ticket:
+    """Create the ticket for one classified feedback item and stage `ticket.created.v1` (and
+    `ticket.assigned.v1` when an agent is free), or attach the feedback to the customer's open
+    ticket on the same problem. Runs in the consumer's transaction; a second call for the same
+    feedback returns the first ticket."""
+    options = options or TicketOptions()
+    now = (clock or SystemClock()).now()
+    existing = await ticket_of_feedback(session, str(event.feedback_id))
     if existing is not None:
         return existing
+    duplicate = await _duplicate_target(session, event, now, options)
+    if duplicate is not None:
+        target, reason = duplicate
+        await attach_feedback(session, target, event, reason, now, table)
+        return target
+
+    message = message_of(event)
+    decision = await route_message(session, table, message)
     result = event.classification
-    decision = route_ticket(table, RoutingInput(
-        category=result.category, sentiment=result.sentiment, sentiment_score=result.sentiment_score,
-        customer_tier=event.customer.tier,
-    ))
-    now = datetime.now(UTC)
     ticket = Ticket(
         id=str(uuid4()), feedback_id=str(event.feedback_id), public_token=secrets.token_urlsafe(24),
         title=make_title(event.subject, event.text), description=event.text, channel=event.channel,
@@ -50,8 +138,170 @@ async def open_ticket(session: AsyncSession, event: FeedbackClassifiedV1, table:
         category_confidence=result.confidence, sentiment=result.sentiment,
         sentiment_score=result.sentiment_score, priority=decision.priority, team=decision.team,
         routing_reason="; ".join(decision.reasons), status="new", assignee=None,
-        created_at=now, updated_at=now,
+        created_at=now, updated_at=now, language=message.language, severity=decision.score.severity,
+        tags=decision.tags, priority_score=decision.score.score,
+        rule_id=decision.rule.id if decision.rule else None, sla_breached=False,
     )
     session.add(ticket)
-    outbox.add(session, TicketCreatedV1(ticket=snapshot(ticket)))
+    await session.flush()  # visible to the next message of the same consumer batch (duplicates)
+    audit(session, ticket.id, "routing", "created", now, team=ticket.team, priority=ticket.priority,
+          score=ticket.priority_score, rule=ticket.rule_id, reasons=decision.reasons)
+    await start_clocks(session, ticket, await select_policy(session, ticket.priority, ticket.customer_tier), now)
+    lead = table.lead_of(ticket.team)
+    outbox.add(session, TicketCreatedV1(ticket=snapshot(ticket, lead)))
+    agent = await session.get(Agent, decision.assignee) if decision.assignee else None
+    if agent is not None:
+        assign(session, ticket, agent, "routing", now, f"rule {decision.rule.name if decision.rule else ''!r}", lead)
+    elif not decision.triage:
+        await auto_assign(session, ticket, now, lead)
     return ticket
+
+
+async def attach_feedback(session: AsyncSession, ticket: Ticket, event: FeedbackClassifiedV1, reason: str,
+                          now: datetime, table: RoutingTable) -> None:
+    session.add(AttachedFeedback(feedback_id=str(event.feedback_id), ticket_id=ticket.id, text=event.text,
+                                 reason=reason, attached_at=now))
+    audit(session, ticket.id, "routing", "feedback_attached", now, feedback_id=str(event.feedback_id),
+          reason=reason)
+    await add_comment(session, ticket, author=event.customer.id, author_type="customer", public=True,
+                      body=event.text, now=now, table=table)
+    await session.flush()
+
+
+def _conflict(detail: str, field: str) -> ProblemError:
+    return ProblemError(409, "Conflict", detail, slug="invalid-transition",
+                        errors=[FieldError(field=field, message=detail)])
+
+
+async def change_status(session: AsyncSession, ticket: Ticket, status: str, actor: str, now: datetime,
+                        table: RoutingTable, options: TicketOptions) -> None:
+    current = ticket.status
+    if status == current:
+        return
+    if ticket.merged_into is not None:
+        raise _conflict(f"ticket was merged into {ticket.merged_into}", "body.status")
+    if status not in TRANSITIONS.get(current, set()):
+        raise _conflict(f"a {current} ticket cannot become {status}", "body.status")
+    ticket.status = status
+    ticket.updated_at = now
+    action = "reopened" if current in ("resolved", "closed") and status == "open" else "status_changed"
+    audit(session, ticket.id, actor, action, now, status=[current, status])
+    if status == "pending":
+        await pause_clocks(session, ticket, now)
+    elif status == "open" and current == "pending":
+        await resume_clocks(session, ticket, now)
+    elif status == "open":  # reopened
+        ticket.resolved_at = None
+        ticket.closed_at = None
+        await restart_resolution_clock(session, ticket, now)
+        await resume_clocks(session, ticket, now)
+    elif status == "resolved":
+        ticket.resolved_at = now
+        await stop_clock(session, ticket, "first_response", now)
+        await stop_clock(session, ticket, "resolution", now)
+        status_url = f"{options.public_base_url}/v1/public/tickets/{ticket.public_token}"
+        outbox.add(session, TicketResolvedV1(ticket=snapshot(ticket, table.lead_of(ticket.team)), resolved_at=now,
+                                             csat_url=f"{status_url}/csat", status_url=status_url))
+    elif status == "closed":
+        ticket.closed_at = now
+
+
+async def add_comment(session: AsyncSession, ticket: Ticket, *, author: str, author_type: str, public: bool,
+                      body: str, now: datetime, table: RoutingTable,
+                      options: TicketOptions | None = None) -> Comment:
+    """A public reply or an internal note. An agent's first public reply is the first response; a
+    customer's reply resumes a pending ticket and reopens a resolved one."""
+    comment = Comment(ticket_id=ticket.id, author=author, author_type=author_type, public=public, body=body,
+                      created_at=now)
+    session.add(comment)
+    ticket.updated_at = now
+    audit(session, ticket.id, author, "public_reply" if public else "internal_note", now, author_type=author_type)
+    if author_type == "agent" and public and ticket.first_responded_at is None:
+        ticket.first_responded_at = now
+        await stop_clock(session, ticket, "first_response", now)
+        if ticket.status == "new":
+            await change_status(session, ticket, "open", author, now, table, options or TicketOptions())
+    elif author_type == "customer" and ticket.status in ("pending", "resolved"):
+        await change_status(session, ticket, "open", author, now, table, options or TicketOptions())
+    return comment
+
+
+async def override_priority(session: AsyncSession, ticket: Ticket, priority: str, actor: str, reason: str | None,
+                            now: datetime) -> None:
+    previous = ticket.priority
+    if priority == previous:
+        return
+    ticket.priority = priority
+    ticket.updated_at = now
+    audit(session, ticket.id, actor, "priority_overridden", now, priority=[previous, priority],
+          score=ticket.priority_score, reason=reason)
+    # New targets for the new priority, counted from when the ticket was opened.
+    await start_clocks(session, ticket, await select_policy(session, priority, ticket.customer_tier), now,
+                       since=ticket.created_at)
+
+
+async def recategorize(session: AsyncSession, ticket: Ticket, category: str, label: str | None, actor: str,
+                       now: datetime) -> None:
+    previous = ticket.category
+    if category == previous:
+        return
+    ticket.category = category
+    ticket.category_label = label or category
+    ticket.updated_at = now
+    audit(session, ticket.id, actor, "recategorized", now, category=[previous, category])
+    outbox.add(session, TicketRecategorizedV1(ticket_id=ticket.id, feedback_id=ticket.feedback_id,  # type: ignore[arg-type]
+                                              text=ticket.description, previous_category=previous,
+                                              category=category, actor=actor))
+
+
+async def change_team(session: AsyncSession, ticket: Ticket, team: str, actor: str, now: datetime,
+                      table: RoutingTable) -> None:
+    previous = ticket.team
+    if team == previous:
+        return
+    ticket.team = team
+    ticket.updated_at = now
+    audit(session, ticket.id, actor, "team_changed", now, team=[previous, team])
+    if ticket.assignee is not None:
+        agent = await session.get(Agent, ticket.assignee)
+        if agent is None or team not in agent.teams:
+            assign(session, ticket, None, actor, now, "moved to another team")
+    if ticket.assignee is None and ticket.status in ACTIVE_STATUSES:
+        await auto_assign(session, ticket, now, table.lead_of(team))
+
+
+async def merge_tickets(session: AsyncSession, source: Ticket, target: Ticket, actor: str, now: datetime) -> None:
+    """`source` is a duplicate of `target`: its feedback and conversation continue on `target`."""
+    if source.id == target.id:
+        raise _conflict("a ticket cannot be merged into itself", "body.into_ticket_id")
+    if source.merged_into or target.merged_into:
+        raise _conflict("one of the tickets was already merged", "body.into_ticket_id")
+    if target.status == "closed":
+        raise _conflict("cannot merge into a closed ticket", "body.into_ticket_id")
+    for attached in await session.scalars(select(AttachedFeedback).where(AttachedFeedback.ticket_id == source.id)):
+        attached.ticket_id = target.id
+    source.merged_into = target.id
+    source.status = "closed"
+    source.closed_at = now
+    source.updated_at = target.updated_at = now
+    await stop_clock(session, source, "first_response", now)
+    await stop_clock(session, source, "resolution", now)
+    session.add(Comment(ticket_id=target.id, author=actor, author_type="system", public=False,
+                        body=f"Merged ticket {source.id}: {source.title}\n\n{source.description}", created_at=now))
+    audit(session, source.id, actor, "merged", now, into=target.id)
+    audit(session, target.id, actor, "merged_from", now, source=source.id)
+    await link_tickets(session, source, target, actor, now)
+
+
+async def link_tickets(session: AsyncSession, ticket: Ticket, other: Ticket, actor: str, now: datetime) -> bool:
+    if ticket.id == other.id:
+        raise ProblemError(422, "Request validation failed", "a ticket cannot be linked to itself",
+                           slug="validation-error",
+                           errors=[FieldError(field="body.ticket_id", message="same ticket")])
+    if await session.get(TicketLink, (ticket.id, other.id)) is not None:
+        return False
+    session.add_all([TicketLink(ticket_id=ticket.id, related_id=other.id, created_at=now),
+                     TicketLink(ticket_id=other.id, related_id=ticket.id, created_at=now)])
+    audit(session, ticket.id, actor, "linked", now, related=other.id)
+    audit(session, other.id, actor, "linked", now, related=ticket.id)
+    return True

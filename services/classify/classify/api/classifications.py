@@ -1,17 +1,21 @@
+from datetime import UTC, datetime
+
 from fastapi import Request
 
+from classify.engine import ClassificationEngine, Result, decide
 from classify.models import ClassificationRecord
 from classify.schemas import (
+    Alternative,
     ClassificationPublic,
+    ClassifyBatchResult,
     ClassifyRequest,
-    Prediction,
-    TaxonomyNodePublic,
-    TaxonomyPublic,
+    ClassifyResult,
+    Neighbour,
 )
 from closedloop.api import SessionDep, api_router
 from closedloop.errors import NotFound, problem_responses
 
-router = api_router("classifications", 400)
+router = api_router("classifications", 400, 413)
 
 
 @router.get("/classifications/{feedback_id}", response_model=ClassificationPublic,
@@ -23,23 +27,37 @@ async def get_classification(feedback_id: str, session: SessionDep) -> Classific
     return ClassificationPublic.model_validate(record, from_attributes=True)
 
 
-@router.post("/classify", response_model=list[Prediction],
-             summary="Classify texts without storing anything (preview)")
-async def classify_texts(body: ClassifyRequest, request: Request) -> list[Prediction]:
-    results = await request.app.state.engine.classify_async(body.texts)
-    return [Prediction(
-        category=r.category.category, category_label=r.category.label, top_level=r.category.top_level,
-        confidence=round(r.category.confidence, 4),
-        alternatives=[(k, round(p, 4)) for k, p in r.category.alternatives],
-        sentiment=r.sentiment.label, sentiment_score=round(r.sentiment.score, 4),
-        polarity=round(r.sentiment.polarity, 4),
-    ) for r in results]
+def to_public(result: Result, engine: ClassificationEngine) -> ClassifyResult:
+    outcome = decide(result, engine.config)
+    return ClassifyResult(
+        label=outcome.category, category_label=outcome.category_label, top_level=outcome.top_level,
+        confidence=outcome.confidence, needs_triage=outcome.needs_triage, calibrated=result.calibrated,
+        alternatives=[Alternative(label=k, confidence=round(p, 4)) for k, p in result.category.alternatives],
+        suggestions=outcome.suggestions, sentiment=outcome.sentiment, sentiment_score=outcome.sentiment_score,
+        polarity=outcome.polarity, emotions=list(result.signals.emotions), severity=outcome.severity,
+        signals=list(result.signals.signals), language=outcome.language,
+        language_confidence=outcome.language_confidence,
+        near_duplicates=[Neighbour(feedback_id=n.feedback_id, similarity=n.similarity)
+                         for n in result.near_duplicates],
+        duplicate_of=result.duplicate_of, model_version=result.model_version,
+        taxonomy_version=result.taxonomy_version,
+    )
 
 
-@router.get("/taxonomy", response_model=TaxonomyPublic, summary="The active taxonomy")
-async def get_taxonomy(request: Request) -> TaxonomyPublic:
-    taxonomy = request.app.state.taxonomy
-    return TaxonomyPublic(version=taxonomy.version, nodes=[
-        TaxonomyNodePublic(key=n.key, name=n.name, description=n.description, parent=n.parent,
-                           examples=list(n.examples)) for n in taxonomy.nodes
-    ])
+@router.post("/classify", response_model=ClassifyResult | ClassifyBatchResult,
+             summary="Classify one text or a batch, synchronously; stores nothing",
+             description="`{\"text\": ...}` answers one result; `{\"items\": [...]}` answers `{\"results\": [...]}` "
+                         "in the same order. Near-duplicates are looked up among recent stored feedback.")
+async def classify_texts(body: ClassifyRequest, request: Request) -> ClassifyResult | ClassifyBatchResult:
+    engine: ClassificationEngine = request.app.state.engine
+    if body.items is not None:
+        texts = [_joined(item.subject, item.text) for item in body.items]
+    else:
+        texts = [_joined(body.subject, body.text or "")]
+    results = await engine.classify_async(texts, now=datetime.now(UTC))
+    public = [to_public(r, engine) for r in results]
+    return ClassifyBatchResult(results=public) if body.items is not None else public[0]
+
+
+def _joined(subject: str | None, text: str) -> str:
+    return f"{subject}. {text}" if subject else text

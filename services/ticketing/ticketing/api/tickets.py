@@ -5,11 +5,30 @@ from typing import Annotated, Literal
 
 from fastapi import Query, Request
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.api import SessionDep, api_router
 from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
-from ticketing.models import Ticket
-from ticketing.schemas import CustomerPublic, TeamPublic, TicketPage, TicketPublic
+from ticketing import tickets as lifecycle
+from ticketing.api.deps import NowDep, OptionsDep, TableDep, ticket_for_update
+from ticketing.assignment import assign
+from ticketing.audit import audit
+from ticketing.models import Agent, AttachedFeedback, AuditEntry, Comment, Ticket, TicketLink
+from ticketing.schemas import (
+    AuditPublic,
+    CommentIn,
+    CommentPublic,
+    CustomerPublic,
+    LinkIn,
+    MergeIn,
+    SlaClockPublic,
+    StatusChange,
+    TeamPublic,
+    TicketPage,
+    TicketPublic,
+    TicketUpdate,
+)
+from ticketing.sla import clocks_of
 
 router = api_router("tickets", 400)
 
@@ -38,6 +57,10 @@ async def list_tickets(
     priority: Literal["P0", "P1", "P2", "P3"] | None = None,
     category: Annotated[str | None, Query(description="A taxonomy key; a top level matches its children.")] = None,
     feedback_id: str | None = None,
+    assignee: Annotated[str | None, Query(description="An agent id; `none` for unassigned tickets.")] = None,
+    breached: Annotated[bool | None, Query(description="Only tickets that did (not) breach an SLA target.")] = None,
+    text: Annotated[str | None, Query(min_length=1, max_length=200,
+                                      description="Case-insensitive text in the title or description.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> TicketPage:
@@ -46,6 +69,14 @@ async def list_tickets(
         filters.append(Ticket.status == status)
     if team:
         filters.append(Ticket.team == team)
+    if assignee:
+        filters.append(Ticket.assignee.is_(None) if assignee == "none" else Ticket.assignee == assignee)
+    if breached is not None:
+        filters.append(Ticket.sla_breached.is_(breached))
+    if text:
+        needle = text.lower()
+        filters.append(or_(func.lower(Ticket.title).contains(needle, autoescape=True),
+                           func.lower(Ticket.description).contains(needle, autoescape=True)))
     if priority:
         filters.append(Ticket.priority == priority)
     if category:
@@ -60,7 +91,7 @@ async def list_tickets(
                                 and_(Ticket.created_at == created, Ticket.id < ticket_id)))
     rows = list(await session.scalars(query.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit + 1)))
     next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return TicketPage(items=[to_public(t) for t in rows[:limit]], total=total, next_cursor=next_cursor)
+    return TicketPage(items=await to_public_many(session, rows[:limit]), total=total, next_cursor=next_cursor)
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketPublic, responses=problem_responses(404),
@@ -69,7 +100,120 @@ async def get_ticket(ticket_id: str, session: SessionDep) -> TicketPublic:
     ticket = await session.get(Ticket, ticket_id)
     if ticket is None:
         raise NotFound("Ticket", ticket_id)
-    return to_public(ticket)
+    return (await to_public_many(session, [ticket]))[0]
+
+
+def _invalid(field: str, message: str) -> ProblemError:
+    return ProblemError(422, "Request validation failed", f"{field}: {message}", slug="validation-error",
+                        errors=[FieldError(field=field, message=message)])
+
+
+@router.patch("/tickets/{ticket_id}", response_model=TicketPublic, responses=problem_responses(404, 409),
+              summary="Change priority (an audited override), team, category, assignee or tags")
+async def update_ticket(ticket_id: str, change: TicketUpdate, session: SessionDep, table: TableDep,
+                        now: NowDep) -> TicketPublic:
+    ticket = await ticket_for_update(session, ticket_id)
+    sent = change.model_fields_set
+    if change.team is not None and change.team not in table.teams:
+        raise _invalid("body.team", f"unknown team {change.team!r}")
+    agent = None
+    if change.assignee is not None:
+        agent = await session.get(Agent, change.assignee)
+        if agent is None:
+            raise _invalid("body.assignee", f"unknown agent {change.assignee!r}")
+    if ticket.merged_into is not None:
+        raise ProblemError(409, "Conflict", f"ticket was merged into {ticket.merged_into}", slug="merged")
+    if change.category is not None:
+        await lifecycle.recategorize(session, ticket, change.category, change.category_label, change.actor, now)
+    if change.team is not None:
+        await lifecycle.change_team(session, ticket, change.team, change.actor, now, table)
+    if change.priority is not None:
+        await lifecycle.override_priority(session, ticket, change.priority, change.actor, change.reason, now)
+    if "assignee" in sent:
+        assign(session, ticket, agent, change.actor, now, change.reason or "assigned by hand",
+               table.lead_of(ticket.team))
+    if change.tags is not None and change.tags != (ticket.tags or []):
+        audit(session, ticket.id, change.actor, "tags_changed", now, tags=[ticket.tags or [], change.tags])
+        ticket.tags = change.tags
+        ticket.updated_at = now
+    await session.commit()
+    return (await to_public_many(session, [ticket]))[0]
+
+
+@router.post("/tickets/{ticket_id}/status", response_model=TicketPublic, responses=problem_responses(404, 409),
+             summary="Move a ticket through its lifecycle (new → open → pending → resolved → closed, reopen)")
+async def change_status(ticket_id: str, change: StatusChange, session: SessionDep, table: TableDep, now: NowDep,
+                        options: OptionsDep) -> TicketPublic:
+    ticket = await ticket_for_update(session, ticket_id)
+    await lifecycle.change_status(session, ticket, change.status, change.actor, now, table, options)
+    await session.commit()
+    return (await to_public_many(session, [ticket]))[0]
+
+
+@router.post("/tickets/{ticket_id}/comments", response_model=CommentPublic, status_code=201,
+             responses=problem_responses(404), summary="Add a public reply or an internal note")
+async def add_comment(ticket_id: str, comment: CommentIn, session: SessionDep, table: TableDep, now: NowDep,
+                      options: OptionsDep) -> CommentPublic:
+    ticket = await ticket_for_update(session, ticket_id)
+    row = await lifecycle.add_comment(session, ticket, author=comment.author, author_type=comment.author_type,
+                                      public=comment.public, body=comment.body, now=now, table=table,
+                                      options=options)
+    await session.commit()
+    return CommentPublic.model_validate(row, from_attributes=True)
+
+
+@router.get("/tickets/{ticket_id}/comments", response_model=list[CommentPublic], responses=problem_responses(404),
+            summary="Replies and internal notes, oldest first")
+async def list_comments(ticket_id: str, session: SessionDep) -> list[CommentPublic]:
+    await _existing(session, ticket_id)
+    rows = await session.scalars(select(Comment).where(Comment.ticket_id == ticket_id).order_by(Comment.id))
+    return [CommentPublic.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.get("/tickets/{ticket_id}/audit", response_model=list[AuditPublic], responses=problem_responses(404),
+            summary="Every change to the ticket, with actor and time, oldest first")
+async def audit_log(ticket_id: str, session: SessionDep) -> list[AuditPublic]:
+    await _existing(session, ticket_id)
+    rows = await session.scalars(select(AuditEntry).where(AuditEntry.ticket_id == ticket_id).order_by(AuditEntry.id))
+    return [AuditPublic.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.get("/tickets/{ticket_id}/sla", response_model=list[SlaClockPublic], responses=problem_responses(404),
+            summary="The ticket's SLA clocks: targets, warning and due times, pauses, warnings and breaches")
+async def sla_clocks(ticket_id: str, session: SessionDep) -> list[SlaClockPublic]:
+    await _existing(session, ticket_id)
+    return [SlaClockPublic.model_validate(c, from_attributes=True) for c in await clocks_of(session, ticket_id)]
+
+
+@router.post("/tickets/{ticket_id}/merge", response_model=TicketPublic, responses=problem_responses(404, 409),
+             summary="Merge this ticket into another (it is closed; its feedback and history move over)")
+async def merge(ticket_id: str, body: MergeIn, session: SessionDep, now: NowDep) -> TicketPublic:
+    source = await ticket_for_update(session, ticket_id)
+    target = await session.get(Ticket, body.into_ticket_id)
+    if target is None:
+        raise _invalid("body.into_ticket_id", f"no ticket {body.into_ticket_id}")
+    await lifecycle.merge_tickets(session, source, target, body.actor, now)
+    await session.commit()
+    return (await to_public_many(session, [target]))[0]
+
+
+@router.post("/tickets/{ticket_id}/links", response_model=TicketPublic, responses=problem_responses(404),
+             summary="Link a related ticket (both ways)")
+async def link(ticket_id: str, body: LinkIn, session: SessionDep, now: NowDep) -> TicketPublic:
+    ticket = await ticket_for_update(session, ticket_id)
+    other = await session.get(Ticket, body.ticket_id)
+    if other is None:
+        raise _invalid("body.ticket_id", f"no ticket {body.ticket_id}")
+    await lifecycle.link_tickets(session, ticket, other, body.actor, now)
+    await session.commit()
+    return (await to_public_many(session, [ticket]))[0]
+
+
+async def _existing(session: AsyncSession, ticket_id: str) -> Ticket:
+    ticket = await session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise NotFound("Ticket", ticket_id)
+    return ticket
 
 
 @router.get("/teams", response_model=list[TeamPublic], summary="Teams of the routing table")
@@ -78,7 +222,20 @@ async def list_teams(request: Request) -> list[TeamPublic]:
     return [TeamPublic(key=key, name=team.name, lead=team.lead) for key, team in table.teams.items()]
 
 
-def to_public(ticket: Ticket) -> TicketPublic:
+async def to_public_many(session: AsyncSession, tickets: list[Ticket]) -> list[TicketPublic]:
+    ids = [t.id for t in tickets]
+    related: dict[str, list[str]] = {i: [] for i in ids}
+    attached: dict[str, list[str]] = {i: [] for i in ids}
+    if ids:
+        for link in await session.scalars(select(TicketLink).where(TicketLink.ticket_id.in_(ids))):
+            related[link.ticket_id].append(link.related_id)
+        for row in await session.scalars(select(AttachedFeedback).where(AttachedFeedback.ticket_id.in_(ids))
+                                         .order_by(AttachedFeedback.attached_at)):
+            attached[row.ticket_id].append(row.feedback_id)
+    return [to_public(t, related[t.id], attached[t.id]) for t in tickets]
+
+
+def to_public(ticket: Ticket, related: list[str] | None = None, attached: list[str] | None = None) -> TicketPublic:
     return TicketPublic(
         id=ticket.id, feedback_id=ticket.feedback_id, title=ticket.title, description=ticket.description,
         channel=ticket.channel,
@@ -89,4 +246,10 @@ def to_public(ticket: Ticket) -> TicketPublic:
         sentiment_score=ticket.sentiment_score, priority=ticket.priority, team=ticket.team,
         routing_reason=ticket.routing_reason, status=ticket.status, assignee=ticket.assignee,
         public_token=ticket.public_token, created_at=ticket.created_at, updated_at=ticket.updated_at,
+        language=ticket.language, severity=ticket.severity, tags=list(ticket.tags or []),
+        priority_score=ticket.priority_score, sla_policy=ticket.sla_policy,
+        first_response_due_at=ticket.first_response_due_at, resolution_due_at=ticket.resolution_due_at,
+        sla_breached=bool(ticket.sla_breached), first_responded_at=ticket.first_responded_at,
+        resolved_at=ticket.resolved_at, closed_at=ticket.closed_at, merged_into=ticket.merged_into,
+        related_ticket_ids=sorted(related or []), attached_feedback_ids=attached or [],
     )

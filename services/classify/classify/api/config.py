@@ -1,0 +1,27 @@
+from fastapi import Request
+
+from classify.registry import load_config, save_config
+from classify.schemas import EngineConfigPublic, EngineConfigUpdate
+from closedloop.api import SessionDep, api_router
+
+router = api_router("config", 400)
+
+
+@router.get("/config", response_model=EngineConfigPublic,
+            summary="Triage thresholds and per-field modes in force")
+async def get_config(session: SessionDep, request: Request) -> EngineConfigPublic:
+    return EngineConfigPublic(**await load_config(session, request.app.state.settings))
+
+
+@router.put("/config", response_model=EngineConfigPublic,
+            summary="Change thresholds or per-field modes (fields left out keep their value)",
+            description="Modes per field (`category`, `sentiment`, `severity`, `language`): `autofill` sets the "
+                        "field, `suggest` leaves it to a human and stores the prediction under `suggestions`, "
+                        "`off` does neither. Stored in the database: every replica applies it within "
+                        "`CLASSIFY_MODEL_POLL_SECONDS`, this one at once.")
+async def put_config(body: EngineConfigUpdate, session: SessionDep, request: Request) -> EngineConfigPublic:
+    async with session.begin():
+        await save_config(session, body.model_dump(exclude_none=True))
+    await request.app.state.sync.refresh()
+    async with request.app.state.runtime.sessions() as fresh:
+        return EngineConfigPublic(**await load_config(fresh, request.app.state.settings))

@@ -1,0 +1,94 @@
+from fastapi import Request
+from sqlalchemy import select
+
+from classify.models import TaxonomyVersion
+from classify.registry import EngineSync, store_taxonomy, taxonomy_from_row
+from classify.schemas import TaxonomyNodePublic, TaxonomyPublic, TaxonomyPut, TaxonomyVersionSummary
+from classify.taxonomy import Taxonomy, TaxonomyError
+from closedloop.api import SessionDep, api_router
+from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
+
+router = api_router("taxonomy", 400, 413)
+
+
+def taxonomy_public(taxonomy: Taxonomy, row: TaxonomyVersion | None = None,
+                    created: bool | None = None) -> TaxonomyPublic:
+    parents = {n.parent for n in taxonomy.nodes if n.parent is not None}
+    return TaxonomyPublic(
+        version=taxonomy.version, active=row.active if row is not None else True,
+        source=row.source if row is not None else None, created=created,
+        created_at=row.created_at if row is not None else None,
+        nodes=[TaxonomyNodePublic(key=n.key, path=n.key, name=n.name, description=n.description, parent=n.parent,
+                                  leaf=n.key not in parents, examples=list(n.examples)) for n in taxonomy.nodes],
+    )
+
+
+@router.get("/taxonomy", response_model=TaxonomyPublic, summary="The active taxonomy")
+async def get_taxonomy(session: SessionDep) -> TaxonomyPublic:
+    row = await session.scalar(select(TaxonomyVersion).where(TaxonomyVersion.active.is_(True)))
+    if row is None:
+        raise NotFound("Taxonomy", "active")
+    return taxonomy_public(taxonomy_from_row(row), row)
+
+
+@router.put("/taxonomy", response_model=TaxonomyPublic,
+            summary="Replace the active taxonomy (a new version; past classifications keep theirs)",
+            description="Send flat `nodes` with paths such as `billing/refund` (parents are implied), or the "
+                        "file shape `categories` (the tree of `taxonomy.yaml`, as JSON). Answers the version; "
+                        "the same content again answers the same version (`created: false`).")
+async def put_taxonomy(body: TaxonomyPut, session: SessionDep, request: Request) -> TaxonomyPublic:
+    try:
+        if body.nodes is not None:
+            taxonomy = Taxonomy.from_nodes([node.model_dump() for node in body.nodes])
+        else:
+            taxonomy = Taxonomy.from_dict({"categories": body.categories})
+    except TaxonomyError as exc:
+        field = "body.nodes" if body.nodes is not None else "body.categories"
+        raise ProblemError(422, "Invalid taxonomy", str(exc), slug="validation-error",
+                           errors=[FieldError(field=field, message=str(exc))]) from exc
+    async with session.begin():
+        created = await store_taxonomy(session, taxonomy, "api")
+        row = await session.get(TaxonomyVersion, taxonomy.version)
+    sync: EngineSync = request.app.state.sync
+    await sync.refresh()
+    return taxonomy_public(taxonomy, row, created)
+
+
+@router.get("/taxonomy/versions", response_model=list[TaxonomyVersionSummary],
+            summary="Every taxonomy version, newest first")
+async def list_versions(session: SessionDep) -> list[TaxonomyVersionSummary]:
+    rows = await session.scalars(select(TaxonomyVersion).order_by(TaxonomyVersion.created_at.desc()))
+    return [TaxonomyVersionSummary(version=r.version, source=r.source, active=r.active,
+                                   leaves=len(taxonomy_from_row(r).leaves()), created_at=r.created_at,
+                                   activated_at=r.activated_at) for r in rows]
+
+
+@router.get("/taxonomy/versions/{version}", response_model=TaxonomyPublic, responses=problem_responses(404),
+            summary="One taxonomy version (e.g. the one a past classification names)")
+async def get_version(version: str, session: SessionDep) -> TaxonomyPublic:
+    row = await session.get(TaxonomyVersion, version)
+    if row is None:
+        raise NotFound("Taxonomy version", version)
+    return taxonomy_public(taxonomy_from_row(row), row)
+
+
+@router.get("/taxonomy/versions/{version}/file", responses=problem_responses(404),
+            summary="One taxonomy version in the file shape (`categories` tree, as in taxonomy.yaml)")
+async def get_version_file(version: str, session: SessionDep) -> dict[str, object]:
+    row = await session.get(TaxonomyVersion, version)
+    if row is None:
+        raise NotFound("Taxonomy version", version)
+    return taxonomy_from_row(row).to_dict()
+
+
+@router.post("/taxonomy/versions/{version}/activate", response_model=TaxonomyPublic,
+             responses=problem_responses(404), summary="Make an earlier taxonomy version active again")
+async def activate_version(version: str, session: SessionDep, request: Request) -> TaxonomyPublic:
+    async with session.begin():
+        row = await session.get(TaxonomyVersion, version)
+        if row is None:
+            raise NotFound("Taxonomy version", version)
+        taxonomy = taxonomy_from_row(row)
+        await store_taxonomy(session, taxonomy, row.source)
+    await request.app.state.sync.refresh()
+    return taxonomy_public(taxonomy, row)

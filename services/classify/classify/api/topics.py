@@ -1,0 +1,37 @@
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import Query, Request
+from sqlalchemy import select
+
+from classify.models import AlertRecord
+from classify.schemas import AlertPublic, TopicPublic, TopicsPublic
+from classify.settings import ClassifySettings
+from classify.topics import compute_topics
+from closedloop.api import SessionDep, api_router
+
+router = api_router("topics and alerts", 400)
+
+
+@router.get("/topics", response_model=TopicsPublic,
+            summary="Emerging topics: clusters of recent feedback with volume and trend",
+            description="Clusters the messages of the last `window_hours` and the window before it by meaning; "
+                        "each topic has its volume in both windows and a trend (`new`, `rising` ≥ +25%, "
+                        "`falling` ≤ −25%, `stable`).")
+async def list_topics(session: SessionDep, request: Request,
+                      window_hours: Annotated[float, Query(gt=0, le=24 * 90)] = 24.0,
+                      min_volume: Annotated[int, Query(ge=1)] = 2,
+                      limit: Annotated[int, Query(ge=1, le=200)] = 20) -> TopicsPublic:
+    settings: ClassifySettings = request.app.state.settings
+    now = datetime.now(UTC)
+    window = timedelta(hours=window_hours)
+    messages, topics = await compute_topics(session, now, window, settings.topic_similarity,
+                                            settings.topic_max_items, min_volume, limit)
+    return TopicsPublic(window_hours=window_hours, window_start=now - window, window_end=now, messages=messages,
+                        topics=[TopicPublic(**t.__dict__) for t in topics])
+
+
+@router.get("/alerts", response_model=list[AlertPublic], summary="Spike alerts raised (newest first)")
+async def list_alerts(session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[AlertPublic]:
+    rows = await session.scalars(select(AlertRecord).order_by(AlertRecord.id.desc()).limit(limit))
+    return [AlertPublic.model_validate(r, from_attributes=True) for r in rows]

@@ -1,0 +1,187 @@
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Query, Request
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from classify.engine import ClassificationEngine
+from classify.examples import add_examples
+from classify.models import ModelVersion, TrainingExample
+from classify.registry import activate_model, active_model_row, previous_model
+from classify.schemas import (
+    ActiveModelPublic,
+    ModelCreate,
+    ModelPublic,
+    TrainingExamplePage,
+    TrainingExamplePublic,
+    TrainingExamplesAccepted,
+    TrainingExamplesIn,
+)
+from closedloop.api import SessionDep, api_router
+from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
+
+router = api_router("training", 400, 413)
+
+MAX_FIELD_ERRORS = 50
+
+
+@router.post("/training-examples", status_code=201, response_model=TrainingExamplesAccepted,
+             summary="Add labelled examples in bulk (up to 20,000 per call)",
+             description="Labels are leaves of the active taxonomy; unknown labels are a 422 naming each "
+                         "(`body.examples[i].label`) and nothing is stored. An example already stored with the "
+                         "same text and label is ignored (counted in `duplicates`).")
+async def post_examples(body: TrainingExamplesIn, session: SessionDep, request: Request) -> TrainingExamplesAccepted:
+    engine: ClassificationEngine = request.app.state.engine
+    leaves = {leaf.key for leaf in engine.active.taxonomy.leaves()}
+    unknown = [(i, e.label) for i, e in enumerate(body.examples) if e.label not in leaves]
+    if unknown:
+        names = sorted({label for _, label in unknown})
+        raise ProblemError(
+            422, "Unknown labels",
+            f"{len(unknown)} example(s) have labels that are not leaves of the active taxonomy "
+            f"{engine.active.taxonomy.version}: {', '.join(names[:20])}{' …' if len(names) > 20 else ''}",
+            slug="validation-error",
+            errors=[FieldError(field=f"body.examples[{i}].label", message=f"unknown taxonomy leaf {label!r}")
+                    for i, label in unknown[:MAX_FIELD_ERRORS]])
+    async with session.begin():
+        accepted, duplicates = await add_examples(session, [(e.text, e.label) for e in body.examples], "api")
+        total = await session.scalar(select(func.count()).select_from(TrainingExample)) or 0
+    return TrainingExamplesAccepted(accepted=accepted, duplicates=duplicates, total=total)
+
+
+@router.get("/training-examples", response_model=TrainingExamplePage, summary="Stored training examples")
+async def list_examples(session: SessionDep, label: str | None = None,
+                        source: Annotated[str | None, Query(pattern="^(api|recategorized)$")] = None,
+                        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                        after: Annotated[int, Query(ge=0, description="Cursor: the last id seen")] = 0,
+                        ) -> TrainingExamplePage:
+    query = select(TrainingExample).where(TrainingExample.id > after)
+    count = select(func.count()).select_from(TrainingExample)
+    if label is not None:
+        query, count = query.where(TrainingExample.label == label), count.where(TrainingExample.label == label)
+    if source is not None:
+        query, count = query.where(TrainingExample.source == source), count.where(TrainingExample.source == source)
+    rows = list(await session.scalars(query.order_by(TrainingExample.id).limit(limit)))
+    per_label = dict((await session.execute(select(TrainingExample.label, func.count())
+                                            .group_by(TrainingExample.label))).tuples().all())
+    return TrainingExamplePage(
+        items=[TrainingExamplePublic.model_validate(r, from_attributes=True) for r in rows],
+        total=await session.scalar(count) or 0, next_after=rows[-1].id if len(rows) == limit else None,
+        labels=per_label)
+
+
+@router.delete("/training-examples/{example_id}", status_code=204, responses=problem_responses(404),
+               summary="Delete one training example")
+async def delete_example(example_id: int, session: SessionDep) -> None:
+    async with session.begin():
+        result = await session.execute(delete(TrainingExample).where(TrainingExample.id == example_id))
+        if result.rowcount == 0:
+            raise NotFound("Training example", example_id)
+
+
+def model_public(row: ModelVersion) -> ModelPublic:
+    return ModelPublic.model_validate(row, from_attributes=True)
+
+
+async def queue_training(session: AsyncSession, engine: ClassificationEngine, body: ModelCreate) -> ModelVersion:
+    """Insert a queued run (caller commits). 409 when there is nothing to train on."""
+    leaves = {leaf.key for leaf in engine.active.taxonomy.leaves()}
+    labels = set(await session.scalars(select(TrainingExample.label).distinct()))
+    if len(labels & leaves) < 2:
+        raise ProblemError(409, "Not enough training data",
+                           "Training needs examples of at least two leaves of the active taxonomy; "
+                           "post them to /v1/training-examples first.", slug="not-enough-training-data")
+    version = (await session.scalar(select(func.max(ModelVersion.version))) or 0) + 1
+    params = body.params.model_dump(exclude_none=True) if body.params else {}
+    if "weights" in params:
+        params["weights"] = list(params["weights"])
+    params["activate"] = body.activate
+    params["triage_threshold"] = engine.config.triage_threshold
+    row = ModelVersion(id=str(uuid.uuid4()), version=version, status="queued", progress=0.0, stage="queued",
+                       params=params, taxonomy_version=engine.active.taxonomy.version,
+                       embedding_model=engine.embedder.model_name, active=False, created_at=datetime.now(UTC))
+    session.add(row)
+    await session.flush()
+    return row
+
+
+@router.post("/models", status_code=202, response_model=ModelPublic, responses=problem_responses(409),
+             summary="Start a training run in the background",
+             description="Trains on the stored examples whose labels are leaves of the active taxonomy. Poll "
+                         "`GET /v1/models/{id}` for `status` and `progress`; a ready model carries its held-out "
+                         "metrics and is activated with `POST /v1/models/{id}/activate` (or at once with "
+                         "`activate: true`).")
+async def create_model(body: ModelCreate, session: SessionDep, request: Request) -> ModelPublic:
+    async with session.begin():
+        row = await queue_training(session, request.app.state.engine, body)
+    request.app.state.trainer.wake()
+    return model_public(row)
+
+
+@router.get("/models", response_model=list[ModelPublic], summary="Every model version, newest first")
+async def list_models(session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[ModelPublic]:
+    rows = await session.scalars(select(ModelVersion).order_by(ModelVersion.version.desc()).limit(limit))
+    return [model_public(r) for r in rows]
+
+
+@router.get("/models/active", response_model=ActiveModelPublic,
+            summary="What answers now: a trained model, or the zero-shot fallback")
+async def get_active(session: SessionDep, request: Request) -> ActiveModelPublic:
+    engine: ClassificationEngine = request.app.state.engine
+    row = await active_model_row(session)
+    return ActiveModelPublic(mode="trained" if row is not None else "zero-shot",
+                             model_version=engine.active.model_version,
+                             taxonomy_version=engine.active.taxonomy.version,
+                             model=model_public(row) if row is not None else None)
+
+
+@router.post("/models/rollback", response_model=ActiveModelPublic,
+             summary="Activate the model that was active before the current one (zero-shot if none)")
+async def rollback(session: SessionDep, request: Request) -> ActiveModelPublic:
+    async with session.begin():
+        current = await active_model_row(session)
+        target = await previous_model(session, current)
+        await activate_model(session, target)
+    await request.app.state.sync.refresh()
+    engine: ClassificationEngine = request.app.state.engine
+    return ActiveModelPublic(mode="trained" if target is not None else "zero-shot",
+                             model_version=engine.active.model_version,
+                             taxonomy_version=engine.active.taxonomy.version,
+                             model=model_public(target) if target is not None else None)
+
+
+@router.post("/models/deactivate", response_model=ActiveModelPublic,
+             summary="Deactivate every trained model: the zero-shot classifier answers")
+async def deactivate(session: SessionDep, request: Request) -> ActiveModelPublic:
+    async with session.begin():
+        await activate_model(session, None)
+    await request.app.state.sync.refresh()
+    engine: ClassificationEngine = request.app.state.engine
+    return ActiveModelPublic(mode="zero-shot", model_version=engine.active.model_version,
+                             taxonomy_version=engine.active.taxonomy.version, model=None)
+
+
+@router.get("/models/{model_id}", response_model=ModelPublic, responses=problem_responses(404),
+            summary="One model version: status, progress and held-out metrics")
+async def get_model(model_id: str, session: SessionDep) -> ModelPublic:
+    row = await session.get(ModelVersion, model_id)
+    if row is None:
+        raise NotFound("Model", model_id)
+    return model_public(row)
+
+
+@router.post("/models/{model_id}/activate", response_model=ModelPublic, responses=problem_responses(404, 409),
+             summary="Make a ready model the one that classifies (roll back by activating an older one)")
+async def activate(model_id: str, session: SessionDep, request: Request) -> ModelPublic:
+    async with session.begin():
+        row = await session.get(ModelVersion, model_id)
+        if row is None:
+            raise NotFound("Model", model_id)
+        if row.status != "ready":
+            raise ProblemError(409, "Model not ready", f"Model {model_id} is {row.status}; only a ready model "
+                               "can be activated.", slug="model-not-ready")
+        await activate_model(session, row)
+    await request.app.state.sync.refresh()
+    return model_public(row)

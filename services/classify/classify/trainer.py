@@ -1,0 +1,196 @@
+"""Training runs in the background: `POST /v1/models` queues a row, this worker claims it, trains, and
+stores the model (artefact blob, metrics) in the same row. Progress is written to the row as it goes,
+so any replica's `GET /v1/models/{id}` reports it.
+
+Claiming is an UPDATE ... WHERE status = 'queued' (one replica wins). A run left in `training` by a
+process that died is queued again when a worker starts (`requeue_interrupted`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from classify.embedding import Embedder
+from classify.models import ModelVersion, TaxonomyVersion, TrainingExample
+from classify.registry import taxonomy_from_row
+from classify.settings import ClassifySettings
+from classify.training import TrainParams, train_model
+
+log = logging.getLogger(__name__)
+
+ENCODE_CHUNK = 256  # texts per model call while training: the consumer gets the model in between
+
+
+class TrainingWorker:
+    def __init__(self, embedder: Embedder, sessions: async_sessionmaker[AsyncSession],
+                 settings: ClassifySettings, poll_seconds: float = 2.0) -> None:
+        self.embedder = embedder
+        self.sessions = sessions
+        self.settings = settings
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._progress: tuple[float, str] = (0.0, "queued")
+        self.on_ready: Any = None  # async callable(model_id), e.g. auto-activation
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="classify-trainer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        try:
+            await self.requeue_interrupted()
+        except Exception:
+            log.exception("could not requeue interrupted training runs")
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+            self._wake.clear()
+            try:
+                while (model_id := await self._claim()) is not None:
+                    await self._train(model_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("training worker error")
+
+    async def requeue_interrupted(self) -> None:
+        async with self.sessions() as session, session.begin():
+            await session.execute(update(ModelVersion).where(ModelVersion.status == "training")
+                                  .values(status="queued", progress=0.0, stage="queued (interrupted run restarted)"))
+
+    async def _claim(self) -> str | None:
+        async with self.sessions() as session, session.begin():
+            candidate = await session.scalar(select(ModelVersion.id).where(ModelVersion.status == "queued")
+                                              .order_by(ModelVersion.version).limit(1))
+            if candidate is None:
+                return None
+            claimed = await session.execute(
+                update(ModelVersion).where(ModelVersion.id == candidate, ModelVersion.status == "queued")
+                .values(status="training", started_at=datetime.now(UTC), progress=0.0, stage="loading examples"))
+            return candidate if claimed.rowcount == 1 else None
+
+    async def _set(self, model_id: str, **values: Any) -> None:
+        async with self.sessions() as session, session.begin():
+            await session.execute(update(ModelVersion).where(ModelVersion.id == model_id).values(**values))
+
+    async def _train(self, model_id: str) -> None:
+        started = time.perf_counter()
+        try:
+            async with self.sessions() as session:
+                model = await session.get(ModelVersion, model_id)
+                assert model is not None
+                taxonomy_row = await session.get(TaxonomyVersion, model.taxonomy_version)
+                params = TrainParams.from_dict({"holdout": self.settings.training_holdout,
+                                                "seed": self.settings.training_seed, **(model.params or {})})
+                threshold = float((model.params or {}).get("triage_threshold", self.settings.triage_threshold))
+            if taxonomy_row is None:
+                raise ValueError(f"taxonomy version {model.taxonomy_version} is unknown")
+            leaves = {leaf.key for leaf in taxonomy_from_row(taxonomy_row).leaves()}
+            ids, texts, labels, skipped = await self._examples(leaves)
+            if len(set(labels)) < 2:
+                raise ValueError("training needs examples of at least two taxonomy leaves "
+                                 f"(found {len(texts)} usable examples of {len(set(labels))} labels)")
+            embeddings = await self._embeddings(model_id, ids, texts)
+            self._progress = (0.5, "fitting")
+
+            def progress(fraction: float, stage: str) -> None:
+                self._progress = (0.5 + 0.48 * fraction, stage)
+
+            job = asyncio.create_task(asyncio.to_thread(train_model, embeddings, texts, labels, params,
+                                                        threshold, progress))
+            while not job.done():
+                await asyncio.wait([job], timeout=1.0)
+                fraction, stage = self._progress
+                await self._set(model_id, progress=round(fraction, 3), stage=stage[:100])
+            result = job.result()
+            metrics = {**result.metrics, "skipped_examples": skipped,
+                       "total_seconds": round(time.perf_counter() - started, 2)}
+            artefact = result.model.to_bytes()
+            await self._set(model_id, status="ready", progress=1.0, stage="ready", metrics=metrics,
+                            artefact=artefact, n_examples=len(texts), finished_at=datetime.now(UTC))
+            log.info("model trained", extra={"model_id": model_id, "accuracy": metrics.get("accuracy"),
+                                              "seconds": metrics["total_seconds"]})
+            if self.on_ready is not None and (model.params or {}).get("activate"):
+                await self.on_ready(model_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("training failed", extra={"model_id": model_id})
+            await self._set(model_id, status="failed", stage="failed", error=f"{type(exc).__name__}: {exc}"[:2000],
+                            finished_at=datetime.now(UTC))
+
+    async def _examples(self, leaves: set[str]) -> tuple[list[int], list[str], list[str], dict[str, int]]:
+        """Usable examples: labels of the taxonomy, the latest label per text (a correction wins),
+        and only labels with enough examples."""
+        async with self.sessions() as session:
+            rows = (await session.execute(select(TrainingExample.id, TrainingExample.text_hash,
+                                                 TrainingExample.text, TrainingExample.label)
+                                          .order_by(TrainingExample.id))).all()
+        latest: dict[str, tuple[int, str, str]] = {}
+        unknown = 0
+        for row_id, text_hash, text, label in rows:
+            if label not in leaves:
+                unknown += 1
+                continue
+            latest[text_hash] = (row_id, text, label)
+        counts: dict[str, int] = {}
+        for _, _, label in latest.values():
+            counts[label] = counts.get(label, 0) + 1
+        minimum = self.settings.training_min_examples_per_label
+        kept = [item for item in latest.values() if counts[item[2]] >= minimum]
+        skipped = {"unknown_label": unknown, "superseded": len(rows) - unknown - len(latest),
+                   "too_few_for_label": len(latest) - len(kept)}
+        return [k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept], skipped
+
+    async def _embeddings(self, model_id: str, ids: list[int], texts: list[str]) -> np.ndarray:
+        """Cached embeddings where the same model made them; the rest are encoded and cached."""
+        name = self.embedder.model_name
+        vectors = np.zeros((len(ids), self.embedder.dimension), dtype=np.float32)
+        missing: list[int] = []
+        async with self.sessions() as session:
+            cached: dict[int, bytes] = {}
+            for start in range(0, len(ids), 5000):
+                chunk = ids[start:start + 5000]
+                cached.update((row_id, blob) for row_id, blob in (await session.execute(
+                    select(TrainingExample.id, TrainingExample.embedding)
+                    .where(TrainingExample.id.in_(chunk), TrainingExample.embedding_model == name))).all()
+                    if blob is not None)
+        for i, row_id in enumerate(ids):
+            blob = cached.get(row_id)
+            if blob is not None and len(blob) == 4 * self.embedder.dimension:
+                vectors[i] = np.frombuffer(blob, dtype=np.float32)
+            else:
+                missing.append(i)
+        for done, start in enumerate(range(0, len(missing), ENCODE_CHUNK)):
+            chunk = missing[start:start + ENCODE_CHUNK]
+            encoded = await asyncio.to_thread(self.embedder.encode, [texts[i] for i in chunk])
+            vectors[chunk] = encoded
+            async with self.sessions() as session, session.begin():
+                # ORM bulk UPDATE by primary key: one executemany per chunk.
+                await session.execute(update(TrainingExample), [
+                    {"id": ids[i], "embedding": vector.astype(np.float32).tobytes(), "embedding_model": name}
+                    for i, vector in zip(chunk, encoded, strict=True)])
+                total = max(1, -(-len(missing) // ENCODE_CHUNK))
+                fraction = 0.5 * (done + 1) / total
+                await session.execute(update(ModelVersion).where(ModelVersion.id == model_id).values(
+                    progress=round(fraction, 3), stage=f"embedding examples ({min(start + ENCODE_CHUNK, len(missing))}"
+                                                        f"/{len(missing)})"))
+        return vectors

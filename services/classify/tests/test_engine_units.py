@@ -1,0 +1,233 @@
+"""The engine's parts on the real model: training and calibration on a Banking77 sample, taxonomy from
+API nodes, field modes, urgency signals, language, near-duplicates and topic clustering."""
+
+from __future__ import annotations
+
+import csv
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classify.embedding import Embedder
+from classify.engine import (
+    NEEDS_TRIAGE,
+    ActiveModel,
+    ClassificationEngine,
+    DuplicateIndex,
+    EngineConfig,
+    decide,
+)
+from classify.language import LanguageDetector
+from classify.main import shared_embedder, shared_language_detector
+from classify.prototypes import PrototypeClassifier
+from classify.settings import ClassifySettings
+from classify.signals import detect
+from classify.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
+from classify.topics import cluster, trend_of
+from classify.training import (
+    EnsembleModel,
+    TrainParams,
+    evaluate,
+    fit_temperature,
+    stratified_split,
+    train_model,
+)
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+SAMPLE = Path(__file__).parent / "data" / "banking77_sample.csv"
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return shared_embedder("all-MiniLM-L6-v2")  # the copy the service tests' apps use too
+
+
+@pytest.fixture(scope="module")
+def languages() -> LanguageDetector:
+    return shared_language_detector(ClassifySettings().languages)
+
+
+@pytest.fixture(scope="module")
+def sample(embedder: Embedder) -> tuple[list[str], list[str], np.ndarray]:
+    with SAMPLE.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    texts = [r["text"] for r in rows]
+    return texts, [f"banking/{r['category']}" for r in rows], embedder.encode(texts)
+
+
+# --- training ---------------------------------------------------------------------------------
+
+
+def test_training_on_a_banking77_sample(sample: tuple[list[str], list[str], np.ndarray]) -> None:
+    texts, labels, embeddings = sample
+    y = np.searchsorted(np.array(sorted(set(labels))), np.array(labels))
+    train, test = stratified_split(y, 0.25, seed=3)
+    assert len(set(train) & set(test)) == 0 and len(train) + len(test) == len(labels)
+    assert set(y[test]) == set(y)  # every label held out in proportion
+
+    progress: list[float] = []
+    result = train_model(embeddings[train], [texts[i] for i in train], [labels[i] for i in train],
+                         TrainParams(), threshold=0.5, progress=lambda f, _s: progress.append(f))
+    assert progress == sorted(progress) and progress[-1] == 1.0
+    metrics = result.metrics
+    assert {"accuracy", "macro_f1", "coverage", "per_class", "expected_calibration_error",
+            "temperature"} <= set(metrics)
+    assert set(metrics["per_class"]) == set(labels)
+    assert all({"precision", "recall", "coverage", "support"} <= set(v) for v in metrics["per_class"].values())
+
+    # On texts it has never seen (the outer split), the serialised model still classifies well.
+    model = EnsembleModel.from_bytes(result.model.to_bytes())
+    probs = model.probabilities(embeddings[test], [texts[i] for i in test])
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(probs, result.model.probabilities(embeddings[test], [texts[i] for i in test]),
+                               atol=1e-4)
+    predicted = np.array(model.labels)[probs.argmax(axis=1)]
+    accuracy = float((predicted == np.array([labels[i] for i in test])).mean())
+    assert accuracy >= 0.85, accuracy
+    # Each member is worth its place: the ensemble beats the embedding logistic regression alone.
+    alone = EnsembleModel.from_bytes(result.model.to_bytes())
+    alone.params.weights = (1.0, 0.0, 0.0)
+    alone_accuracy = float((np.array(alone.labels)[alone.probabilities(embeddings[test], [texts[i] for i in test])
+                                                    .argmax(axis=1)] == np.array([labels[i] for i in test])).mean())
+    assert accuracy >= alone_accuracy - 0.01, (accuracy, alone_accuracy)
+
+
+def test_temperature_scaling_reduces_calibration_error() -> None:
+    rng = np.random.default_rng(0)
+    n, k = 400, 5
+    y = rng.integers(0, k, n)
+    logits = rng.normal(0, 1, (n, k))
+    logits[np.arange(n), y] += 1.0
+    overconfident = np.exp(logits * 4)
+    overconfident /= overconfident.sum(axis=1, keepdims=True)
+    temperature = fit_temperature(overconfident, y)
+    assert temperature > 1.5  # it softens an overconfident model
+    from classify.training import calibrate, expected_calibration_error
+
+    assert expected_calibration_error(calibrate(overconfident, temperature), y) < \
+        expected_calibration_error(overconfident, y) / 2
+    assert fit_temperature(overconfident[:5], y[:5]) == 1.0  # too few to calibrate
+
+
+def test_evaluate_coverage_and_precision() -> None:
+    probs = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.55, 0.45]])
+    y = np.array([0, 0, 1, 1])
+    metrics = evaluate(probs, y, ["a", "b"], threshold=0.7)
+    assert metrics["accuracy"] == 0.5
+    assert metrics["per_class"]["a"]["precision"] == 0.5 and metrics["per_class"]["b"]["precision"] == 0.5
+    assert metrics["per_class"]["a"]["coverage"] == 0.5 and metrics["per_class"]["b"]["coverage"] == 0.5
+    assert metrics["coverage"] == 0.5 and metrics["accuracy_on_covered"] == 1.0
+
+
+# --- taxonomy from the API shape ---------------------------------------------------------------
+
+
+def test_taxonomy_from_nodes_and_round_trip() -> None:
+    taxonomy = Taxonomy.from_nodes([
+        {"path": "billing/refund", "description": "Wants money back.", "examples": ["refund please"]},
+        {"path": "billing/payment_failure", "description": "Payment failed."},
+        {"path": "card_arrival"},  # a flat leaf: allowed over the API
+    ])
+    assert [leaf.key for leaf in taxonomy.leaves()] == ["billing/refund", "billing/payment_failure", "card_arrival"]
+    assert taxonomy.get("card_arrival").description == "Card arrival"
+    assert taxonomy.get("billing").parent is None
+    again = Taxonomy.from_dict(taxonomy.to_dict(), require_two_levels=False)
+    assert again.version == taxonomy.version
+    packaged = load_taxonomy()
+    assert Taxonomy.from_dict(packaged.to_dict()).version == packaged.version
+    with pytest.raises(TaxonomyError, match="duplicate"):
+        Taxonomy.from_nodes([{"path": "a/b"}, {"path": "a/b"}])
+    with pytest.raises(TaxonomyError, match="path"):
+        Taxonomy.from_nodes([{"path": "a//b"}])
+
+
+# --- modes, triage, signals, language -----------------------------------------------------------
+
+
+def test_modes_and_triage(embedder: Embedder, languages: LanguageDetector) -> None:
+    taxonomy = load_taxonomy()
+    engine = ClassificationEngine(embedder, ActiveModel(taxonomy, PrototypeClassifier(taxonomy, embedder)), languages)
+    (result,) = engine.classify(["My card was charged twice for one order"])
+    auto = decide(result, EngineConfig())
+    assert auto.category == result.category.category and not auto.needs_triage and auto.suggestions == {}
+
+    engine.config = EngineConfig(zero_shot_triage_threshold=0.999)
+    (unsure,) = engine.classify(["My card was charged twice for one order"])
+    triaged = decide(unsure, engine.config)
+    assert triaged.category == NEEDS_TRIAGE and triaged.needs_triage
+    assert triaged.suggestions["category"]["value"] == result.category.category
+
+    modes = {"category": "suggest", "sentiment": "off", "severity": "suggest", "language": "off"}
+    suggested = decide(result, EngineConfig(modes=modes))
+    assert suggested.category == NEEDS_TRIAGE and suggested.suggestions["category"]["value"] == result.category.category
+    assert suggested.sentiment == "neutral" and "sentiment" not in suggested.suggestions
+    assert suggested.severity is None and suggested.suggestions["severity"]["value"] == result.signals.severity
+    assert suggested.language is None and "language" not in suggested.suggestions
+
+
+@pytest.mark.parametrize(("text", "signals", "severity"), [
+    ("Someone logged in from another country and changed my password", {"security"}, "critical"),
+    ("After the update all my photos are gone", {"data_loss"}, "critical"),
+    ("The website is down again, I get a 503 server error", {"outage"}, "critical"),
+    ("My payment was declined three times at checkout", {"payment_failure"}, "high"),
+    ("If this is not fixed I will take you to court", {"legal_threat"}, "critical"),
+    ("How do I change my delivery address?", set(), "low"),
+])
+def test_urgency_signals(text: str, signals: set[str], severity: str) -> None:
+    found = detect(text)
+    assert set(found.signals) == signals, found
+    assert found.severity == severity
+
+
+def test_emotion_flags() -> None:
+    assert "anger" in detect("This is OUTRAGEOUS, worst service ever").emotions
+    assert "frustration" in detect("Third time I write, still no answer from anyone").emotions
+    assert "urgency" in detect("Please fix this immediately, it is urgent").emotions
+    assert detect("Thanks, that worked perfectly").emotions == ()
+    assert detect("fine", category="security/account_compromise").severity == "critical"
+
+
+def test_language_detection(languages: LanguageDetector) -> None:
+    found = languages.detect(["My card was charged twice and nobody answers",
+                              "Meine Karte wurde zweimal belastet und niemand antwortet",
+                              "Ma carte a été débitée deux fois et personne ne répond", "12345"])
+    assert [f.language for f in found] == ["en", "de", "fr", "und"]
+    assert all(f.confidence > 0.5 for f in found[:3]) and found[3].confidence == 0.0
+    with pytest.raises(ValueError):
+        LanguageDetector(["en", "xx"])
+
+
+# --- near-duplicates and topics ---------------------------------------------------------------
+
+
+def test_near_duplicates_link_to_the_first_message(embedder: Embedder, languages: LanguageDetector) -> None:
+    taxonomy = load_taxonomy()
+    index = DuplicateIndex(embedder.dimension, window_seconds=3600, threshold=0.85, max_items=100)
+    engine = ClassificationEngine(embedder, ActiveModel(taxonomy, PrototypeClassifier(taxonomy, embedder)),
+                                  languages, duplicates=index)
+    now = datetime.now(UTC)
+    first = engine.classify(["The app crashes every time I open my invoices"], now, ["f1"])[0]
+    assert first.near_duplicates == () and first.duplicate_of is None
+    index.add("f1", now, first.embedding, None)
+    batch = engine.classify(["Every time I open my invoices the app crashes",
+                             "When I open the invoices the app crashes each time",
+                             "Do you ship to Canada?"], now, ["f2", "f3", "f4"])
+    assert batch[0].duplicate_of == "f1" and batch[0].near_duplicates[0].feedback_id == "f1"
+    assert batch[1].duplicate_of == "f1"  # linked to the root, not to f2
+    assert batch[2].duplicate_of is None
+    # Outside the window nothing links.
+    later = now + timedelta(hours=2)
+    assert engine.classify(["The app crashes every time I open my invoices"], later, ["f5"])[0].duplicate_of is None
+
+
+def test_topic_clustering_and_trend(embedder: Embedder) -> None:
+    texts = ["I can't log in to my account", "Login fails with an error", "I am unable to sign in",
+             "Where is my parcel?", "My delivery has not arrived", "The package is late"]
+    clusters = cluster(embedder.encode(texts), [f"id{i}" for i in range(6)], threshold=0.45)
+    groups = sorted(sorted(c.members) for c in clusters)
+    assert groups == [[0, 1, 2], [3, 4, 5]], groups
+    assert trend_of(5, 0) == ("new", None)
+    assert trend_of(10, 4)[0] == "rising" and trend_of(2, 10)[0] == "falling" and trend_of(10, 9)[0] == "stable"

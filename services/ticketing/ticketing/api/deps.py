@@ -1,0 +1,37 @@
+"""Dependencies the ticketing routes share."""
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from closedloop.api import SessionDep
+from closedloop.errors import NotFound
+from ticketing.models import Ticket
+from ticketing.routing import RoutingTable
+from ticketing.tickets import TicketOptions
+
+
+def get_table(request: Request) -> RoutingTable:
+    return request.app.state.routing_table
+
+
+def get_now(request: Request) -> datetime:
+    return request.app.state.clock.now()
+
+
+def get_options(request: Request) -> TicketOptions:
+    return request.app.state.ticket_options
+
+
+TableDep = Annotated[RoutingTable, Depends(get_table)]
+NowDep = Annotated[datetime, Depends(get_now)]
+OptionsDep = Annotated[TicketOptions, Depends(get_options)]
+
+
+async def ticket_for_update(session: SessionDep, ticket_id: str) -> Ticket:
+    """The ticket, locked for the rest of the request's transaction on PostgreSQL."""
+    ticket = await session.get(Ticket, ticket_id, with_for_update=session.bind.dialect.name == "postgresql")
+    if ticket is None:
+        raise NotFound("Ticket", ticket_id)
+    return ticket
