@@ -591,11 +591,25 @@ def test_compose_infrastructure() -> None:
 def test_grafana_dashboard() -> None:
     dashboard = json.loads((REPO / "deploy/grafana/dashboards/closedloop.json").read_text())
     expressions = " ".join(t["expr"] for p in dashboard["panels"] for t in p.get("targets", []))
-    for metric in ("http_server_duration", "jetstream_consumer_num_pending", "closedloop_outbox_backlog",
-                   "closedloop_consumer_redeliveries_total", "closedloop_classification_duration_seconds",
-                   "closedloop_sla_warnings_total", "closedloop_sla_breaches_total",
-                   "closedloop_notifications_failed_total"):
+    # The panels the operations guide promises: rate/errors/latency, lag, redeliveries, outbox backlog,
+    # classification latency and batch size, SLA warnings and breaches, notification failures.
+    for metric in ("closedloop_http_requests_total", "closedloop_http_request_duration_seconds_bucket",
+                   "closedloop_consumer_lag", "jetstream_consumer_num_pending", "closedloop_outbox_backlog",
+                   "closedloop_consumer_redeliveries_total", "closedloop_consumer_prepare_duration_seconds_bucket",
+                   "closedloop_consumer_batch_size_sum", 'subject="ticket.sla_warning.v1"',
+                   'subject="ticket.sla_breached.v1"', 'closedloop_notifications_total{outcome="failed"}'):
         assert metric in expressions, metric
+    # Every closedloop_* series on the dashboard is one the services really export.
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from closedloop import metrics
+
+    exported = {sample_name for value in vars(metrics).values() if isinstance(value, MetricWrapperBase)
+                for family in value.describe() for sample_name in
+                (family.name, f"{family.name}_total", f"{family.name}_bucket", f"{family.name}_sum",
+                 f"{family.name}_count")}
+    for used in set(re.findall(r"closedloop_\w+", expressions)):
+        assert used in exported, f"the dashboard uses {used}, which no service exports"
     datasource = yaml.safe_load((REPO / "deploy/grafana/provisioning/datasources/datasources.yaml").read_text())
     uids = {d["uid"] for d in datasource["datasources"]}
     assert {t["datasource"]["uid"] for p in dashboard["panels"] for t in p.get("targets", [])} <= uids
