@@ -37,6 +37,9 @@ class CustomerRef(BaseModel):
     tier: str = "standard"
     email: str | None = None
     name: str | None = None
+    # Additive (ingest issue 5): from the customer profile ingest keeps.
+    locale: str | None = None  # BCP 47, e.g. "pt-BR": the language to answer the customer in
+    value: float | None = None  # e.g. annual revenue; a hint for priority
 
 
 # --- feedback domain (published by ingest and classify) -------------------------------------
@@ -55,6 +58,15 @@ class FeedbackReceivedV1(Event):
     external_id: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     received_at: datetime
+    # Additive (ingest issue 5): the standard record of every channel. `text` and `subject` have
+    # e-mail addresses, phone and card numbers masked; `pii_masked` names the kinds found.
+    source_id: str | None = None  # the id in the source system (same as external_id)
+    thread_id: str | None = None  # e-mail thread (first Message-ID) or chat conversation
+    app_version: str | None = None
+    platform: str | None = None  # ios, android, web, ...
+    nps: int | None = None  # 0-10
+    csat: int | None = None  # 1-5
+    pii_masked: list[str] = Field(default_factory=list)
 
 
 class Classification(BaseModel):

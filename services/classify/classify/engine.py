@@ -33,6 +33,7 @@ class EngineConfig:
 
     triage_threshold: float = 0.5
     zero_shot_triage_threshold: float = 0.0
+    novelty_check: bool = True  # also triage texts unlike every training example (trained models)
     modes: dict[str, str] = field(default_factory=lambda: dict.fromkeys(FIELDS, "autofill"))
 
     def threshold(self, calibrated: bool) -> float:
@@ -67,7 +68,8 @@ class Result:
     language: LanguagePrediction
     signals: Signals
     calibrated: bool
-    needs_triage: bool  # confidence below the threshold in force
+    needs_triage: bool  # confidence below the threshold in force, or out of scope
+    novel: bool  # unlike every training example of the active model (out of scope)
     taxonomy_version: str
     model_version: str
     embedding: np.ndarray = field(repr=False, compare=False)
@@ -128,8 +130,9 @@ def decide(result: Result, config: EngineConfig, taxonomy: Taxonomy | None = Non
 class DuplicateIndex:
     """Recent classified messages (id, time, unit vector, root id) to find near-duplicates in memory.
 
-    Filled from the database at start-up and after each batch (messages other replicas classified),
-    and with each message this process classifies.
+    Filled from the database at start-up and before each batch (messages other replicas classified), and
+    with each message this process classifies. Vectors live in one growing buffer (amortised O(1) adds);
+    entries older than the window, or beyond `max_items`, are dropped from the front.
     """
 
     def __init__(self, dimension: int, window_seconds: float, threshold: float, max_items: int) -> None:
@@ -141,48 +144,59 @@ class DuplicateIndex:
         self._times: list[float] = []
         self._roots: list[str | None] = []
         self._known: set[str] = set()
-        self._vectors = np.zeros((0, dimension), dtype=np.float32)
+        self._buffer = np.zeros((1024, dimension), dtype=np.float32)
+        self._start = 0  # live entries are [_start, len(_ids))
         self.last_seen: datetime | None = None
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._ids) - self._start
 
     def add(self, feedback_id: str, at: datetime, vector: np.ndarray, root: str | None) -> None:
         with self._lock:
             if feedback_id in self._known:
                 return
             self._known.add(feedback_id)
+            end = len(self._ids)
+            if end == len(self._buffer):
+                self._compact(grow=end - self._start >= len(self._buffer) // 2)
+                end = len(self._ids)
+            self._buffer[end] = np.asarray(vector, dtype=np.float32).reshape(-1)
             self._ids.append(feedback_id)
             self._times.append(at.timestamp())
             self._roots.append(root)
-            self._vectors = np.vstack([self._vectors, vector.reshape(1, -1).astype(np.float32)])
             if self.last_seen is None or at > self.last_seen:
                 self.last_seen = at
             self._prune(at.timestamp())
 
+    def _compact(self, grow: bool) -> None:
+        live = slice(self._start, len(self._ids))
+        capacity = len(self._buffer) * (2 if grow else 1)
+        buffer = np.zeros((capacity, self._buffer.shape[1]), dtype=np.float32)
+        count = live.stop - live.start
+        buffer[:count] = self._buffer[live]
+        self._buffer = buffer
+        self._ids, self._times, self._roots = self._ids[live], self._times[live], self._roots[live]
+        self._start = 0
+
     def _prune(self, now: float) -> None:
         cutoff = now - self.window_seconds
-        keep_from = 0
-        while keep_from < len(self._times) and self._times[keep_from] < cutoff:
-            keep_from += 1
-        keep_from = max(keep_from, len(self._ids) - self.max_items)
-        if keep_from > 0:
-            for gone in self._ids[:keep_from]:
-                self._known.discard(gone)
-            self._ids, self._times = self._ids[keep_from:], self._times[keep_from:]
-            self._roots = self._roots[keep_from:]
-            self._vectors = self._vectors[keep_from:]
+        while self._start < len(self._ids) and (self._times[self._start] < cutoff
+                                                or len(self._ids) - self._start > self.max_items):
+            self._known.discard(self._ids[self._start])
+            self._start += 1
 
     def neighbours(self, vectors: np.ndarray, now: float, k: int = 3,
                    exclude: set[str] | None = None) -> list[tuple[tuple[Neighbour, ...], str | None]]:
         """For each vector: up to k neighbours at or above the threshold, and the root to link to."""
         with self._lock:
-            ids, times, roots, reference = list(self._ids), np.array(self._times), list(self._roots), self._vectors
-        out: list[tuple[tuple[Neighbour, ...], str | None]] = []
-        if len(ids) == 0:
+            live = slice(self._start, len(self._ids))
+            ids, roots = self._ids[live], self._roots[live]
+            times = np.array(self._times[live])
+            sims = np.asarray(vectors, dtype=np.float32) @ self._buffer[live].T
+        if not ids:
             return [((), None) for _ in range(len(vectors))]
-        sims = np.asarray(vectors, dtype=np.float32) @ reference.T
         sims[:, times < now - self.window_seconds] = -1.0
+        out: list[tuple[tuple[Neighbour, ...], str | None]] = []
         for row in sims:
             order = np.argsort(-row)[: k + 2]
             found = [Neighbour(ids[j], round(float(row[j]), 4)) for j in order
@@ -190,7 +204,7 @@ class DuplicateIndex:
             if not found:
                 out.append(((), None))
                 continue
-            best = ids.index(found[0].feedback_id)
+            best = next(j for j in order if ids[j] == found[0].feedback_id)
             out.append((tuple(found), roots[best] or ids[best]))
         return out
 
@@ -230,7 +244,8 @@ class ClassificationEngine:
             return []
         active, config = self.active, self.config
         embeddings = self.embedder.encode(texts)
-        categories, calibrated = self._categories(active, embeddings, texts)
+        categories, novel = self._categories(active, embeddings, texts)
+        calibrated = novel is not None
         sentiments = self.sentiment.predict(embeddings, texts)
         languages = self.languages.detect(texts)
         threshold = config.threshold(calibrated)
@@ -243,7 +258,9 @@ class ClassificationEngine:
             results.append(Result(
                 category=cat, sentiment=sentiment, language=language,
                 signals=detect(texts[i], cat.category, sentiment.label), calibrated=calibrated,
-                needs_triage=cat.confidence < threshold, taxonomy_version=active.taxonomy.version,
+                needs_triage=cat.confidence < threshold or bool(novel is not None and config.novelty_check
+                                                                and novel[i]),
+                novel=bool(novel is not None and novel[i]), taxonomy_version=active.taxonomy.version,
                 model_version=active.model_version, embedding=embeddings[i],
                 near_duplicates=neighbours, duplicate_of=root,
             ))
@@ -274,7 +291,8 @@ class ClassificationEngine:
         return out
 
     def _categories(self, active: ActiveModel, embeddings: np.ndarray,
-                    texts: list[str]) -> tuple[list[CategoryPrediction], bool]:
+                    texts: list[str]) -> tuple[list[CategoryPrediction], np.ndarray | None]:
+        """Predictions, and for a trained model which texts are unlike all its examples (out of scope)."""
         taxonomy = active.taxonomy
         trained = active.trained
         if trained is not None:
@@ -284,8 +302,10 @@ class ClassificationEngine:
                 probs = trained.probabilities(embeddings, texts)
                 probs = np.where(usable, probs, 0.0)  # labels the active taxonomy no longer has
                 probs = probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
-                return _predictions(taxonomy, trained.labels, probs), True
-        return active.zero_shot.predict(embeddings), False
+                novel = (trained.max_similarity(embeddings) < trained.novelty_threshold
+                         if trained.novelty_threshold > 0 else np.zeros(len(texts), dtype=bool))
+                return _predictions(taxonomy, trained.labels, probs), novel
+        return active.zero_shot.predict(embeddings), None
 
     async def classify_async(self, texts: list[str], now: datetime | None = None,
                              feedback_ids: list[str] | None = None) -> list[Result]:

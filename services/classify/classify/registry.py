@@ -26,7 +26,8 @@ from classify.training import EnsembleModel
 
 log = logging.getLogger(__name__)
 
-CONFIG_KEYS = ("triage_threshold", "zero_shot_triage_threshold", *(f"{f}_mode" for f in FIELDS))
+_UNSET = object()
+CONFIG_KEYS = ("triage_threshold", "zero_shot_triage_threshold", "novelty_check", *(f"{f}_mode" for f in FIELDS))
 
 
 def taxonomy_from_row(row: TaxonomyVersion) -> Taxonomy:
@@ -94,6 +95,7 @@ async def previous_model(session: AsyncSession, current: ModelVersion | None) ->
 def default_config(settings: ClassifySettings) -> dict[str, Any]:
     return {"triage_threshold": settings.triage_threshold,
             "zero_shot_triage_threshold": settings.zero_shot_triage_threshold,
+            "novelty_check": settings.novelty_check,
             **{f"{f}_mode": getattr(settings, f"{f}_mode") for f in FIELDS}}
 
 
@@ -108,6 +110,7 @@ async def load_config(session: AsyncSession, settings: ClassifySettings) -> dict
 def engine_config(values: dict[str, Any]) -> EngineConfig:
     return EngineConfig(triage_threshold=float(values["triage_threshold"]),
                         zero_shot_triage_threshold=float(values["zero_shot_triage_threshold"]),
+                        novelty_check=bool(values["novelty_check"]),
                         modes={f: str(values[f"{f}_mode"]) for f in FIELDS})
 
 
@@ -133,7 +136,7 @@ class EngineSync:
         self.settings = settings
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        self._config_stamp: Any = None
+        self._config_stamp: Any = _UNSET  # so the first refresh applies the settings even without overrides
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="classify-engine-sync")

@@ -94,6 +94,8 @@ class ClassifyResult(BaseModel):
     confidence: float = Field(description="Calibrated probability of the predicted leaf (trained models).")
     needs_triage: bool
     calibrated: bool = Field(description="True when a trained, calibrated model answered; false for zero-shot.")
+    out_of_scope: bool = Field(description="Unlike every training example of the trained model (sent to triage "
+                                           "when `novelty_check` is on).")
     alternatives: list[Alternative]
     suggestions: dict[str, Any]
     sentiment: str
@@ -225,6 +227,8 @@ class TrainParamsIn(BaseModel):
         default=None, description="Ensemble weights: embedding LR, kNN, TF-IDF LR.")
     holdout: float | None = Field(default=None, ge=0, le=0.5)
     seed: int | None = None
+    auto_weights: bool | None = Field(default=None, description="Pick the weights by held-out accuracy.")
+    novelty_quantile: float | None = Field(default=None, ge=0, le=0.5)
 
 
 class ModelCreate(BaseModel):
@@ -268,6 +272,7 @@ class ActiveModelPublic(BaseModel):
 class EngineConfigPublic(BaseModel):
     triage_threshold: float = Field(description="Below this calibrated confidence the category is `needs_triage`.")
     zero_shot_triage_threshold: float = Field(description="The same for the zero-shot fallback (uncalibrated).")
+    novelty_check: bool = Field(description="Also triage texts unlike every example of the trained model.")
     category_mode: FieldModeName
     sentiment_mode: FieldModeName
     severity_mode: FieldModeName
@@ -280,6 +285,7 @@ class EngineConfigUpdate(BaseModel):
 
     triage_threshold: float | None = Field(default=None, ge=0, le=1)
     zero_shot_triage_threshold: float | None = Field(default=None, ge=0, le=1)
+    novelty_check: bool | None = None
     category_mode: FieldModeName | None = None
     sentiment_mode: FieldModeName | None = None
     severity_mode: FieldModeName | None = None

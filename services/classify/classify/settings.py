@@ -27,6 +27,9 @@ class ClassifySettings(ServiceSettings):
     triage_threshold: float = 0.5
     # The zero-shot fallback is not calibrated on labelled data: its own threshold (0 = never triage).
     zero_shot_triage_threshold: float = 0.0
+    # A trained model also sends to triage texts unlike all its examples (nearest-example cosine below the
+    # 1st percentile of its held-out texts'): out-of-scope messages often get a confident wrong label.
+    novelty_check: bool = True
     # Per field: autofill (set it), suggest (store it as a suggestion, leave the field to a human), off.
     category_mode: FieldMode = "autofill"
     sentiment_mode: FieldMode = "autofill"

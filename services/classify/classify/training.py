@@ -43,6 +43,8 @@ class TrainParams:
     weights: tuple[float, float, float] = (0.5, 0.2, 0.3)  # embedding LR, kNN, TF-IDF LR
     holdout: float = 0.15
     seed: int = 13
+    novelty_quantile: float = 0.01
+    auto_weights: bool = True  # pick `weights` from a small grid by held-out accuracy
     max_iter: int = 2000
 
     @classmethod
@@ -81,23 +83,30 @@ class EnsembleModel:
     tfidf_coef: np.ndarray | None = None  # (L, n_features) dense float32
     tfidf_intercept: np.ndarray | None = None
     temperature: float = 1.0
+    # Cosine to the nearest training example below which a text is unlike anything taught (out of scope):
+    # the `novelty_quantile` of held-out texts' nearest-example similarity. 0 disables the check.
+    novelty_threshold: float = 0.0
     _vectorizers: Any = field(default=None, repr=False)
+    _reference: np.ndarray | None = field(default=None, repr=False)
+
+    def reference(self) -> np.ndarray:
+        if self._reference is None:
+            self._reference = self.knn_embeddings.astype(np.float32)
+        return self._reference
 
     # --- prediction ---------------------------------------------------------------------------
 
+    def member_probabilities(self, embeddings: np.ndarray, texts: list[str]) -> list[np.ndarray | None]:
+        """Each member's probabilities, (n, L) each: embedding LR, kNN, TF-IDF LR (None without it)."""
+        emb = np.asarray(embeddings, dtype=np.float32)
+        tfidf = None
+        if self.tfidf_coef is not None and self.params.weights[2] > 0:
+            tfidf = _softmax(np.asarray(self._tfidf(texts) @ self.tfidf_coef.T) + self.tfidf_intercept)
+        return [_softmax(emb @ self.lr_coef.T + self.lr_intercept), self._knn(emb), tfidf]
+
     def raw_probabilities(self, embeddings: np.ndarray, texts: list[str]) -> np.ndarray:
         """Uncalibrated ensemble probabilities, (n, L)."""
-        emb = np.asarray(embeddings, dtype=np.float32)
-        w_lr, w_knn, w_tfidf = self.params.weights
-        parts = w_lr * _softmax(emb @ self.lr_coef.T + self.lr_intercept)
-        parts += w_knn * self._knn(emb)
-        if self.tfidf_coef is not None and w_tfidf > 0:
-            features = self._tfidf(texts)
-            parts += w_tfidf * _softmax(np.asarray(features @ self.tfidf_coef.T) + self.tfidf_intercept)
-            total = w_lr + w_knn + w_tfidf
-        else:
-            total = w_lr + w_knn
-        return parts / total
+        return combine(self.member_probabilities(embeddings, texts), self.params.weights)
 
     def probabilities(self, embeddings: np.ndarray, texts: list[str]) -> np.ndarray:
         """Calibrated probabilities, (n, L): temperature scaling of the ensemble's log-probabilities."""
@@ -106,13 +115,13 @@ class EnsembleModel:
 
     def max_similarity(self, embeddings: np.ndarray) -> np.ndarray:
         """Cosine to the nearest training example: low means unlike anything the model was taught."""
-        sims = np.asarray(embeddings, dtype=np.float32) @ self.knn_embeddings.astype(np.float32).T
+        sims = np.asarray(embeddings, dtype=np.float32) @ self.reference().T
         return sims.max(axis=1) if sims.shape[1] else np.zeros(len(embeddings), dtype=np.float32)
 
     def _knn(self, emb: np.ndarray) -> np.ndarray:
         n_labels = len(self.labels)
         out = np.zeros((len(emb), n_labels), dtype=np.float64)
-        reference = self.knn_embeddings.astype(np.float32)
+        reference = self.reference()
         if len(emb) == 0 or len(reference) == 0:
             return out + 1.0 / n_labels
         k = min(self.params.knn_k, len(reference))
@@ -146,7 +155,8 @@ class EnsembleModel:
             arrays["tfidf_word_idf"] = np.asarray(self.tfidf_word_idf, dtype=np.float64)
             arrays["tfidf_char_idf"] = np.asarray(self.tfidf_char_idf, dtype=np.float64)
         meta = {"format": ARTEFACT_FORMAT, "labels": self.labels, "params": self.params.to_dict(),
-                "temperature": self.temperature, "tfidf_word_vocab": self.tfidf_word_vocab,
+                "temperature": self.temperature, "novelty_threshold": self.novelty_threshold,
+                "tfidf_word_vocab": self.tfidf_word_vocab,
                 "tfidf_char_vocab": self.tfidf_char_vocab}
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
         buffer = io.BytesIO()
@@ -170,7 +180,34 @@ class EnsembleModel:
                 tfidf_coef=data["tfidf_coef"] if has_tfidf else None,
                 tfidf_intercept=data["tfidf_intercept"] if has_tfidf else None,
                 temperature=float(meta["temperature"]),
+                novelty_threshold=float(meta.get("novelty_threshold", 0.0)),
             )
+
+
+def combine(members: list[np.ndarray | None], weights: tuple[float, ...]) -> np.ndarray:
+    present = [(w, p) for w, p in zip(weights, members, strict=True) if p is not None and w > 0]
+    total = sum(w for w, _ in present)
+    return sum(w * p for w, p in present) / total  # type: ignore[return-value]
+
+
+WEIGHT_GRID: tuple[tuple[float, float, float], ...] = tuple(
+    (a, b, c) for a in (0.3, 0.4, 0.5, 0.6, 1.0) for b in (0.0, 0.1, 0.2, 0.3) for c in (0.0, 0.2, 0.3, 0.4)
+)
+
+
+def choose_weights(members: list[np.ndarray | None], y: np.ndarray,
+                   default: tuple[float, float, float]) -> tuple[float, float, float]:
+    """The ensemble weights with the best held-out accuracy (ties: lower log-loss, then the default).
+    Lets the ensemble lean away from a member that does not suit a data set (e.g. n-grams on short,
+    multilingual texts)."""
+    def key(weights: tuple[float, float, float]) -> tuple[float, float, int]:
+        probs = combine(members, weights)
+        accuracy = float((probs.argmax(axis=1) == y).mean())
+        nll = float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, 1.0)).mean())
+        return (-round(accuracy, 4), round(nll, 4), 0 if weights == default else 1)
+
+    candidates = [w for w in (default, *WEIGHT_GRID) if members[2] is not None or w[2] == 0 or w == default]
+    return min(candidates, key=key)
 
 
 def calibrate(raw: np.ndarray, temperature: float) -> np.ndarray:
@@ -353,6 +390,7 @@ def train_model(embeddings: np.ndarray, texts: list[str], label_names: list[str]
     train_idx, held_idx = stratified_split(y, params.holdout, params.seed)
     metrics: dict[str, Any] = {}
     temperature = 1.0
+    novelty_threshold = 0.0
     if len(held_idx):
         def stage1(fraction: float, stage: str) -> None:
             report(0.45 * fraction, f"hold-out run: {stage}")
@@ -360,21 +398,30 @@ def train_model(embeddings: np.ndarray, texts: list[str], label_names: list[str]
         probe = fit_ensemble(embeddings[train_idx], [texts[i] for i in train_idx], y[train_idx], labels,
                              params, stage1)
         report(0.45, "measuring on the held-out split")
-        raw = probe.raw_probabilities(embeddings[held_idx], [texts[i] for i in held_idx])
+        members = probe.member_probabilities(embeddings[held_idx], [texts[i] for i in held_idx])
+        if params.auto_weights and len(held_idx) >= MIN_CALIBRATION_ITEMS:
+            params = TrainParams.from_dict({**params.to_dict(), "weights": choose_weights(
+                members, y[held_idx], params.weights)})
+            probe.params = params
+        raw = combine(members, params.weights)
         temperature = fit_temperature(raw, y[held_idx])
         calibrated = calibrate(raw, temperature)
         metrics = evaluate(calibrated, y[held_idx], labels, threshold)
         metrics["expected_calibration_error_uncalibrated"] = round(
             expected_calibration_error(raw, y[held_idx]), 4)
         similarity = probe.max_similarity(embeddings[held_idx])
+        if len(held_idx) >= MIN_CALIBRATION_ITEMS and params.novelty_quantile > 0:
+            novelty_threshold = float(np.quantile(similarity, params.novelty_quantile))
         metrics["held_out_nearest_similarity_p05"] = round(float(np.quantile(similarity, 0.05)), 4)
+        metrics["novelty_threshold"] = round(novelty_threshold, 4)
 
     def stage2(fraction: float, stage: str) -> None:
         report(0.5 + 0.5 * fraction, f"final model: {stage}")
 
     model = fit_ensemble(embeddings, texts, y, labels, params, stage2)
     model.temperature = temperature
-    metrics.update({"temperature": round(temperature, 4), "labels": len(labels), "examples": len(texts),
+    model.novelty_threshold = novelty_threshold
+    metrics.update({"weights": list(params.weights), "temperature": round(temperature, 4), "labels": len(labels), "examples": len(texts),
                     "train_examples": len(train_idx), "fit_seconds": round(time.perf_counter() - started, 2)})
     report(1.0, "done")
     return TrainingResult(model=model, metrics=metrics)

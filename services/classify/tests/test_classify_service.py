@@ -53,8 +53,12 @@ async def wait_for_model(client, model_id: str) -> dict:
 
 
 async def test_taxonomy_training_activation_and_rollback(database_url, nats_server):
-    app = create_app(settings_for(database_url, nats_server.url))
+    app = create_app(settings_for(database_url, nats_server.url, sentiment_mode="suggest"))
     async with running_app(app) as client:
+        # Settings give the defaults of the run-time config.
+        assert (await client.get("/v1/config")).json()["sentiment_mode"] == "suggest"
+        angry = (await client.post("/v1/classify", json={"text": "Awful, I hate this app"})).json()
+        assert angry["sentiment"] == "neutral" and angry["suggestions"]["sentiment"]["value"] == "negative"
         file_version = (await client.get("/v1/taxonomy")).json()["version"]
         before = (await client.post("/v1/classify", json={"text": "Where is my new card?"})).json()
         assert before["model_version"].startswith("zero-shot") and not before["calibrated"]
@@ -191,6 +195,9 @@ async def test_feedback_events_corrections_and_alerts(database_url, nats_server)
             assert repeat["near_duplicates"][0]["feedback_id"] == str(events[2].feedback_id)
             stored = (await client.get(f"/v1/classifications/{events[3].feedback_id}")).json()
             assert stored["duplicate_of"] == str(events[2].feedback_id) and stored["severity"]
+            critical_ids = {c["feedback_id"] for c in (await client.get(
+                "/v1/classifications", params={"severity": "critical"})).json()}
+            assert str(events[0].feedback_id) in critical_ids and str(events[5].feedback_id) not in critical_ids
 
             # Six negative messages out of six: a critical negative-share alert, announced and listed.
             async def critical() -> list[dict]:

@@ -231,3 +231,25 @@ def test_topic_clustering_and_trend(embedder: Embedder) -> None:
     assert groups == [[0, 1, 2], [3, 4, 5]], groups
     assert trend_of(5, 0) == ("new", None)
     assert trend_of(10, 4)[0] == "rising" and trend_of(2, 10)[0] == "falling" and trend_of(10, 9)[0] == "stable"
+
+
+def test_duplicate_index_window_capacity_and_growth() -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(3000, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    start = datetime.now(UTC)
+    capped = DuplicateIndex(8, window_seconds=3600, threshold=0.99, max_items=50)
+    windowed = DuplicateIndex(8, window_seconds=10, threshold=0.99, max_items=10_000)
+    for i, vector in enumerate(vectors):
+        capped.add(f"id{i}", start + timedelta(seconds=i * 0.01), vector, None)
+        windowed.add(f"id{i}", start + timedelta(seconds=i), vector, None)
+    assert len(capped) == 50 and len(windowed) == 11  # only the newest / those within 10 s remain
+    now = (start + timedelta(seconds=2999)).timestamp()
+    assert [root for _, root in capped.neighbours(vectors[-2:], now)] == ["id2998", "id2999"]
+    assert capped.neighbours(vectors[:1], now) == [((), None)]  # pruned long ago
+    grown = DuplicateIndex(8, window_seconds=1e9, threshold=0.99, max_items=10_000)
+    for i, vector in enumerate(vectors):
+        grown.add(f"id{i}", start, vector, "root" if i else None)
+    assert len(grown) == 3000
+    assert grown.neighbours(vectors[1500:1501], start.timestamp())[0][1] == "root"
+    assert grown.neighbours(vectors[:1], start.timestamp())[0][1] == "id0"

@@ -8,7 +8,7 @@ from closedloop.api import create_service_app
 from closedloop.events import FeedbackClassifiedV1, TicketCreatedV1, TicketResolvedV1
 from closedloop.messaging.consumer import Subscription
 from closedloop.runtime import ServiceRuntime
-from ingest.api import feedback
+from ingest.api import channels, customers, feedback
 from ingest.models import InboxMessage, outbox
 from ingest.progress import on_feedback_classified, on_ticket_event
 from ingest.settings import IngestSettings
@@ -30,10 +30,9 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     ))
     return create_service_app(
         runtime, title="Closedloop ingest",
-        description="One door for all customer feedback: validates, cleans and stores it, then announces "
-                    "`feedback.received.v1`. Shows each item's progress to ticket and resolution.",
-        routers=[feedback.router],
+        description="One door for all customer feedback: REST (single and batch) and channel webhooks (e-mail, "
+                    "app reviews, chat, surveys). Validates, cleans, de-duplicates and stores it, masks personal "
+                    "data, then announces `feedback.received.v1` with the customer's profile. Shows each item's "
+                    "progress to ticket and resolution, and decides when a customer may be invited for feedback.",
+        routers=[feedback.router, channels.router, channels.raw_router, customers.router],
     )
-
-
-

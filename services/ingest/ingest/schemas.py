@@ -1,25 +1,34 @@
 """Request and response bodies of the ingest API."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
+from closedloop.errors import Problem
 from closedloop.events import Channel
-from ingest.cleaning import clean_optional, clean_text
+from ingest.cleaning import clean_optional, prepare_text
+
+LANGUAGE_TAG = r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$"
+DuplicateReason = Literal["idempotency_key", "source_id", "same_text"]
 
 
 class CustomerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1, max_length=200, examples=["cust-1042"])
-    tier: str = Field(default="standard", min_length=1, max_length=50, examples=["vip"])
+    tier: str | None = Field(default=None, min_length=1, max_length=50, examples=["vip"],
+                             description="Taken from the customer profile when left out; `standard` without one.")
     email: EmailStr | None = Field(default=None, examples=["ana@example.com"])
     name: str | None = Field(default=None, max_length=200, examples=["Ana Lima"])
+    locale: str | None = Field(default=None, max_length=35, pattern=LANGUAGE_TAG, examples=["pt-BR"])
+    value: float | None = Field(default=None, ge=0, description="e.g. annual revenue; a priority hint.")
 
     @field_validator("id", "tier")
     @classmethod
-    def _strip(cls, value: str) -> str:
+    def _strip(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         value = value.strip()
         if not value:
             raise ValueError("must not be blank")
@@ -27,6 +36,8 @@ class CustomerIn(BaseModel):
 
 
 class FeedbackCreate(BaseModel):
+    """The standard record every channel is turned into."""
+
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "channel": "app",
         "text": "I was charged twice for my subscription this month and nobody answers my emails.",
@@ -35,38 +46,63 @@ class FeedbackCreate(BaseModel):
         "rating": 1,
         "language": "en",
         "external_id": "app-review-88121",
-        "metadata": {"app_version": "5.2.1", "platform": "ios"},
+        "app_version": "5.2.1",
+        "platform": "ios",
+        "metadata": {"screen": "checkout"},
     }]})
 
     channel: Channel
-    text: str = Field(description="The feedback itself; whitespace is cleaned, and it must not be empty.")
+    text: str = Field(description="The feedback itself. Unicode and whitespace are normalised, quoted e-mail "
+                                  "replies and signatures removed; empty or garbled text (mojibake, keyboard "
+                                  "mashing, hardly any letters) is refused with the reason. E-mail addresses, "
+                                  "phone and card numbers are masked in what travels downstream.")
     customer: CustomerIn
     subject: str | None = Field(default=None, max_length=500)
     rating: float | None = Field(default=None, ge=0, le=10, description="Star rating, NPS or CSAT score.")
     language: str | None = Field(default=None, min_length=2, max_length=20, examples=["en", "pt-BR"],
-                                 pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", description="BCP 47 tag.")
+                                 pattern=LANGUAGE_TAG, description="BCP 47 tag.")
     external_id: str | None = Field(default=None, min_length=1, max_length=200,
                                     description="The id in the source system; repeats are reported as duplicates.")
+    thread_id: str | None = Field(default=None, min_length=1, max_length=500,
+                                  description="Conversation the message belongs to (e-mail thread, chat).")
+    app_version: str | None = Field(default=None, min_length=1, max_length=50, examples=["5.2.1"])
+    platform: str | None = Field(default=None, min_length=1, max_length=50, examples=["ios", "android", "web"])
+    nps: int | None = Field(default=None, ge=0, le=10, description="Net Promoter Score answer, 0-10.")
+    csat: int | None = Field(default=None, ge=1, le=5, description="Customer satisfaction answer, 1-5.")
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("text")
     @classmethod
     def _clean_text(cls, value: str) -> str:
-        cleaned = clean_text(value)
-        if not cleaned:
-            raise ValueError("text must not be empty or whitespace only")
-        return cleaned
+        return prepare_text(value)
 
     @field_validator("subject")
     @classmethod
     def _clean_subject(cls, value: str | None) -> str | None:
         return clean_optional(value)
 
+    @field_validator("platform")
+    @classmethod
+    def _lower_platform(cls, value: str | None) -> str | None:
+        return value.strip().lower() or None if value is not None else None
+
+    @model_validator(mode="after")
+    def _score_in_rating(self) -> "FeedbackCreate":
+        # A survey score is also the item's rating, so consumers that only read `rating` still see it.
+        if self.rating is None:
+            score = self.nps if self.nps is not None else self.csat
+            if score is not None:
+                self.rating = float(score)
+        return self
+
 
 class FeedbackAccepted(BaseModel):
     id: str
     status: str
     duplicate: bool = Field(default=False, description="True when this repeats an earlier submission.")
+    duplicate_reason: DuplicateReason | None = Field(
+        default=None, description="`idempotency_key` (a retry), `source_id` (same channel and external_id) or "
+                                  "`same_text` (the same customer sent the same text within the window).")
     status_url: str
 
 
@@ -75,17 +111,26 @@ class CustomerPublic(BaseModel):
     tier: str
     email: str | None
     name: str | None
+    locale: str | None = None
+    value: float | None = None
 
 
 class FeedbackPublic(BaseModel):
     id: str
     channel: str
-    text: str
+    text: str = Field(description="As sent downstream: cleaned, personal data masked.")
     subject: str | None
     customer: CustomerPublic
     rating: float | None
     language: str | None
     external_id: str | None
+    thread_id: str | None = None
+    app_version: str | None = None
+    platform: str | None = None
+    nps: int | None = None
+    csat: int | None = None
+    pii_masked: list[str] = Field(default_factory=list, description="Kinds of personal data masked in the text.")
+    duplicate_count: int = Field(default=0, description="Later submissions recorded as duplicates of this one.")
     metadata: dict[str, Any]
     status: str = Field(description="received → classified → ticket_opened → resolved")
     category: str | None
@@ -93,3 +138,83 @@ class FeedbackPublic(BaseModel):
     ticket_id: str | None
     received_at: datetime
     updated_at: datetime
+
+
+# --- batch --------------------------------------------------------------------------------------
+
+
+class FeedbackBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[Any] = Field(
+        min_length=1, max_length=1000, json_schema_extra={"items": {"type": "object"}},
+        description="Up to 1,000 feedback items, each shaped like `POST /v1/feedback`'s body plus an optional "
+                    "`idempotency_key`. Each item is validated and stored on its own: one bad item does not "
+                    "stop the others.")
+
+
+class BatchItemResult(BaseModel):
+    index: int
+    status: Literal["accepted", "duplicate", "rejected"]
+    id: str | None = None
+    duplicate_reason: DuplicateReason | None = None
+    problem: Problem | None = None
+
+
+class BatchResult(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: list[BatchItemResult]
+
+
+# --- customers ----------------------------------------------------------------------------------
+
+
+class CustomerProfileIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr | None = None
+    name: str | None = Field(default=None, max_length=200)
+    tier: str = Field(default="standard", min_length=1, max_length=50, examples=["vip", "standard", "enterprise"])
+    value: float | None = Field(default=None, ge=0, description="e.g. annual revenue; a priority hint.")
+    locale: str | None = Field(default=None, max_length=35, pattern=LANGUAGE_TAG, examples=["pt-BR"])
+
+    @field_validator("tier")
+    @classmethod
+    def _tier(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not value:
+            raise ValueError("must not be blank")
+        return value
+
+
+class CustomerProfile(BaseModel):
+    id: str
+    email: str | None
+    name: str | None
+    tier: str
+    value: float | None
+    locale: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- invitations --------------------------------------------------------------------------------
+
+
+class InvitationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: str = Field(min_length=1, max_length=200)
+    channel: Channel = "email"
+    campaign: str | None = Field(default=None, max_length=200, examples=["post-resolution-csat"])
+    dry_run: bool = Field(default=False, description="Only answer whether it is allowed; record nothing.")
+
+
+class InvitationDecision(BaseModel):
+    allowed: bool
+    reason: str
+    invitation_id: str | None = Field(default=None, description="The recorded invitation when allowed.")
+    last_invited_at: datetime | None = None
+    next_allowed_at: datetime | None = Field(default=None, description="When this customer may be asked again.")

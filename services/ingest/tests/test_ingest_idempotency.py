@@ -59,8 +59,10 @@ async def test_same_key_with_another_body_is_a_conflict(app):
 
 async def test_different_keys_store_separate_feedback(app):
     async with running_app(app) as client:
+        # Another text: the same text from the same customer would be a duplicate whatever the key.
         one = await client.post("/v1/feedback", json=GOOD, headers={"Idempotency-Key": "k-a"})
-        two = await client.post("/v1/feedback", json=GOOD, headers={"Idempotency-Key": "k-b"})
+        two = await client.post("/v1/feedback", json={**GOOD, "text": "And the refund never came."},
+                                headers={"Idempotency-Key": "k-b"})
         assert (one.status_code, two.status_code) == (202, 202)
         assert one.json()["id"] != two.json()["id"]
         assert await count(app, Feedback) == 2
@@ -71,12 +73,15 @@ async def test_same_external_id_on_the_same_channel_is_a_duplicate(app):
         first = await client.post("/v1/feedback", json={**GOOD, "external_id": "msg-881"})
         # No Idempotency-Key, and even a different text: the source id alone identifies it.
         again = await client.post("/v1/feedback", json={**GOOD, "external_id": "msg-881", "text": "edited"})
-        elsewhere = await client.post("/v1/feedback", json={**GOOD, "external_id": "msg-881", "channel": "chat"})
+        elsewhere = await client.post("/v1/feedback", json={**GOOD, "external_id": "msg-881", "channel": "chat",
+                                                             "text": "Chat: the refund never came."})
 
         assert first.status_code == 202
         assert again.status_code == 200, again.text
-        assert again.json() | {"duplicate": None} == first.json() | {"duplicate": None}
+        ignore = {"duplicate": None, "duplicate_reason": None}
+        assert again.json() | ignore == first.json() | ignore
         assert again.json()["duplicate"] is True
+        assert again.json()["duplicate_reason"] == "source_id"
         assert elsewhere.status_code == 202, "the same external id on another channel is another item"
         assert elsewhere.json()["id"] != first.json()["id"]
         assert await count(app, Feedback) == 2

@@ -9,9 +9,9 @@ from closedloop.api import create_service_app
 from closedloop.events import TICKET_EVENTS, AlertRaisedV1
 from closedloop.messaging.consumer import Subscription
 from closedloop.runtime import ServiceRuntime
-from notify.api import deliveries, webhooks
-from notify.deliveries import plan_deliveries
-from notify.dispatcher import WebhookDispatcher
+from notify.api import deliveries, subscriptions, templates, webhooks
+from notify.deliveries import Planner
+from notify.dispatcher import Dispatcher
 from notify.models import InboxMessage, WebhookEndpoint, outbox
 from notify.retry import RetryPolicy
 from notify.settings import NotifySettings
@@ -31,6 +31,7 @@ async def seed_webhooks(runtime: ServiceRuntime, urls: list[str]) -> None:
 def create_app(settings: NotifySettings | None = None) -> FastAPI:
     settings = settings or NotifySettings()
     runtime = ServiceRuntime(settings, SERVICE_DIR, outbox, InboxMessage)
+    plan_deliveries = Planner(settings)
     runtime.subscribe(Subscription(
         durable="notify-ticket-events", stream="TICKET", filter_subject="ticket.>",
         subjects={event.nats_subject: event for event in TICKET_EVENTS}, handler=plan_deliveries,
@@ -39,23 +40,26 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         durable="notify-alert-raised", stream="ALERT",
         subjects={AlertRaisedV1.nats_subject: AlertRaisedV1}, handler=plan_deliveries,
     ))
-    runtime.add_worker(WebhookDispatcher(
+    runtime.add_worker(Dispatcher(
         runtime.sessions,
         RetryPolicy(settings.webhook_max_attempts, settings.webhook_backoff_base_seconds,
                     settings.webhook_backoff_max_seconds),
-        timeout=settings.webhook_timeout_seconds, poll_seconds=settings.dispatch_poll_seconds,
-        concurrency=settings.dispatch_concurrency,
+        settings, poll_seconds=settings.dispatch_poll_seconds, concurrency=settings.dispatch_concurrency,
     ))
 
     async def setup(runtime: ServiceRuntime, _: FastAPI) -> None:
+        if settings.run_migrations:
+            await runtime.migrate()
+        await templates.seed_default_templates(runtime.sessions)
         if settings.seed_webhook_urls:
-            if settings.run_migrations:
-                await runtime.migrate()
             await seed_webhooks(runtime, settings.seed_webhook_urls)
 
     return create_service_app(
         runtime, title="Closedloop notify",
-        description="Delivers ticket events and alerts to registered webhooks: HMAC-signed, retried with "
-                    "back-off, every delivery recorded and replayable.",
-        routers=[webhooks.router, deliveries.router], setup=setup,
+        description="Tells people about tickets and alerts: e-mail (SMTP), Slack-compatible hooks and HMAC-signed "
+                    "webhooks, chosen by subscriptions and defaults, rendered from editable Jinja2 templates in "
+                    "the recipient's language, retried with back-off behind a circuit breaker per target, capped "
+                    "against spam; every delivery (and every suppressed one, with its reason) is recorded and "
+                    "failed ones can be replayed.",
+        routers=[webhooks.router, subscriptions.router, templates.router, deliveries.router], setup=setup,
     )

@@ -1,4 +1,4 @@
-"""Notify's own tables: webhook endpoints and every delivery made to them."""
+"""Notify's own tables: webhook endpoints, subscriptions, templates, circuit breakers and every delivery."""
 
 from datetime import datetime
 
@@ -44,15 +44,28 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("endpoint_id", "source_event_id", name="uq_deliveries_endpoint_event"),
         Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_recipient", "recipient", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    # webhook (signed event JSON), email (SMTP) or slack (incoming-webhook JSON)
+    channel: Mapped[str] = mapped_column(String(20), default="webhook", server_default="webhook")
+    # Set for webhook deliveries only: the endpoint holds the signing secret.
+    endpoint_id: Mapped[str | None] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    # Who it is for: an e-mail address, a Slack hook URL or the webhook URL.
+    recipient: Mapped[str | None] = mapped_column(String(2000))
+    subscription_id: Mapped[str | None] = mapped_column(String(36))
+    template_key: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[str | None] = mapped_column(String(20))
+    ticket_id: Mapped[str | None] = mapped_column(String(36))
+    # Why it was suppressed (status "suppressed") or postponed (quiet hours, open circuit).
+    reason: Mapped[str | None] = mapped_column(Text)
     source_event_id: Mapped[str] = mapped_column(String(36))
     event_type: Mapped[str] = mapped_column(String(200))
     target: Mapped[str] = mapped_column(String(2000))
     payload: Mapped[str] = mapped_column(Text)
-    # pending -> delivered | failed (dead-lettered after the last attempt; can be replayed)
+    # pending -> delivered | failed (dead-lettered after the last attempt; can be replayed);
+    # suppressed (never sent: frequency cap, duplicate, no address, channel off; see `reason`)
     status: Mapped[str] = mapped_column(String(20))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -62,3 +75,54 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Subscription(Base):
+    """Someone who wants to hear about some events: by event type, team and priority."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    event_types: Mapped[list[str]] = mapped_column(JSON)  # glob patterns over subjects
+    teams: Mapped[list[str]] = mapped_column(JSON)  # empty: every team
+    priorities: Mapped[list[str]] = mapped_column(JSON)  # empty: every priority
+    channel: Mapped[str] = mapped_column(String(20))  # email, slack or webhook
+    # An e-mail address, a Slack-compatible hook URL, or a webhook endpoint id.
+    target: Mapped[str] = mapped_column(String(2000))
+    language: Mapped[str | None] = mapped_column(String(20))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    template_key: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Template(Base):
+    """A Jinja2 template for one notification key (an event type), channel and language."""
+
+    __tablename__ = "templates"
+    __table_args__ = (UniqueConstraint("key", "channel", "language", name="uq_templates_key_channel_language"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(20))  # email or slack
+    language: Mapped[str] = mapped_column(String(20))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CircuitBreaker(Base):
+    """Consecutive failures of one target; open (deliveries postponed) until `open_until`."""
+
+    __tablename__ = "circuit_breakers"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    open_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # While half-open: the single probe in flight holds the target until this time.
+    probe_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,6 +1,6 @@
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from closedloop.config import ServiceSettings
@@ -20,9 +20,54 @@ class NotifySettings(ServiceSettings):
     dispatch_poll_seconds: float = 0.5
     dispatch_concurrency: int = 8
 
+    # Circuit breaker per target (webhook endpoint, Slack URL, SMTP server): open after this many
+    # consecutive failures, stay open for the cool-down, then let one probe through (half-open).
+    circuit_failure_threshold: int = 5
+    circuit_cooldown_seconds: float = 60.0
+
+    # E-mail over SMTP. With no host the e-mail channel is off: e-mails are recorded as suppressed.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_from: str = "Closedloop <no-reply@closedloop.local>"
+    smtp_timeout_seconds: float = 10.0
+
+    # Who gets what by default (on top of the subscriptions made over the API).
+    default_notifications: bool = True
+    # The customer's public status page: "<base>/<public token or ticket id>".
+    public_status_base_url: str = "http://127.0.0.1:8001/status"
+    # Where customers rate a resolution when the event carries no csat_url: "<base>/<token or id>".
+    csat_base_url: str = "http://127.0.0.1:8001/csat"
+    # Operations: a Slack-compatible incoming webhook and/or an e-mail address for alert.raised.v1.
+    ops_slack_webhook_url: str = ""
+    ops_email: str = ""
+    # Team leads by team (JSON in the environment: {"payments": "lead@example.com"}), used when the
+    # ticket event names no team lead with an e-mail address.
+    team_lead_emails: dict[str, str] = Field(default_factory=dict)
+
+    # Templates: the language used when there is none in the recipient's language.
+    fallback_language: str = "en"
+
+    # No spam (e-mail and Slack; webhooks are machine-to-machine and exempt).
+    frequency_cap_per_hour: int = 10
+    dedupe_window_seconds: float = 3600.0
+    quiet_hours_start: str = "21:00"  # local time of the recipient; equal start and end turn it off
+    quiet_hours_end: str = "08:00"
+    default_timezone: str = "UTC"
+
     @field_validator("seed_webhook_urls", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
             return [url.strip() for url in value.split(",") if url.strip()]
+        return value
+
+    @field_validator("quiet_hours_start", "quiet_hours_end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        hours, _, minutes = value.partition(":")
+        if not (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60):
+            raise ValueError("expected HH:MM")
         return value

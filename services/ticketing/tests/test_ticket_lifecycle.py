@@ -118,10 +118,15 @@ async def test_duplicates_attach_to_the_open_ticket_and_merge_and_link(app, cloc
         again = await open_from(app, classified("orders/delivery_delay", customer="cust-1", text="Where is it??"))
         other_category = await open_from(app, classified("billing/refund", customer="cust-1"))
         assert again.id == first.id and other_category.id != first.id
-        via_classify = classified("orders/damaged_item", customer="cust-2", duplicate_of=first.feedback_id)
+        via_classify = classified("orders/damaged_item", customer="cust-1", duplicate_of=first.feedback_id)
         assert (await open_from(app, via_classify)).id == first.id
         repeat = await open_from(app, via_classify)  # the same event again: still one attachment
         assert repeat.id == first.id
+        # The same problem from another customer: their own ticket (status page, CSAT), linked.
+        someone_else = await open_from(app, classified("orders/delivery_delay", customer="cust-2",
+                                                       duplicate_of=first.feedback_id))
+        assert someone_else.id != first.id
+        assert (await client.get(f"/v1/tickets/{someone_else.id}")).json()["related_ticket_ids"] == [first.id]
         shown = (await client.get(f"/v1/tickets/{first.id}")).json()
         assert len(shown["attached_feedback_ids"]) == 2
         comments = (await client.get(f"/v1/tickets/{first.id}/comments")).json()
@@ -184,3 +189,14 @@ async def test_assignment_round_robin_capacity_and_reassignment_when_offline(app
         assert (await client.post("/v1/agents", json={"id": "a1", "name": "again", "teams": ["payments"]})
                 ).status_code == 409
         assert (await client.patch("/v1/agents/ghost", json={"status": "online"})).status_code == 404
+
+
+async def test_duplicates_across_customers_attach_when_configured(database_url, nats_server):
+    app = make_app(database_url, nats_server.url, attach_duplicates_across_customers=True)
+    async with running_app(app) as client:
+        first = await open_from(app, classified("technical/outage", customer="a"))
+        duplicate = classified("technical/outage", customer="b", duplicate_of=first.feedback_id)
+        assert (await open_from(app, duplicate)).id == first.id
+        page = (await client.get("/v1/tickets")).json()
+        assert page["total"] == 1
+        assert page["items"][0]["attached_feedback_ids"] == [str(duplicate.feedback_id)]

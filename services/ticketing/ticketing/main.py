@@ -40,7 +40,8 @@ def create_app(settings: TicketingSettings | None = None, clock: Clock | None = 
     table = load_routing_table(settings.routing_table_path or None)
     context = Context(table=table, clock=clock or SystemClock(), options=TicketOptions(
         duplicate_window=timedelta(hours=settings.duplicate_window_hours),
-        public_base_url=settings.public_base_url.rstrip("/")))
+        public_base_url=settings.public_base_url.rstrip("/"),
+        attach_duplicates_across_customers=settings.attach_duplicates_across_customers))
     runtime = ServiceRuntime(settings, SERVICE_DIR, outbox, InboxMessage)
     runtime.subscribe(Subscription(
         durable="ticketing-feedback-classified", stream="FEEDBACK",

@@ -18,5 +18,7 @@ class TicketingSettings(ServiceSettings):
     reassign_on_first_response_warning: bool = False
     # New feedback of the same customer and category within this many hours joins their open ticket.
     duplicate_window_hours: float = 72.0
+    # classify's duplicate link to another customer's open ticket: attach there (true) or open a linked ticket.
+    attach_duplicates_across_customers: bool = False
     # Base of the links customers get (public status page, CSAT).
     public_base_url: str = "http://127.0.0.1:8003"

@@ -44,6 +44,9 @@ class TicketOptions:
     # New feedback of the same customer and category within this window joins their open ticket.
     duplicate_window: timedelta = timedelta(hours=72)
     public_base_url: str = "http://127.0.0.1:8003"
+    # classify's duplicate link to another customer's ticket: attach there too (True), or open the
+    # customer's own ticket linked to it (False), so every customer keeps a status page and CSAT.
+    attach_duplicates_across_customers: bool = False
 
 
 def make_title(subject: str | None, text: str) -> str:
@@ -92,12 +95,16 @@ async def ticket_of_feedback(session: AsyncSession, feedback_id: str) -> Ticket 
 
 
 async def _duplicate_target(session: AsyncSession, event: FeedbackClassifiedV1, now: datetime,
-                            options: TicketOptions) -> tuple[Ticket, str] | None:
+                            options: TicketOptions) -> tuple[Ticket | None, str, Ticket | None]:
+    """(ticket to attach to, why, ticket to link a new one to)."""
+    related = None
     duplicate_of = getattr(event, "duplicate_of", None) or getattr(event.classification, "duplicate_of", None)
     if duplicate_of:
         ticket = await ticket_of_feedback(session, str(duplicate_of))
         if ticket is not None and ticket.status in ACTIVE_STATUSES:
-            return ticket, f"duplicate of feedback {duplicate_of}"
+            if ticket.customer_id == event.customer.id or options.attach_duplicates_across_customers:
+                return ticket, f"duplicate of feedback {duplicate_of}", None
+            related = ticket
     ticket = await session.scalar(
         select(Ticket).where(Ticket.customer_id == event.customer.id,
                              Ticket.category == event.classification.category,
@@ -105,24 +112,24 @@ async def _duplicate_target(session: AsyncSession, event: FeedbackClassifiedV1, 
                              Ticket.created_at >= now - options.duplicate_window)
         .order_by(Ticket.created_at.desc()).limit(1))
     if ticket is not None:
-        return ticket, "same customer and category within the duplicate window"
-    return None
+        return ticket, "same customer and category within the duplicate window", None
+    return None, "", related
 
 
 async def open_ticket(session: AsyncSession, event: FeedbackClassifiedV1, table: RoutingTable,
                       clock: Clock | None = None, options: TicketOptions | None = None) -> Ticket:
     """Create the ticket for one classified feedback item and stage `ticket.created.v1` (and
     `ticket.assigned.v1` when an agent is free), or attach the feedback to the customer's open
-    ticket on the same problem. Runs in the consumer's transaction; a second call for the same
-    feedback returns the first ticket."""
+    ticket on the same problem. A duplicate (per classify) of another customer's ticket gets its own
+    ticket, linked to that one, unless `attach_duplicates_across_customers`. Runs in the consumer's
+    transaction; a second call for the same feedback returns the first ticket."""
     options = options or TicketOptions()
     now = (clock or SystemClock()).now()
     existing = await ticket_of_feedback(session, str(event.feedback_id))
     if existing is not None:
         return existing
-    duplicate = await _duplicate_target(session, event, now, options)
-    if duplicate is not None:
-        target, reason = duplicate
+    target, reason, related = await _duplicate_target(session, event, now, options)
+    if target is not None:
         await attach_feedback(session, target, event, reason, now, table)
         return target
 
@@ -146,6 +153,8 @@ async def open_ticket(session: AsyncSession, event: FeedbackClassifiedV1, table:
     await session.flush()  # visible to the next message of the same consumer batch (duplicates)
     audit(session, ticket.id, "routing", "created", now, team=ticket.team, priority=ticket.priority,
           score=ticket.priority_score, rule=ticket.rule_id, reasons=decision.reasons)
+    if related is not None:  # the same problem reported by another customer
+        await link_tickets(session, ticket, related, "routing", now)
     await start_clocks(session, ticket, await select_policy(session, ticket.priority, ticket.customer_tier), now)
     lead = table.lead_of(ticket.team)
     outbox.add(session, TicketCreatedV1(ticket=snapshot(ticket, lead)))

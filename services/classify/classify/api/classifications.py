@@ -1,6 +1,8 @@
 from datetime import UTC, datetime
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Query, Request
+from sqlalchemy import select
 
 from classify.engine import ClassificationEngine, Result, decide
 from classify.models import ClassificationRecord
@@ -27,11 +29,32 @@ async def get_classification(feedback_id: str, session: SessionDep) -> Classific
     return ClassificationPublic.model_validate(record, from_attributes=True)
 
 
+@router.get("/classifications", response_model=list[ClassificationPublic],
+            summary="Recent classifications, newest first (e.g. the triage queue: `needs_triage=true`)")
+async def list_classifications(session: SessionDep, needs_triage: bool | None = None,
+                               category: str | None = None, severity: str | None = None,
+                               before: Annotated[datetime | None, Query(description="Cursor: created_at of the "
+                                                                        "last item seen")] = None,
+                               limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[ClassificationPublic]:
+    query = select(ClassificationRecord)
+    if needs_triage is not None:
+        query = query.where(ClassificationRecord.needs_triage.is_(needs_triage))
+    if category is not None:
+        query = query.where(ClassificationRecord.category == category)
+    if severity is not None:
+        query = query.where(ClassificationRecord.severity == severity)
+    if before is not None:
+        query = query.where(ClassificationRecord.created_at < (before if before.tzinfo else before.replace(tzinfo=UTC)))
+    rows = await session.scalars(query.order_by(ClassificationRecord.created_at.desc()).limit(limit))
+    return [ClassificationPublic.model_validate(r, from_attributes=True) for r in rows]
+
+
 def to_public(result: Result, engine: ClassificationEngine) -> ClassifyResult:
     outcome = decide(result, engine.config)
     return ClassifyResult(
         label=outcome.category, category_label=outcome.category_label, top_level=outcome.top_level,
         confidence=outcome.confidence, needs_triage=outcome.needs_triage, calibrated=result.calibrated,
+        out_of_scope=result.novel,
         alternatives=[Alternative(label=k, confidence=round(p, 4)) for k, p in result.category.alternatives],
         suggestions=outcome.suggestions, sentiment=outcome.sentiment, sentiment_score=outcome.sentiment_score,
         polarity=outcome.polarity, emotions=list(result.signals.emotions), severity=outcome.severity,

@@ -4,32 +4,55 @@ from fastapi import Header, Request, Response
 
 from closedloop.api import SessionDep, api_router
 from closedloop.errors import NotFound, problem_responses
-from ingest.intake import accept_feedback
+from ingest.batch import accept_batch
+from ingest.intake import Accepted, accept_feedback
 from ingest.models import Feedback
-from ingest.schemas import CustomerPublic, FeedbackAccepted, FeedbackCreate, FeedbackPublic
+from ingest.schemas import (
+    BatchResult,
+    CustomerPublic,
+    FeedbackAccepted,
+    FeedbackBatch,
+    FeedbackCreate,
+    FeedbackPublic,
+)
 
 router = api_router("feedback", 400, 413)
+
+IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
 
 
 @router.post("/feedback", status_code=202, response_model=FeedbackAccepted,
              responses={200: {"model": FeedbackAccepted, "description": "A repeat of an earlier submission."},
                         **problem_responses(409)},
              summary="Submit one piece of feedback")
-async def submit_feedback(
-    body: FeedbackCreate, session: SessionDep, request: Request, response: Response,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)] = None,
-) -> FeedbackAccepted:
+async def submit_feedback(body: FeedbackCreate, session: SessionDep, request: Request, response: Response,
+                          idempotency_key: IdempotencyKeyHeader = None) -> FeedbackAccepted:
     """Accepts the feedback (202) and hands it to classification. Sending the same
-    `Idempotency-Key` with the same body again, or the same `external_id` on the same channel,
-    answers 200 with the original id instead of storing it twice."""
+    `Idempotency-Key` with the same body again, the same `external_id` on the same channel, or the
+    same text from the same customer within the duplicate window (24 hours by default) answers 200
+    with the original id instead of storing it twice."""
     accepted = await accept_feedback(session, body, idempotency_key=idempotency_key,
-                                     max_text_chars=request.app.state.settings.max_text_chars)
+                                     settings=request.app.state.settings)
+    return answer(accepted, response)
+
+
+def answer(accepted: Accepted, response: Response) -> FeedbackAccepted:
     if accepted.duplicate:
         response.status_code = 200
     feedback = accepted.feedback
     response.headers["Location"] = f"/v1/feedback/{feedback.id}"
     return FeedbackAccepted(id=feedback.id, status=feedback.status, duplicate=accepted.duplicate,
-                            status_url=f"/v1/feedback/{feedback.id}")
+                            duplicate_reason=accepted.reason, status_url=f"/v1/feedback/{feedback.id}")
+
+
+@router.post("/feedback/batch", response_model=BatchResult, summary="Submit up to 1,000 feedback items")
+async def submit_batch(body: FeedbackBatch, request: Request) -> BatchResult:
+    """Each item is shaped like the body of `POST /v1/feedback`, plus an optional `idempotency_key`,
+    and is validated and stored on its own (atomic per item): the answer lists, in order, whether
+    each was `accepted`, a `duplicate` (with the original id and why) or `rejected` (with the
+    problem details naming the field, e.g. `body.items.3.text`)."""
+    return await accept_batch(request.app.state.runtime.sessions, body.items, request.app.state.settings,
+                              request.url.path)
 
 
 @router.get("/feedback/{feedback_id}", response_model=FeedbackPublic, responses=problem_responses(404),
@@ -45,8 +68,12 @@ def to_public(feedback: Feedback) -> FeedbackPublic:
     return FeedbackPublic(
         id=feedback.id, channel=feedback.channel, text=feedback.text, subject=feedback.subject,
         customer=CustomerPublic(id=feedback.customer_id, tier=feedback.customer_tier,
-                                email=feedback.customer_email, name=feedback.customer_name),
+                                email=feedback.customer_email, name=feedback.customer_name,
+                                locale=feedback.customer_locale, value=feedback.customer_value),
         rating=feedback.rating, language=feedback.language, external_id=feedback.external_id,
+        thread_id=feedback.thread_id, app_version=feedback.app_version, platform=feedback.platform,
+        nps=feedback.nps, csat=feedback.csat, pii_masked=feedback.pii_masked or [],
+        duplicate_count=feedback.duplicate_count or 0,
         metadata=feedback.extra, status=feedback.status, category=feedback.category,
         sentiment=feedback.sentiment, ticket_id=feedback.ticket_id,
         received_at=feedback.received_at, updated_at=feedback.updated_at,

@@ -1,5 +1,5 @@
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Query
 from sqlalchemy import func, select
@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from closedloop.api import SessionDep, api_router
 from closedloop.errors import NotFound, ProblemError, problem_responses
 from notify.models import Delivery
-from notify.schemas import DeliveryDetail, DeliveryPage, DeliveryPublic
+from notify.schemas import ChannelName, DeliveryDetail, DeliveryPage, DeliveryPublic, DeliveryStatus
 
 router = api_router("deliveries", 400)
 
@@ -16,19 +16,32 @@ def to_public(delivery: Delivery) -> DeliveryPublic:
     return DeliveryPublic.model_validate(delivery, from_attributes=True)
 
 
-@router.get("/deliveries", response_model=DeliveryPage, summary="List deliveries, newest first")
+@router.get("/deliveries", response_model=DeliveryPage, summary="List deliveries, newest first",
+            description="Every notification notify planned, on every channel. `?status=failed` is the dead-letter "
+                        "list (deliveries that gave up after the last attempt or on a permanent error; inspect with "
+                        "`GET /v1/deliveries/{id}`, send again with `POST /v1/deliveries/{id}/replay`); "
+                        "`?status=suppressed` lists what the no-spam rules held back, each with its `reason`.")
 async def list_deliveries(
     session: SessionDep,
-    status: Literal["pending", "delivered", "failed"] | None = None,
+    status: DeliveryStatus | None = None,
+    channel: ChannelName | None = None,
+    recipient: str | None = None,
     event_type: str | None = None,
     endpoint_id: str | None = None,
     source_event_id: str | None = None,
+    ticket_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DeliveryPage:
     filters = []
     if status:
         filters.append(Delivery.status == status)
+    if channel:
+        filters.append(Delivery.channel == channel)
+    if recipient:
+        filters.append(Delivery.recipient == recipient)
+    if ticket_id:
+        filters.append(Delivery.ticket_id == ticket_id)
     if event_type:
         filters.append(Delivery.event_type == event_type)
     if endpoint_id:
@@ -51,7 +64,9 @@ async def get_delivery(delivery_id: str, session: SessionDep) -> DeliveryDetail:
 
 
 @router.post("/deliveries/{delivery_id}/replay", status_code=202, response_model=DeliveryPublic,
-             responses=problem_responses(404, 409), summary="Send a failed delivery again")
+             responses=problem_responses(404, 409), summary="Send a failed (dead-lettered) delivery again",
+             description="Also sends a delivered one again, or a suppressed one despite its reason. The payload is "
+                         "sent exactly as planned; attempts start again from zero.")
 async def replay_delivery(delivery_id: str, session: SessionDep) -> DeliveryPublic:
     delivery = await session.get(Delivery, delivery_id)
     if delivery is None:
@@ -59,6 +74,11 @@ async def replay_delivery(delivery_id: str, session: SessionDep) -> DeliveryPubl
     if delivery.status == "pending":
         raise ProblemError(409, "Delivery still pending", "It is already scheduled to be sent.",
                            slug="delivery-pending")
+    if not delivery.payload:
+        raise ProblemError(409, "Nothing to send", "This delivery could not be rendered: " + (delivery.reason or ""),
+                           slug="delivery-empty")
+    if delivery.status == "suppressed":
+        delivery.reason = f"replayed despite: {delivery.reason}"
     delivery.status, delivery.attempts = "pending", 0
     delivery.next_attempt_at, delivery.leased_until = datetime.now(UTC), None
     await session.commit()

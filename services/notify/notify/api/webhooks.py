@@ -6,15 +6,19 @@ from sqlalchemy import select
 
 from closedloop.api import SessionDep, api_router
 from closedloop.errors import NotFound, problem_responses
-from notify.models import WebhookEndpoint
-from notify.schemas import WebhookCreate, WebhookCreated, WebhookPublic
+from notify import circuit
+from notify.models import CircuitBreaker, WebhookEndpoint
+from notify.schemas import CircuitPublic, WebhookCreate, WebhookCreated, WebhookPublic
 
 router = api_router("webhooks", 400)
 
 
-def to_public(endpoint: WebhookEndpoint) -> WebhookPublic:
+def to_public(endpoint: WebhookEndpoint, breaker: CircuitBreaker | None = None) -> WebhookPublic:
     return WebhookPublic(id=endpoint.id, name=endpoint.name, url=endpoint.url, event_types=endpoint.event_types,
-                         active=endpoint.active, created_at=endpoint.created_at)
+                         active=endpoint.active, created_at=endpoint.created_at,
+                         circuit=CircuitPublic(state=circuit.state(breaker, datetime.now(UTC)),
+                                               consecutive_failures=breaker.consecutive_failures if breaker else 0,
+                                               open_until=breaker.open_until if breaker else None))
 
 
 async def create_endpoint(session, name: str, url: str, event_types: list[str],  # type: ignore[no-untyped-def]
@@ -33,9 +37,13 @@ async def create_webhook(body: WebhookCreate, session: SessionDep) -> WebhookCre
     return WebhookCreated(**to_public(endpoint).model_dump(), secret=endpoint.secret)
 
 
-@router.get("/webhooks", response_model=list[WebhookPublic], summary="List webhook endpoints")
+@router.get("/webhooks", response_model=list[WebhookPublic], summary="List webhook endpoints",
+            description="Each with its circuit breaker: `open` while deliveries to it are postponed after "
+                        "consecutive failures, `half_open` while one probe is allowed through.")
 async def list_webhooks(session: SessionDep) -> list[WebhookPublic]:
-    return [to_public(e) for e in await session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.created_at))]
+    endpoints = list(await session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.created_at)))
+    breakers = await circuit.load(session, {f"webhook:{e.id}" for e in endpoints})
+    return [to_public(e, breakers.get(f"webhook:{e.id}")) for e in endpoints]
 
 
 @router.delete("/webhooks/{endpoint_id}", status_code=204, responses=problem_responses(404),
@@ -45,4 +53,7 @@ async def delete_webhook(endpoint_id: str, session: SessionDep) -> None:
     if endpoint is None:
         raise NotFound("Webhook", endpoint_id)
     await session.delete(endpoint)
+    breaker = await session.get(CircuitBreaker, f"webhook:{endpoint_id}")
+    if breaker is not None:
+        await session.delete(breaker)
     await session.commit()

@@ -1,0 +1,92 @@
+"""Channel webhooks: e-mail (raw MIME), app-store reviews, chat transcripts, survey answers."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy import func, select
+
+from closedloop.api import SessionDep, api_router
+from closedloop.auth import require_api_key
+from closedloop.errors import ProblemError, problem_responses
+from ingest.api.feedback import IdempotencyKeyHeader, answer
+from ingest.channels import AppReviewIn, ChatTranscriptIn, SurveyAnswerIn, email_record, parse_email, require_signature
+from ingest.intake import accept_feedback
+from ingest.models import Customer
+from ingest.schemas import FeedbackAccepted
+
+ACCEPTED = {200: {"model": FeedbackAccepted, "description": "A repeat of an earlier submission."},
+            **problem_responses(409)}
+MIME_TYPES = ("message/rfc822", "text/plain", "application/octet-stream")
+
+# JSON channels share the JSON guard (415 for anything else); raw e-mail needs its own router.
+router = api_router("channels", 400, 413)
+raw_router = APIRouter(prefix="/v1", tags=["channels"], dependencies=[Depends(require_api_key)],
+                       responses=problem_responses(401, 413, 415, 422))
+
+
+@raw_router.post(
+    "/channels/email", status_code=202, response_model=FeedbackAccepted, responses=ACCEPTED,
+    dependencies=[Depends(require_signature("email"))], summary="Inbound e-mail (raw MIME)",
+    openapi_extra={"requestBody": {"required": True, "description": "The whole message as received (RFC 5322).",
+                                   "content": {mime: {"schema": {"type": "string", "format": "binary"}}
+                                               for mime in MIME_TYPES}}},
+)
+async def inbound_email(
+    request: Request, session: SessionDep, response: Response, idempotency_key: IdempotencyKeyHeader = None,
+    tier: Annotated[str | None, Query(min_length=1, max_length=50,
+                                      description="Customer tier when the sender has no profile.")] = None,
+) -> FeedbackAccepted:
+    """Send the raw message (`Content-Type: message/rfc822`) as your mail provider's inbound hook
+    delivers it. The subject, the sender, the thread (first of `References`, else `In-Reply-To`,
+    else `Message-ID`) and the body text (the text/plain part, or the text of the HTML part) become
+    one feedback item; quoted earlier messages and the signature are removed. The sender is matched
+    to a customer profile by e-mail address; without one the address is the customer id. A repeated
+    `Message-ID` answers 200 with the original id."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in MIME_TYPES:
+        raise ProblemError(415, "Unsupported Media Type",
+                           f"Send the raw message as message/rfc822 (got {content_type or 'no content type'}).",
+                           slug="unsupported-media-type")
+    parsed = parse_email(await request.body())
+    customer_id = parsed.sender or ""
+    if parsed.sender:
+        known = await session.scalar(select(Customer.id).where(func.lower(Customer.email) == parsed.sender)
+                                     .order_by(Customer.updated_at.desc()).limit(1))
+        customer_id = known or parsed.sender
+    body = email_record(parsed, customer_id[:200], tier)
+    accepted = await accept_feedback(session, body, idempotency_key=idempotency_key,
+                                     settings=request.app.state.settings)
+    return answer(accepted, response)
+
+
+@router.post("/channels/app-review", status_code=202, response_model=FeedbackAccepted, responses=ACCEPTED,
+             dependencies=[Depends(require_signature("app_review"))], summary="App-store review")
+async def app_review(body: AppReviewIn, request: Request, session: SessionDep, response: Response,
+                     idempotency_key: IdempotencyKeyHeader = None) -> FeedbackAccepted:
+    """A review from the App Store, Google Play or another store: stars, title, text, app version and
+    platform (taken from the store when not given). A repeated `review_id` answers 200."""
+    accepted = await accept_feedback(session, body.record(), idempotency_key=idempotency_key,
+                                     settings=request.app.state.settings)
+    return answer(accepted, response)
+
+
+@router.post("/channels/chat", status_code=202, response_model=FeedbackAccepted, responses=ACCEPTED,
+             dependencies=[Depends(require_signature("chat"))], summary="Chat transcript")
+async def chat_transcript(body: ChatTranscriptIn, request: Request, session: SessionDep, response: Response,
+                          idempotency_key: IdempotencyKeyHeader = None) -> FeedbackAccepted:
+    """A finished chat conversation. The customer's messages become the feedback text (the agent's and
+    bot's are counted in `metadata`); the conversation id is the thread and source id."""
+    accepted = await accept_feedback(session, body.record(), idempotency_key=idempotency_key,
+                                     settings=request.app.state.settings)
+    return answer(accepted, response)
+
+
+@router.post("/channels/survey", status_code=202, response_model=FeedbackAccepted, responses=ACCEPTED,
+             dependencies=[Depends(require_signature("survey"))], summary="Survey answer (NPS or CSAT)")
+async def survey_answer(body: SurveyAnswerIn, request: Request, session: SessionDep, response: Response,
+                        idempotency_key: IdempotencyKeyHeader = None) -> FeedbackAccepted:
+    """One answer: `nps` 0-10 or `csat` 1-5, with an optional comment (the score is also the
+    item's `rating`). A repeated `response_id` answers 200."""
+    accepted = await accept_feedback(session, body.record(), idempotency_key=idempotency_key,
+                                     settings=request.app.state.settings)
+    return answer(accepted, response)

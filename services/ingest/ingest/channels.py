@@ -1,0 +1,315 @@
+"""Channel webhooks: each source's own shape turned into the standard record (`FeedbackCreate`).
+
+Every channel may require a signature (a per-channel secret in `INGEST_CHANNEL_SECRETS`):
+`Closedloop-Signature: t=<unix time>,v1=<hex>` with `v1 = HMAC-SHA256(secret, "<t>.<raw body>")`,
+the same recipe notify uses for the webhooks it sends.
+"""
+
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from email.utils import getaddresses
+from html.parser import HTMLParser
+from typing import Annotated, Any, Literal
+
+from fastapi import Header, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from closedloop.errors import FieldError, ProblemError
+from ingest.schemas import LANGUAGE_TAG, CustomerIn, FeedbackCreate
+
+SIGNATURE_HEADER = "Closedloop-Signature"
+SIGNATURE_DESCRIPTION = (
+    "Required when the channel has a secret (`INGEST_CHANNEL_SECRETS`): `t=<unix time>,v1=<hex>` where "
+    "`v1 = HMAC-SHA256(secret, \"<t>.<raw body>\")`; `t` must be within 5 minutes of the server's clock."
+)
+ChannelName = Literal["email", "app_review", "chat", "survey"]
+
+
+# --- signatures ---------------------------------------------------------------------------------
+
+
+def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
+    """The header value a sender puts in `Closedloop-Signature`."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def _bad_signature(detail: str) -> ProblemError:
+    return ProblemError(401, "Invalid signature", detail, slug="invalid-signature",
+                        errors=[FieldError(field=f"header.{SIGNATURE_HEADER}", message=detail)],
+                        headers={"WWW-Authenticate": "Signature"})
+
+
+def verify_signature(secret: str, header: str | None, body: bytes, tolerance_seconds: int) -> None:
+    if not header:
+        raise _bad_signature(f"this channel requires the {SIGNATURE_HEADER} header")
+    parts: dict[str, list[str]] = {}
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        parts.setdefault(key, []).append(value)
+    try:
+        timestamp = int(parts["t"][0])
+    except (KeyError, ValueError):
+        raise _bad_signature("expected t=<unix time>,v1=<hex>") from None
+    if abs(time.time() - timestamp) > tolerance_seconds:
+        raise _bad_signature("the timestamp is too old or in the future")
+    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    if not any(hmac.compare_digest(expected, candidate) for candidate in parts.get("v1", [])):
+        raise _bad_signature("the signature does not match the body")
+
+
+def require_signature(channel: ChannelName) -> Callable[..., Awaitable[None]]:
+    async def check(
+        request: Request,
+        signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER, description=SIGNATURE_DESCRIPTION)] = None,
+    ) -> None:
+        settings = request.app.state.settings
+        secret = settings.channel_secrets.get(channel)
+        if secret:
+            verify_signature(secret, signature, await request.body(), settings.signature_tolerance_seconds)
+
+    return check
+
+
+# --- the standard record ------------------------------------------------------------------------
+
+
+def to_record(data: dict[str, Any], fields: dict[str, str]) -> FeedbackCreate:
+    """Build the standard record; a validation error names the field of the channel's own payload
+    (`fields` maps standard field → channel field, e.g. {"text": "body.comment"})."""
+    try:
+        return FeedbackCreate.model_validate(data)
+    except ValidationError as exc:
+        errors = []
+        for error in exc.errors():
+            loc = [str(part) for part in error["loc"]]
+            head = fields.get(loc[0], "body." + loc[0]) if loc else "body"
+            errors.append(FieldError(field=".".join([head, *loc[1:]]),
+                                     message=error["msg"].removeprefix("Value error, ")))
+        detail = "; ".join(f"{error.field}: {error.message}" for error in errors[:5])
+        raise ProblemError(422, "Request validation failed", detail, slug="validation-error",
+                           errors=errors) from None
+
+
+# --- e-mail -------------------------------------------------------------------------------------
+
+
+_BLOCKS = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "hr", "table"})
+
+
+class _HtmlText(HTMLParser):
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+        self._quote = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        classes = dict(attrs).get("class") or ""
+        if tag in ("script", "style", "head"):
+            self._skip += 1
+        elif tag == "blockquote" or "gmail_quote" in classes:
+            self._quote += 1  # a quoted earlier message: not the writer's words
+        if tag in _BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "head"):
+            self._skip = max(0, self._skip - 1)
+        elif tag == "blockquote":
+            self._quote = max(0, self._quote - 1)
+        if tag in _BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip and not self._quote:
+            self.parts.append(re.sub(r"\s+", " ", data))
+
+
+def html_to_text(html: str) -> str:
+    parser = _HtmlText()
+    parser.feed(html)
+    parser.close()
+    return "\n".join(line.strip() for line in "".join(parser.parts).split("\n"))
+
+
+class ParsedEmail(BaseModel):
+    sender: str | None
+    sender_name: str | None
+    subject: str | None
+    text: str
+    message_id: str | None
+    thread_id: str | None
+    language: str | None
+    to: list[str]
+
+
+def _message_ids(value: str | None) -> list[str]:
+    return re.findall(r"<[^<>\s]+>", value or "")
+
+
+def parse_email(raw: bytes) -> ParsedEmail:
+    """Subject, sender, thread and body text of a raw MIME message: the text/plain part, or the
+    text of the HTML part when there is no plain one."""
+    message = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    text = ""
+    body = message.get_body(preferencelist=("plain", "html"))
+    if body is not None:
+        try:
+            content = body.get_content()
+        except (LookupError, UnicodeError):
+            payload = body.get_payload(decode=True) or b""
+            content = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else str(payload)
+        text = html_to_text(content) if body.get_content_type() == "text/html" else content
+    senders = getaddresses([str(message.get("From", ""))])
+    sender_name, sender = senders[0] if senders else ("", "")
+    message_ids = _message_ids(message.get("Message-ID"))
+    # The thread is named by its first message: the first of References, else the parent, else this one.
+    thread = (_message_ids(message.get("References")) or _message_ids(message.get("In-Reply-To")) or message_ids)
+    language = str(message.get("Content-Language", "")).split(",")[0].strip() or None
+    return ParsedEmail(
+        sender=sender.strip().lower() or None, sender_name=sender_name.strip() or None,
+        subject=str(message.get("Subject")) if message.get("Subject") is not None else None, text=text,
+        message_id=message_ids[0] if message_ids else None, thread_id=thread[0] if thread else None,
+        language=language if language and re.match(LANGUAGE_TAG, language) else None,
+        to=[address for _, address in getaddresses([str(message.get("To", ""))]) if address],
+    )
+
+
+def email_record(parsed: ParsedEmail, customer_id: str, tier: str | None) -> FeedbackCreate:
+    if not parsed.sender or "@" not in parsed.sender:
+        raise ProblemError(422, "Request validation failed", "body.headers.From: no sender address",
+                           slug="validation-error",
+                           errors=[FieldError(field="body.headers.From", message="no sender address")])
+    if not parsed.text.strip():
+        raise ProblemError(422, "Request validation failed", "body.text: the message has no text or HTML part",
+                           slug="validation-error",
+                           errors=[FieldError(field="body.text", message="the message has no text or HTML part")])
+    return to_record({
+        "channel": "email", "text": parsed.text, "subject": parsed.subject,
+        "customer": {"id": customer_id, "email": parsed.sender, "name": parsed.sender_name, "tier": tier},
+        "external_id": parsed.message_id[:200] if parsed.message_id else None, "thread_id": parsed.thread_id,
+        "language": parsed.language, "metadata": {"to": parsed.to, "message_id": parsed.message_id},
+    }, {"subject": "body.headers.Subject", "customer": "body.headers.From", "external_id": "body.headers.Message-ID",
+        "thread_id": "body.headers.References"})
+
+
+# --- app-store reviews, chat transcripts, survey answers ----------------------------------------
+
+STORE_PLATFORMS = {"app_store": "ios", "google_play": "android", "microsoft_store": "windows",
+                   "amazon_appstore": "android"}
+
+
+class AppReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "review_id": "gp:AOqpTOH", "store": "google_play", "app_version": "5.2.1", "rating": 1,
+        "title": "Crashes", "text": "Crashes every time I open the camera.", "author_id": "u-77",
+        "author_name": "Ana", "language": "en"}]})
+
+    review_id: str = Field(min_length=1, max_length=200)
+    store: Literal["app_store", "google_play", "microsoft_store", "amazon_appstore", "other"] = "other"
+    platform: str | None = Field(default=None, max_length=50, description="Taken from `store` when left out.")
+    app_version: str | None = Field(default=None, max_length=50)
+    rating: int = Field(ge=1, le=5, description="Stars, 1-5.")
+    title: str | None = Field(default=None, max_length=500)
+    text: str
+    author_id: str = Field(min_length=1, max_length=200, description="The reviewer; becomes the customer id.")
+    author_name: str | None = Field(default=None, max_length=200)
+    language: str | None = Field(default=None, max_length=20)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    def record(self) -> FeedbackCreate:
+        return to_record({
+            "channel": "app_review", "text": self.text, "subject": self.title, "rating": self.rating,
+            "customer": {"id": self.author_id, "name": self.author_name}, "external_id": self.review_id,
+            "app_version": self.app_version, "platform": self.platform or STORE_PLATFORMS.get(self.store),
+            "language": self.language, "metadata": {**self.metadata, "store": self.store},
+        }, {"subject": "body.title", "customer": "body.author_id", "external_id": "body.review_id"})
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    author: Literal["customer", "agent", "bot"]
+    text: str = Field(max_length=20_000)
+    sent_at: datetime | None = None
+
+
+class ChatTranscriptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "conversation_id": "conv-1881", "customer": {"id": "cust-1042", "email": "ana@example.com"},
+        "messages": [{"author": "customer", "text": "My refund has not arrived."},
+                     {"author": "agent", "text": "Let me check that for you."},
+                     {"author": "customer", "text": "It has been two weeks."}]}]})
+
+    conversation_id: str = Field(min_length=1, max_length=200)
+    customer: CustomerIn
+    messages: list[ChatMessage] = Field(min_length=1, max_length=2000)
+    language: str | None = Field(default=None, max_length=20)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("messages")
+    @classmethod
+    def _customer_spoke(cls, messages: list[ChatMessage]) -> list[ChatMessage]:
+        if not any(message.author == "customer" and message.text.strip() for message in messages):
+            raise ValueError("the transcript has no message from the customer")
+        return messages
+
+    def record(self) -> FeedbackCreate:
+        # The customer's own words are the feedback; the agent's answers stay out of classification.
+        said = "\n".join(message.text for message in self.messages if message.author == "customer")
+        times = [message.sent_at for message in self.messages if message.sent_at is not None]
+        return to_record({
+            "channel": "chat", "text": said, "customer": self.customer.model_dump(exclude_none=True),
+            "external_id": self.conversation_id, "thread_id": self.conversation_id, "language": self.language,
+            "metadata": {**self.metadata, "messages": len(self.messages),
+                         "agent_messages": sum(m.author == "agent" for m in self.messages),
+                         **({"started_at": min(times).isoformat(), "ended_at": max(times).isoformat()}
+                            if times else {})},
+        }, {"text": "body.messages", "external_id": "body.conversation_id", "thread_id": "body.conversation_id"})
+
+
+class SurveyAnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "response_id": "resp-5521", "survey_id": "nps-2026-q4", "customer": {"id": "cust-1042"}, "nps": 3,
+        "comment": "Support took a week to answer."}]})
+
+    response_id: str = Field(min_length=1, max_length=200)
+    survey_id: str | None = Field(default=None, max_length=200)
+    customer: CustomerIn
+    nps: int | None = Field(default=None, ge=0, le=10, description="0-10; give `nps` or `csat`.")
+    csat: int | None = Field(default=None, ge=1, le=5, validate_default=True,
+                             description="1-5; give `nps` or `csat`.")
+    comment: str | None = Field(default=None, description="Free text; without it the score alone is recorded.")
+    ticket_id: str | None = Field(default=None, max_length=36, description="The ticket a CSAT survey was about.")
+    language: str | None = Field(default=None, max_length=20)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("csat")
+    @classmethod
+    def _one_score(cls, csat: int | None, info: ValidationInfo) -> int | None:
+        if "nps" in info.data and (info.data["nps"] is None) == (csat is None):
+            raise ValueError("give exactly one of nps (0-10) or csat (1-5)")
+        return csat
+
+    def record(self) -> FeedbackCreate:
+        if self.comment is not None and self.comment.strip():
+            text = self.comment
+        else:
+            text = f"NPS answer {self.nps} of 10, no comment." if self.nps is not None else \
+                f"CSAT answer {self.csat} of 5, no comment."
+        extra = {"survey_id": self.survey_id, "ticket_id": self.ticket_id, "score_only": not self.comment}
+        return to_record({
+            "channel": "survey", "text": text, "customer": self.customer.model_dump(exclude_none=True),
+            "nps": self.nps, "csat": self.csat, "external_id": self.response_id, "language": self.language,
+            "metadata": {**self.metadata, **{k: v for k, v in extra.items() if v is not None}},
+        }, {"text": "body.comment", "external_id": "body.response_id"})

@@ -1,0 +1,76 @@
+"""Subscriptions: who hears about which events (by event type, team and priority), on which channel."""
+
+from datetime import UTC, datetime
+from uuid import uuid4
+
+from sqlalchemy import select
+
+from closedloop.api import SessionDep, api_router
+from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
+from notify.models import Subscription, WebhookEndpoint
+from notify.schemas import SubscriptionCreate, SubscriptionPublic
+
+router = api_router("subscriptions", 400)
+
+
+def to_public(subscription: Subscription) -> SubscriptionPublic:
+    return SubscriptionPublic.model_validate(subscription, from_attributes=True)
+
+
+async def check_target(session: SessionDep, body: SubscriptionCreate) -> None:
+    if body.channel == "webhook" and await session.get(WebhookEndpoint, body.target) is None:
+        message = "no webhook endpoint with this id (register it with POST /v1/webhooks)"
+        raise ProblemError(422, "Request validation failed", f"body.target: {message}", slug="validation-error",
+                           errors=[FieldError(field="body.target", message=message)])
+
+
+@router.post("/subscriptions", status_code=201, response_model=SubscriptionPublic,
+             summary="Subscribe a recipient to events")
+async def create_subscription(body: SubscriptionCreate, session: SessionDep) -> SubscriptionPublic:
+    await check_target(session, body)
+    subscription = Subscription(id=str(uuid4()), **body.model_dump(), created_at=datetime.now(UTC))
+    session.add(subscription)
+    await session.commit()
+    return to_public(subscription)
+
+
+@router.get("/subscriptions", response_model=list[SubscriptionPublic], summary="List subscriptions")
+async def list_subscriptions(session: SessionDep, channel: str | None = None,
+                             event_type: str | None = None) -> list[SubscriptionPublic]:
+    from notify.deliveries import matches
+
+    rows = await session.scalars(select(Subscription).order_by(Subscription.created_at, Subscription.id))
+    return [to_public(s) for s in rows if (channel is None or s.channel == channel)
+            and (event_type is None or matches(s.event_types, event_type))]
+
+
+async def get_or_404(session: SessionDep, subscription_id: str) -> Subscription:
+    subscription = await session.get(Subscription, subscription_id)
+    if subscription is None:
+        raise NotFound("Subscription", subscription_id)
+    return subscription
+
+
+@router.get("/subscriptions/{subscription_id}", response_model=SubscriptionPublic, responses=problem_responses(404),
+            summary="One subscription")
+async def get_subscription(subscription_id: str, session: SessionDep) -> SubscriptionPublic:
+    return to_public(await get_or_404(session, subscription_id))
+
+
+@router.put("/subscriptions/{subscription_id}", response_model=SubscriptionPublic, responses=problem_responses(404),
+            summary="Replace a subscription")
+async def replace_subscription(subscription_id: str, body: SubscriptionCreate, session: SessionDep,
+                               ) -> SubscriptionPublic:
+    subscription = await get_or_404(session, subscription_id)
+    await check_target(session, body)
+    for name, value in body.model_dump().items():
+        setattr(subscription, name, value)
+    await session.commit()
+    return to_public(subscription)
+
+
+@router.delete("/subscriptions/{subscription_id}", status_code=204, responses=problem_responses(404),
+               summary="Remove a subscription")
+async def delete_subscription(subscription_id: str, session: SessionDep) -> None:
+    await session.delete(await get_or_404(session, subscription_id))
+    await session.commit()

@@ -1,0 +1,126 @@
+"""How each channel sends one rendered delivery: signed webhook POST, Slack-compatible incoming
+webhook, or an e-mail over SMTP. Senders never touch the database; they report a `SendResult`."""
+
+import json
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+import aiosmtplib
+import httpx
+
+from notify import signing
+from notify.retry import is_retryable, parse_retry_after
+from notify.settings import NotifySettings
+
+CHANNELS = ("webhook", "email", "slack")
+
+
+@dataclass(frozen=True)
+class SendResult:
+    ok: bool
+    status_code: int | None
+    error: str | None
+    retry_after: float | None = None
+    # None: decide from the HTTP status (network errors, 408, 429, 5xx retry). SMTP sets it itself.
+    retryable: bool | None = None
+
+    @property
+    def should_retry(self) -> bool:
+        return self.retryable if self.retryable is not None else is_retryable(self.status_code)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """What the dispatcher leased: one delivery and what is needed to send it."""
+
+    id: str
+    channel: str
+    target: str
+    payload: str
+    event_type: str
+    secret: str | None = None
+    circuit_key: str = ""
+
+
+def email_payload(subject: str, text: str, html: str | None) -> str:
+    return json.dumps({"subject": subject, "text": text, "html": html}, ensure_ascii=False)
+
+
+def slack_payload(text: str) -> str:
+    """Slack's incoming-webhook shape: `text` is the notification fallback, `blocks` the layout."""
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": part[:3000]}}
+              for part in text.strip().split("\n\n") if part.strip()][:50]
+    return json.dumps({"text": text, "blocks": blocks}, ensure_ascii=False)
+
+
+async def post_json(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
+    try:
+        response = await client.post(url, content=body, headers={"Content-Type": "application/json", **headers})
+    except httpx.HTTPError as exc:
+        return SendResult(False, None, f"{type(exc).__name__}: {exc}"[:1000])
+    if 200 <= response.status_code < 300:
+        return SendResult(True, response.status_code, None)
+    return SendResult(False, response.status_code, f"HTTP {response.status_code}: {response.text[:500]}",
+                      parse_retry_after(response.headers.get("Retry-After")))
+
+
+class Senders:
+    def __init__(self, settings: NotifySettings, timeout: float | None = None) -> None:
+        self.settings = settings
+        self.client = httpx.AsyncClient(timeout=timeout or settings.webhook_timeout_seconds,
+                                        follow_redirects=False, headers={"User-Agent": "Closedloop-Webhooks/1"})
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def send(self, item: Outgoing) -> SendResult:
+        if item.channel == "email":
+            return await self.send_email(item)
+        if item.channel == "slack":
+            return await post_json(self.client, item.target, item.payload.encode(), {})
+        return await self.send_webhook(item)
+
+    async def send_webhook(self, item: Outgoing) -> SendResult:
+        body = item.payload.encode()
+        return await post_json(self.client, item.target, body, {
+            signing.HEADER: signing.sign(item.secret or "", body),
+            "Closedloop-Delivery-Id": item.id,
+            "Closedloop-Event-Type": item.event_type,
+        })
+
+    def email_message(self, item: Outgoing) -> EmailMessage:
+        content = json.loads(item.payload)
+        message = EmailMessage()
+        message["From"] = self.settings.smtp_from
+        message["To"] = item.target
+        message["Subject"] = content["subject"]
+        message["Date"] = formatdate(localtime=False)
+        message["Message-ID"] = make_msgid(idstring=item.id.replace("-", ""), domain="closedloop")
+        message["Closedloop-Delivery-Id"] = item.id
+        message["Closedloop-Event-Type"] = item.event_type
+        message.set_content(content["text"])
+        if content.get("html"):
+            message.add_alternative(content["html"], subtype="html")
+        return message
+
+    async def send_email(self, item: Outgoing) -> SendResult:
+        settings = self.settings
+        try:
+            await aiosmtplib.send(
+                self.email_message(item), hostname=settings.smtp_host, port=settings.smtp_port,
+                use_tls=settings.smtp_security == "tls", start_tls=settings.smtp_security == "starttls",
+                username=settings.smtp_username or None,
+                password=settings.smtp_password.get_secret_value() or None,
+                timeout=settings.smtp_timeout_seconds,
+            )
+        except aiosmtplib.SMTPResponseException as exc:
+            # 4xx replies are temporary (greylisting, mailbox busy); 5xx are permanent.
+            return SendResult(False, exc.code, f"SMTP {exc.code}: {exc.message}"[:1000], retryable=exc.code < 500)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [error.code for error in exc.recipients]
+            return SendResult(False, codes[0] if codes else None, f"SMTP recipients refused: {exc}"[:1000],
+                              retryable=all(code < 500 for code in codes))
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return SendResult(False, None, f"{type(exc).__name__}: {exc}"[:1000], retryable=True)
+        return SendResult(True, 250, None)
