@@ -14,9 +14,9 @@ from classify.consumer import FeedbackReceivedHandler, TicketRecategorizedHandle
 from classify.embedding import Embedder
 from classify.engine import ActiveModel, ClassificationEngine, DuplicateIndex
 from classify.language import LanguageDetector
-from classify.models import InboxMessage, outbox
+from classify.models import InboxMessage, ModelVersion, outbox
 from classify.prototypes import PrototypeClassifier
-from classify.registry import EngineSync, activate_model, ensure_taxonomy
+from classify.registry import EngineSync, activate_model, active_model_row, ensure_taxonomy
 from classify.schemas import ModelCreate
 from classify.settings import ClassifySettings
 from classify.taxonomy import load_taxonomy
@@ -67,24 +67,33 @@ def create_app(settings: ClassifySettings | None = None) -> FastAPI:
         await sync.refresh()
         assert engine.duplicates is not None
         await refresh_duplicates(runtime.sessions, engine.duplicates)
+
+        async def queue_retraining(session: AsyncSession) -> None:
+            try:
+                activate = "if_better" if settings.auto_activate_retrained else False
+                await training.queue_training(session, engine, ModelCreate(activate=activate))
+            except ProblemError:
+                return
+            # The worker polls; the run starts once this transaction has committed.
+
         trainer = TrainingWorker(engine.embedder, runtime.sessions, settings)
+        trainer.queue_scheduled = queue_retraining
 
-        async def activate_when_ready(model_id: str) -> None:
-            from classify.models import ModelVersion
-
+        async def activate_when_ready(model_id: str, only_if_better: bool) -> None:
             async with runtime.sessions() as session, session.begin():
                 row = await session.get(ModelVersion, model_id)
+                current = await active_model_row(session)
+                if only_if_better and current is not None and row is not None:
+                    new_accuracy = (row.metrics or {}).get("accuracy", 0.0)
+                    old_accuracy = (current.metrics or {}).get("accuracy", 0.0)
+                    if new_accuracy < old_accuracy - settings.auto_activate_tolerance:
+                        log.info("retrained model not activated: less accurate than the active one",
+                                 extra={"model_id": model_id, "accuracy": new_accuracy, "active": old_accuracy})
+                        return
                 await activate_model(session, row)
             await sync.refresh()
 
         trainer.on_ready = activate_when_ready
-
-        async def queue_retraining(session: AsyncSession) -> None:
-            try:
-                await training.queue_training(session, engine, ModelCreate())
-            except ProblemError:
-                return
-            # The worker polls; the run starts once this transaction has committed.
 
         app.state.engine, app.state.sync, app.state.trainer = engine, sync, trainer
         feedback = FeedbackReceivedHandler(engine, runtime.sessions)

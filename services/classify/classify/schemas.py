@@ -223,6 +223,8 @@ class TrainParamsIn(BaseModel):
     knn_temperature: float | None = Field(default=None, gt=0, le=10)
     tfidf_c: float | None = Field(default=None, gt=0, le=1e4)
     use_tfidf: bool | None = None
+    tfidf_model: Literal["lr", "svm"] | None = None
+    tfidf_scale: float | None = Field(default=None, gt=0, le=100)
     weights: tuple[float, float, float] | None = Field(
         default=None, description="Ensemble weights: embedding LR, kNN, TF-IDF LR.")
     holdout: float | None = Field(default=None, ge=0, le=0.5)
@@ -234,7 +236,9 @@ class TrainParamsIn(BaseModel):
 class ModelCreate(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{}, {"activate": True}]})
 
-    activate: bool = Field(default=False, description="Activate the model as soon as it is ready.")
+    activate: bool | Literal["if_better"] = Field(
+        default=False, description="Activate the model as soon as it is ready (`if_better`: only when its "
+                                   "held-out accuracy is not below the active model's).")
     params: TrainParamsIn | None = None
 
 

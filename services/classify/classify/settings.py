@@ -44,8 +44,14 @@ class ClassifySettings(ServiceSettings):
     training_min_examples_per_label: int = 2
     # How often a replica checks the database for a newly activated model or taxonomy.
     model_poll_seconds: float = 5.0
-    # Queue a training run automatically after this many agent corrections (0 = only on request).
+    # Queue a training run automatically after this many agent corrections (0 = only on request) and/or
+    # every this many hours when new examples arrived (0 = no schedule).
     retrain_after_corrections: int = 0
+    retrain_interval_hours: float = 0.0
+    # Automatic runs activate their model when it is not less accurate (held-out) than the active one
+    # by more than the tolerance; `false` leaves activation to an operator.
+    auto_activate_retrained: bool = True
+    auto_activate_tolerance: float = 0.005
 
     # --- near-duplicates ---
     duplicate_window_hours: float = 72.0

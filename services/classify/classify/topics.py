@@ -41,22 +41,23 @@ class Topic:
 
 def cluster(vectors: np.ndarray, ids: list[str], threshold: float) -> list[_Cluster]:
     clusters: list[_Cluster] = []
-    centres = np.zeros((0, vectors.shape[1]), dtype=np.float32)
-    sums: list[np.ndarray] = []
+    centres = np.zeros((len(vectors), vectors.shape[1]), dtype=np.float32)  # preallocated: no regrowth
+    sums = np.zeros_like(centres)
     for i, vector in enumerate(vectors):
-        if len(clusters):
-            sims = centres @ vector
+        n = len(clusters)
+        if n:
+            sims = centres[:n] @ vector
             best = int(np.argmax(sims))
             if sims[best] >= threshold:
                 clusters[best].members.append(i)
-                sums[best] = sums[best] + vector
+                sums[best] += vector
                 centres[best] = sums[best] / max(float(np.linalg.norm(sums[best])), 1e-12)
                 continue
         clusters.append(_Cluster(leader=ids[i], centre=vector, members=[i]))
-        sums.append(vector.astype(np.float32).copy())
-        centres = np.vstack([centres, vector.reshape(1, -1)])
-    for c, centre in zip(clusters, centres, strict=True):
-        c.centre = centre
+        sums[n] = vector
+        centres[n] = vector
+    for index, c in enumerate(clusters):
+        c.centre = centres[index]
     return clusters
 
 

@@ -12,11 +12,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from classify.embedding import Embedder
@@ -40,7 +40,8 @@ class TrainingWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._progress: tuple[float, str] = (0.0, "queued")
-        self.on_ready: Any = None  # async callable(model_id), e.g. auto-activation
+        self.on_ready: Any = None  # async callable(model_id, only_if_better): activation
+        self.queue_scheduled: Any = None  # async callable(session): queue a run (scheduled retraining)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="classify-trainer")
@@ -64,12 +65,31 @@ class TrainingWorker:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
             self._wake.clear()
             try:
+                await self._maybe_schedule()
                 while (model_id := await self._claim()) is not None:
                     await self._train(model_id)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("training worker error")
+
+    async def _maybe_schedule(self) -> None:
+        """Scheduled retraining: every `retrain_interval_hours`, when examples arrived since the last run."""
+        interval = self.settings.retrain_interval_hours
+        if interval <= 0 or self.queue_scheduled is None:
+            return
+        now = datetime.now(UTC)
+        async with self.sessions() as session, session.begin():
+            busy = await session.scalar(select(func.count()).select_from(ModelVersion)
+                                        .where(ModelVersion.status.in_(("queued", "training"))))
+            last = await session.scalar(select(func.max(ModelVersion.created_at)))
+            if busy or (last is not None and last > now - timedelta(hours=interval)):
+                return
+            newer = select(func.count()).select_from(TrainingExample)
+            if last is not None:
+                newer = newer.where(TrainingExample.created_at > last)
+            if await session.scalar(newer):
+                await self.queue_scheduled(session)
 
     async def requeue_interrupted(self) -> None:
         async with self.sessions() as session, session.begin():
@@ -128,8 +148,9 @@ class TrainingWorker:
                             artefact=artefact, n_examples=len(texts), finished_at=datetime.now(UTC))
             log.info("model trained", extra={"model_id": model_id, "accuracy": metrics.get("accuracy"),
                                               "seconds": metrics["total_seconds"]})
-            if self.on_ready is not None and (model.params or {}).get("activate"):
-                await self.on_ready(model_id)
+            activate = (model.params or {}).get("activate")
+            if self.on_ready is not None and activate:
+                await self.on_ready(model_id, activate == "if_better")
         except asyncio.CancelledError:
             raise
         except Exception as exc:

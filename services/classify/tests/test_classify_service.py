@@ -159,7 +159,7 @@ async def published(nc, subject: str) -> list[dict]:
 
 async def test_feedback_events_corrections_and_alerts(database_url, nats_server):
     app = create_app(settings_for(database_url, nats_server.url, alert_check_seconds=0.3, alert_min_volume=5,
-                                  duplicate_similarity=0.8))
+                                  duplicate_similarity=0.8, retrain_after_corrections=1))
     nc = await nats.connect(nats_server.url)
     try:
         async with running_app(app) as client:
@@ -214,7 +214,13 @@ async def test_feedback_events_corrections_and_alerts(database_url, nats_server)
             assert topics["messages"] == 6
             assert any(t["volume"] >= 2 and t["trend"] == "new" for t in topics["topics"]), topics
 
-            # An agent's correction becomes a training example.
+            # An agent's correction becomes a training example, and (retrain_after_corrections=1) queues a
+            # training run whose model is activated, as none is active yet.
+            seed = [{"text": f"The app crashes when I tap {thing}", "label": "technical/bug"}
+                    for thing in ("save", "export", "print", "share", "undo", "search")]
+            seed += [{"text": f"Please refund my {thing} order", "label": "billing/refund"}
+                     for thing in ("March", "April", "shoe", "book", "phone", "laptop")]
+            assert (await client.post("/v1/training-examples", json={"examples": seed})).status_code == 201
             correction = TicketRecategorizedV1(ticket_id=uuid4(), feedback_id=events[2].feedback_id,
                                                text=texts[2], previous_category="general/other",
                                                category="technical/bug", actor="agent-7")
@@ -227,6 +233,13 @@ async def test_feedback_events_corrections_and_alerts(database_url, nats_server)
 
             (example,) = await eventually(stored_example, timeout=20)
             assert (example["label"], example["feedback_id"]) == ("technical/bug", str(events[2].feedback_id))
+
+            async def retrained() -> dict | None:
+                active = (await client.get("/v1/models/active")).json()
+                return active if active["mode"] == "trained" else None
+
+            active = await eventually(retrained, timeout=30)
+            assert active["model"]["params"]["activate"] == "if_better" and active["model"]["n_examples"] == 13
     finally:
         await nc.close()
 

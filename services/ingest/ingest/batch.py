@@ -3,11 +3,13 @@
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from closedloop.errors import TYPE_BASE, FieldError, Problem, ProblemError
 from ingest.intake import earlier_submission, lock_customer, stage_feedback
+from ingest.models import Customer
 from ingest.schemas import BatchItemResult, BatchResult, FeedbackCreate
 from ingest.settings import IngestSettings
 
@@ -40,10 +42,15 @@ async def accept_batch(sessions: async_sessionmaker[AsyncSession], items: list[A
     if valid:
         async with sessions() as session:
             # Take every customer's lock up front, in one order, so two batches cannot deadlock.
-            for customer_id in sorted({body.customer.id for _, body, _ in valid}):
+            customer_ids = sorted({body.customer.id for _, body, _ in valid})
+            for customer_id in customer_ids:
                 await lock_customer(session, customer_id)
+            profiles: dict[str, Customer | None] = dict.fromkeys(customer_ids)
+            for start in range(0, len(customer_ids), 500):
+                found = await session.scalars(select(Customer).where(Customer.id.in_(customer_ids[start:start + 500])))
+                profiles.update({customer.id: customer for customer in found})
             for index, body, key in valid:
-                results[index] = await _stage_item(session, index, body, key, settings, instance)
+                results[index] = await _stage_item(session, index, body, key, settings, instance, profiles)
             await session.commit()
     done = [result for result in results if result is not None]
     return BatchResult(accepted=sum(r.status == "accepted" for r in done),
@@ -71,12 +78,14 @@ def _validate_item(index: int, item: Any, settings: IngestSettings,
 
 
 async def _stage_item(session: AsyncSession, index: int, body: FeedbackCreate, key: str | None,
-                      settings: IngestSettings, instance: str) -> BatchItemResult:
+                      settings: IngestSettings, instance: str,
+                      profiles: dict[str, Customer | None]) -> BatchItemResult:
     prefix = f"body.items.{index}"
     try:
         try:
             async with session.begin_nested():
-                accepted = await stage_feedback(session, body, idempotency_key=key, settings=settings)
+                accepted = await stage_feedback(session, body, idempotency_key=key, settings=settings, locked=True,
+                                                profiles=profiles)
         except IntegrityError:
             # A concurrent request stored the same key or source id first: answer as it did.
             earlier = await earlier_submission(session, body, key)

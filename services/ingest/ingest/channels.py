@@ -104,33 +104,36 @@ def to_record(data: dict[str, Any], fields: dict[str, str]) -> FeedbackCreate:
 _BLOCKS = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "hr", "table"})
 
 
+_VOID = frozenset({"br", "hr", "img", "meta", "link", "input", "wbr", "col", "area", "base", "source"})
+_QUOTE_IDS = ("gmail_quote", "divrplyfwdmsg", "appendonsend", "moz-cite-prefix", "yahoo_quoted")
+
+
 class _HtmlText(HTMLParser):
+    """Visible text of an HTML mail, without scripts, styles and quoted earlier messages."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
-        self._skip = 0
-        self._quote = 0
+        self._open: list[tuple[str, bool]] = []  # (tag, hides its content)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        classes = dict(attrs).get("class") or ""
-        if tag in ("script", "style", "head"):
-            self._skip += 1
-        elif tag == "blockquote" or "gmail_quote" in classes:
-            self._quote += 1  # a quoted earlier message: not the writer's words
         if tag in _BLOCKS:
             self.parts.append("\n")
+        if tag in _VOID:
+            return
+        marks = " ".join(value or "" for name, value in attrs if name in ("class", "id")).lower()
+        hides = tag in ("script", "style", "head", "blockquote") or any(mark in marks for mark in _QUOTE_IDS)
+        self._open.append((tag, hides))
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style", "head"):
-            self._skip = max(0, self._skip - 1)
-        elif tag == "blockquote":
-            self._quote = max(0, self._quote - 1)
         if tag in _BLOCKS:
             self.parts.append("\n")
+        if any(name == tag for name, _ in self._open):  # tolerate unclosed tags inside
+            while self._open and self._open.pop()[0] != tag:
+                pass
 
     def handle_data(self, data: str) -> None:
-        if not self._skip and not self._quote:
+        if not any(hides for _, hides in self._open):
             self.parts.append(re.sub(r"\s+", " ", data))
 
 

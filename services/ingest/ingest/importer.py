@@ -40,6 +40,10 @@ class ImportAborted(Exception):
     """The server refused a whole batch or could not be reached; the checkpoint is kept for a resume."""
 
 
+class BatchTooLarge(Exception):
+    """413: the batch is over the server's body limit; it is sent again in halves."""
+
+
 @dataclass
 class Rejection:
     line: int
@@ -199,6 +203,8 @@ async def _post_batch(client: httpx.AsyncClient, items: list[dict[str, Any]], at
         else:
             if response.status_code == 200:
                 return response.json()
+            if response.status_code == 413 and len(items) > 1:
+                raise BatchTooLarge
             if response.status_code not in (429, 502, 503, 504) or attempt == attempts - 1:
                 try:
                     detail = response.json().get("detail") or response.json().get("title")
@@ -208,6 +214,15 @@ async def _post_batch(client: httpx.AsyncClient, items: list[dict[str, Any]], at
         await asyncio.sleep(delay)
         delay *= 2
     raise ImportAborted("unreachable")
+
+
+async def _send(client: httpx.AsyncClient, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per-item results of `items`, halving the batch for as long as the server finds it too large."""
+    try:
+        return (await _post_batch(client, items))["results"]
+    except BatchTooLarge:
+        middle = len(items) // 2
+        return await _send(client, items[:middle]) + await _send(client, items[middle:])
 
 
 async def run_import(path: Path, client: httpx.AsyncClient, *, batch_size: int = DEFAULT_BATCH,
@@ -231,9 +246,9 @@ async def run_import(path: Path, client: httpx.AsyncClient, *, batch_size: int =
             if row.item is None:
                 summary.rejected.append(Rejection(row.line, 400, row.error or "unreadable"))
         if readable:
-            answer = await _post_batch(client, [{**row.item, "idempotency_key": f"{key_prefix}:{row.line}"}
-                                                for row in readable])
-            for row, result in zip(readable, answer["results"], strict=True):
+            results = await _send(client, [{**row.item, "idempotency_key": f"{key_prefix}:{row.line}"}
+                                           for row in readable])
+            for row, result in zip(readable, results, strict=True):
                 if result["status"] == "accepted":
                     summary.accepted += 1
                 elif result["status"] == "duplicate":

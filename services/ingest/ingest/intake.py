@@ -68,8 +68,10 @@ async def accept_feedback(session: AsyncSession, body: FeedbackCreate, *, idempo
 
 
 async def stage_feedback(session: AsyncSession, body: FeedbackCreate, *, idempotency_key: str | None,
-                         settings: IngestSettings) -> Accepted:
-    """Everything `accept_feedback` does but the commit (the batch runs each item in a savepoint)."""
+                         settings: IngestSettings, locked: bool = False,
+                         profiles: dict[str, Customer | None] | None = None) -> Accepted:
+    """Everything `accept_feedback` does but the commit (the batch runs each item in a savepoint, with
+    the customers already `locked` and their `profiles` loaded in one query)."""
     if len(body.text) > settings.max_text_chars:
         raise _too_long(settings.max_text_chars)
     request_hash = _request_hash(body)
@@ -79,7 +81,8 @@ async def stage_feedback(session: AsyncSession, body: FeedbackCreate, *, idempot
 
     now = datetime.now(UTC)
     fingerprint = text_fingerprint(body.text)
-    await lock_customer(session, body.customer.id)
+    if not locked:
+        await lock_customer(session, body.customer.id)
     same_text = await session.scalar(
         select(Feedback).where(Feedback.customer_id == body.customer.id, Feedback.text_hash == fingerprint,
                                Feedback.received_at >= now - timedelta(seconds=settings.duplicate_window_seconds))
@@ -88,7 +91,10 @@ async def stage_feedback(session: AsyncSession, body: FeedbackCreate, *, idempot
     if same_text is not None:
         return await _record_duplicate(session, same_text, body, idempotency_key, request_hash, now)
 
-    profile = await session.get(Customer, body.customer.id)
+    if profiles is not None and body.customer.id in profiles:
+        profile = profiles[body.customer.id]
+    else:
+        profile = await session.get(Customer, body.customer.id)
     tier = (body.customer.tier or (profile.tier if profile else None) or "standard").lower()
     email = body.customer.email or (profile.email if profile else None)
     name = body.customer.name or (profile.name if profile else None)
@@ -137,7 +143,8 @@ async def _record_duplicate(session: AsyncSession, original: Feedback, body: Fee
     return Accepted(original, duplicate=True, reason="same_text")
 
 
-async def earlier_submission(session: AsyncSession, body: FeedbackCreate, idempotency_key: str | None) -> Accepted | None:
+async def earlier_submission(session: AsyncSession, body: FeedbackCreate,
+                             idempotency_key: str | None) -> Accepted | None:
     return await _earlier_submission(session, body, idempotency_key, _request_hash(body))
 
 

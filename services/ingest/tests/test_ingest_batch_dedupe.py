@@ -1,5 +1,6 @@
 """PII masked downstream, same-text duplicates and the batch API, against a real database and nats-server."""
 
+import asyncio
 import json
 
 import nats
@@ -144,3 +145,31 @@ async def test_batch_itself_is_validated(app, payload, field):
         assert response.status_code == 422, response.text
         assert field in [e["field"] for e in response.json()["errors"]]
         assert await count(app, Feedback) == 0
+
+
+async def test_batch_items_take_the_customer_profile(app):
+    async with running_app(app) as client:
+        await client.put("/v1/customers/p-1", json={"tier": "vip", "locale": "de-DE", "email": "p1@example.com"})
+        result = (await client.post("/v1/feedback/batch", json={"items": [
+            {"channel": "app", "text": "Invoices are late", "customer": {"id": "p-1"}},
+            {"channel": "app", "text": "Invoices are late", "customer": {"id": "p-2"}},
+        ]})).json()
+        assert [r["status"] for r in result["results"]] == ["accepted", "accepted"]
+        first, second = [(await client.get(f"/v1/feedback/{r['id']}")).json()["customer"] for r in result["results"]]
+        assert (first["tier"], first["locale"], first["email"]) == ("vip", "de-DE", "p1@example.com")
+        assert (second["tier"], second["locale"]) == ("standard", None)
+
+
+async def test_concurrent_same_text_from_one_customer_stores_one_item(app):
+    item = {"channel": "chat", "text": "The refund never came", "customer": {"id": "race-1"}}
+    async with running_app(app) as client:
+        responses = await asyncio.gather(
+            *(client.post("/v1/feedback", json=item) for _ in range(5)),
+            client.post("/v1/feedback/batch", json={"items": [item, item]}),
+        )
+        singles, batch = responses[:-1], responses[-1].json()
+        statuses = sorted(r.status_code for r in singles) + [r["status"] for r in batch["results"]]
+        assert statuses.count(202) + statuses.count("accepted") == 1, statuses
+        assert len({r.json()["id"] for r in singles} | {r["id"] for r in batch["results"]}) == 1
+        assert await count(app, Feedback) == 1
+        assert await count(app, FeedbackDuplicate) == 6

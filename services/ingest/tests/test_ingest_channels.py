@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from closedloop.testing import running_app
-from ingest.channels import parse_email, sign
+from ingest.channels import html_to_text, parse_email, sign
 from ingest.main import create_app
 from ingest.models import Feedback, OutboxMessage
 from ingest.settings import IngestSettings
@@ -76,6 +76,14 @@ def test_parse_email_takes_text_from_html_and_the_thread_from_references():
     assert parsed.language == "pt-BR"
     assert "O export continua quebrado" in parsed.text
     assert "corrigimos" not in parsed.text and "color" not in parsed.text
+
+
+def test_html_to_text_keeps_visible_words_but_no_styles_or_quotes():
+    html = ("<html><head><title>t</title><style>p {}</style></head><body><p>Hello <b>there</b>,<br>it is "
+            "broken &amp; slow.</p><div class='gmail_quote'>On Mon, Support wrote:<blockquote>old <p>reply</p>"
+            "</blockquote></div><p>One more thing<img src=x>: exports.</p><script>alert(1)</script></body></html>")
+    lines = [line for line in html_to_text(html).split("\n") if line]
+    assert lines == ["Hello there,", "it is broken & slow.", "One more thing: exports."]
 
 
 async def test_email_reply_arrives_without_quoted_thread_signature_or_phone_downstream(app, nats_server):

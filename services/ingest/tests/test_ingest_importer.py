@@ -146,3 +146,16 @@ def test_command_line_imports_jsonl_over_http_with_progress_and_summary(tmp_path
     finally:
         server.should_exit = True
         thread.join(20)
+
+
+async def test_batches_over_the_body_limit_are_sent_in_halves(database_url, nats_server, tmp_path):
+    app = create_app(IngestSettings(database_url=database_url, nats_url=nats_server.url, log_json=False,
+                                    max_body_bytes=2_000))
+    source = tmp_path / "long.jsonl"
+    source.write_text("".join(json.dumps({"channel": "app", "customer": {"id": f"l-{i}"},
+                                          "text": f"Row {i}: " + "the export keeps failing " * 12}) + "\n"
+                              for i in range(8)), encoding="utf-8")
+    async with running_app(app) as client:
+        summary = await importer.run_import(source, client, batch_size=8)
+        assert (summary.accepted, summary.duplicates, summary.rejected) == (8, 0, [])
+        assert await stored(app, Feedback) == 8

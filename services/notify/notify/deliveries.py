@@ -179,6 +179,8 @@ class Planner:
     async def _notification(self, session: AsyncSession, event: Event, intent: Intent, ticket_id: str | None,
                             now: datetime) -> Delivery:
         settings = self.settings
+        # The consumer may handle a batch without autoflush: what this batch planned must count below.
+        pass
         context = templating.build_context(event, settings, intent.recipient)
         language, payload, error = intent.language, "", None
         try:

@@ -4,6 +4,7 @@ real SMTP server; every suppressed message is listed with its reason."""
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import nats
 import pytest
 
 from closedloop.events import CustomerRef, TicketCreatedV1, TicketResolvedV1
@@ -95,3 +96,25 @@ async def test_quiet_hours_postpone_but_p0_goes_now(make_app, smtp_server, notif
         assert held["reason"].startswith("quiet_hours")
         assert datetime.fromisoformat(held["next_attempt_at"]) > datetime.now(UTC) + timedelta(minutes=30)
         assert smtp_server.to("calm@example.com") == []
+
+
+async def test_the_same_notification_twice_in_one_batch_goes_out_once(make_app, nats_server, smtp_server,
+                                                                     notify_kit):
+    ticket = notify_kit.snapshot(customer=CustomerRef(id="c-10", email="twice@example.com"))
+    first = make_app(smtp_host="127.0.0.1", smtp_port=smtp_server.port)
+    async with running_app(first):  # creates the streams and the durable consumers, then stops
+        await first.state.runtime.broker.wait_connected(10)
+    connection = await nats.connect(nats_server.url)
+    try:
+        for event in (TicketCreatedV1(ticket=ticket), TicketCreatedV1(ticket=ticket)):
+            await connection.jetstream().publish(event.nats_subject, event.model_dump_json().encode(),
+                                                 headers={"Nats-Msg-Id": str(event.event_id)})
+    finally:
+        await connection.close()
+
+    app = make_app(smtp_host="127.0.0.1", smtp_port=smtp_server.port)
+    async with running_app(app) as client:  # both wait in the stream: the consumer fetches them as one batch
+        [suppressed] = await eventually(notify_kit.where(client, status="suppressed"), timeout=15)
+        assert suppressed["reason"].startswith("duplicate")
+        await eventually(notify_kit.where(client, status="delivered"), timeout=15)
+        assert len(smtp_server.to("twice@example.com")) == 1

@@ -44,6 +44,9 @@ async def test_template_crud_and_preview(make_app):
         assert "&lt;b&gt;bold&lt;/b&gt; claim" in shown["html"], "HTML is autoescaped"
         assert shown["context"]["status_url"].endswith("/pub-3f2b9c1e")
 
+        taken = await client.put(f"/v1/templates/{template['id']}", json={**body, "language": "es"})
+        assert taken.status_code == 409, "es is one of the shipped templates"
+        assert taken.headers["content-type"] == "application/problem+json"
         changed = await client.put(f"/v1/templates/{template['id']}", json={**body, "subject": "Reçu"})
         assert (changed.status_code, changed.json()["subject"]) == (200, "Reçu")
         assert (await client.get(f"/v1/templates/{template['id']}")).json()["subject"] == "Reçu"

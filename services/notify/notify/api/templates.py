@@ -39,6 +39,15 @@ def check(body: TemplateCreate) -> None:
         raise invalid("body.body_html", "Slack templates have no HTML body")
 
 
+async def check_unique(session: AsyncSession, body: TemplateCreate, template_id: str | None = None) -> None:
+    # Checked before writing: on SQLite a failed INSERT (IntegrityError) can leave the database locked for
+    # other connections, so the unique constraint is only the last line of defence.
+    existing = await session.scalar(select(Template.id).where(
+        Template.key == body.key, Template.channel == body.channel, Template.language == body.language))
+    if existing is not None and existing != template_id:
+        raise conflict(body)
+
+
 def conflict(body: TemplateCreate) -> ProblemError:
     return ProblemError(409, "Template exists", f"There is already a {body.channel} template {body.key!r} in "
                         f"{body.language!r}: edit it with PUT.", slug="template-exists")
@@ -61,12 +70,14 @@ async def seed_default_templates(sessions: async_sessionmaker[AsyncSession]) -> 
              summary="Add a template for a key, channel and language")
 async def create_template(body: TemplateCreate, session: SessionDep) -> TemplatePublic:
     check(body)
+    await check_unique(session, body)
     now = datetime.now(UTC)
     template = Template(id=str(uuid4()), **body.model_dump(), builtin=False, created_at=now, updated_at=now)
     session.add(template)
     try:
         await session.commit()
     except IntegrityError:
+        await session.rollback()
         raise conflict(body) from None
     return to_public(template)
 
@@ -103,12 +114,14 @@ async def get_template(template_id: str, session: SessionDep) -> TemplatePublic:
 async def replace_template(template_id: str, body: TemplateCreate, session: SessionDep) -> TemplatePublic:
     template = await get_or_404(session, template_id)
     check(body)
+    await check_unique(session, body, template_id)
     for name, value in body.model_dump().items():
         setattr(template, name, value)
     template.updated_at = datetime.now(UTC)
     try:
         await session.commit()
     except IntegrityError:
+        await session.rollback()
         raise conflict(body) from None
     return to_public(template)
 

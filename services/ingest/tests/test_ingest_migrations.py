@@ -1,0 +1,56 @@
+"""Migrations: 0002 upgrades a database holding 0001 feedback in place, matches the models, and downgrades."""
+
+import asyncio
+from datetime import UTC, datetime
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+
+from closedloop.db import alembic_config, create_engine, session_factory
+from ingest.api.feedback import to_public
+from ingest.main import SERVICE_DIR
+from ingest.models import Base, Feedback
+
+
+async def migrate(url: str, revision: str, down: bool = False) -> None:
+    config = alembic_config(SERVICE_DIR, url)
+    await asyncio.to_thread(command.downgrade if down else command.upgrade, config, revision)
+
+
+async def test_0002_keeps_existing_feedback_readable_and_matches_the_models(database_url):
+    await migrate(database_url, "0001")
+    engine = create_engine(database_url)
+    now = datetime.now(UTC)
+    async with engine.begin() as connection:
+        await connection.execute(text(
+            "INSERT INTO feedback (id, channel, text, customer_id, customer_tier, metadata, status, received_at,"
+            " updated_at) VALUES ('f-1', 'app', 'Old feedback', 'c-1', 'vip', '{}', 'resolved', :now, :now)"),
+            {"now": now})
+    await engine.dispose()
+
+    await migrate(database_url, "head")
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            shown = to_public(await session.get(Feedback, "f-1"))
+            assert (shown.text, shown.status, shown.duplicate_count, shown.pii_masked) == \
+                ("Old feedback", "resolved", 0, [])
+        async with engine.connect() as connection:
+            differences = await connection.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": True}),
+                                              Base.metadata))
+            assert differences == [], differences
+    finally:
+        await engine.dispose()
+
+    await migrate(database_url, "0001", down=True)
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            assert (await connection.execute(text("SELECT count(*) FROM feedback"))).scalar() == 1
+            tables = await connection.run_sync(lambda sync: sync.dialect.get_table_names(sync))
+            assert "customers" not in tables and "feedback_invitations" not in tables
+    finally:
+        await engine.dispose()
