@@ -175,6 +175,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chunk", type=int, default=2000, help="examples per POST /v1/training-examples")
     parser.add_argument("--batch", type=int, default=128, help="texts per POST /v1/classify")
     parser.add_argument("--params", help='training params as JSON, e.g. \'{"knn_k": 5}\'')
+    parser.add_argument("--oos-label", help="label of out-of-scope texts (e.g. 'oos'): never trained on; the "
+                        "report gives the share of them sent to needs_triage")
     parser.add_argument("--per-class", action="store_true", help="print every class, not only the worst 10")
     parser.add_argument("--json", type=Path, help="also write the full report to this file")
     args = parser.parse_args(argv)
@@ -197,12 +199,20 @@ def main(argv: list[str] | None = None) -> None:
             if seen[label] <= args.limit_per_label:
                 keep.append(i)
         train_texts, train_labels = [train_texts[i] for i in keep], [train_labels[i] for i in keep]
-    print(f"train {len(train_texts)} texts, test {len(test_texts)} texts, {len(set(train_labels))} labels",
-          file=sys.stderr)
+    oos_texts: list[str] = []
+    if args.oos_label:
+        keep = [i for i, label in enumerate(train_labels) if label != args.oos_label]
+        train_texts, train_labels = [train_texts[i] for i in keep], [train_labels[i] for i in keep]
+        oos_texts = [t for t, label in zip(test_texts, test_labels, strict=True) if label == args.oos_label]
+        keep = [i for i, label in enumerate(test_labels) if label != args.oos_label]
+        test_texts, test_labels = [test_texts[i] for i in keep], [test_labels[i] for i in keep]
+    print(f"train {len(train_texts)} texts, test {len(test_texts)} texts, {len(set(train_labels))} labels"
+          + (f", {len(oos_texts)} out-of-scope test texts" if args.oos_label else ""), file=sys.stderr)
 
     def evaluate_at(url: str) -> dict[str, Any]:
         with httpx.Client(base_url=url, headers={"X-API-Key": args.api_key}, timeout=300) as client:
-            return run(client, train_texts, train_labels, test_texts, test_labels, args)
+            # Out-of-scope texts are classified after the in-scope ones (their label is not in the taxonomy).
+            return run(client, train_texts, train_labels, test_texts + oos_texts, test_labels, args)
 
     if args.url:
         outcome = evaluate_at(args.url)
@@ -210,7 +220,8 @@ def main(argv: list[str] | None = None) -> None:
         with local_service() as url:
             outcome = evaluate_at(url)
     gold = [to_path(label, args.prefix) for label in test_labels]
-    report = score(outcome["results"], gold)
+    report = score(outcome["results"][:len(gold)], gold)
+    oos_results = outcome["results"][len(gold):]
     model = outcome["model"]
     held = model["metrics"] or {}
     print()
@@ -224,6 +235,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  coverage at threshold     {report['coverage']:.4f}  ({report['needs_triage']} sent to needs_triage)")
     print(f"  accuracy on covered       {report['accuracy_on_covered']:.4f}")
     print(f"  accuracy, triage = wrong  {report['accuracy_with_triage']:.4f}")
+    if oos_results:
+        triaged = sum(r["needs_triage"] for r in oos_results)
+        report["out_of_scope"] = {"texts": len(oos_results), "needs_triage": triaged,
+                                  "share_triaged": round(triaged / len(oos_results), 4)}
+        print(f"  out-of-scope sent to triage {triaged / len(oos_results):.4f}  ({triaged} of {len(oos_results)})")
     timings = outcome["timings"]
     print(f"timings: post examples {timings['post_examples_seconds']} s, training {timings['training_seconds']} s, "
           f"classify {timings['classify_seconds']} s ({timings['classify_texts_per_second']} texts/s)")

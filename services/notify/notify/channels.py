@@ -112,7 +112,7 @@ class Senders:
                 use_tls=settings.smtp_security == "tls", start_tls=settings.smtp_security == "starttls",
                 username=settings.smtp_username or None,
                 password=settings.smtp_password.get_secret_value() or None,
-                timeout=settings.smtp_timeout_seconds,
+                timeout=settings.smtp_timeout_seconds, cert_bundle=settings.smtp_ca_file or None,
             )
         except aiosmtplib.SMTPResponseException as exc:
             # 4xx replies are temporary (greylisting, mailbox busy); 5xx are permanent.

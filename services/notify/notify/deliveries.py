@@ -180,7 +180,7 @@ class Planner:
                             now: datetime) -> Delivery:
         settings = self.settings
         # The consumer may handle a batch without autoflush: what this batch planned must count below.
-        pass
+        await session.flush()
         context = templating.build_context(event, settings, intent.recipient)
         language, payload, error = intent.language, "", None
         try:

@@ -33,6 +33,8 @@ class NotifySettings(ServiceSettings):
     smtp_password: SecretStr = SecretStr("")
     smtp_from: str = "Closedloop <no-reply@closedloop.local>"
     smtp_timeout_seconds: float = 10.0
+    # CA bundle (PEM) to trust for STARTTLS/TLS, e.g. a private mail relay's CA; the system store when empty.
+    smtp_ca_file: str = ""
 
     # Who gets what by default (on top of the subscriptions made over the API).
     default_notifications: bool = True

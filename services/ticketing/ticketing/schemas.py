@@ -3,6 +3,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from closedloop.events import Severity
 from ticketing.calendar import BusinessHours
 from ticketing.rules import RuleActions, RuleConditions
 
@@ -135,7 +136,7 @@ class DryRunIn(BaseModel):
     customer_tier: str = "standard"
     channel: str = "api"
     language: str | None = None
-    severity: Literal["critical", "high", "medium", "low"] | None = None
+    severity: Severity | None = None
     text: str = ""
     subject: str | None = None
     needs_triage: bool = False

@@ -11,13 +11,11 @@ and a medium UI/profile issue of a standard customer scores 20 (P3).
 """
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from closedloop.events import Priority
+from closedloop.events import Priority, Severity
 
-Severity = Literal["critical", "high", "medium", "low"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low")
 PRIORITY_SEVERITY: dict[str, Severity] = {"P0": "critical", "P1": "high", "P2": "medium", "P3": "low"}
 
