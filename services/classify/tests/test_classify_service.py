@@ -76,6 +76,12 @@ async def test_taxonomy_training_activation_and_rollback(database_url, nats_serv
         assert old.status_code == 200 and any(n["key"] == "billing/refund" for n in old.json()["nodes"])
         missing = await client.get("/v1/taxonomy/versions/nope")
         assert missing.status_code == 404 and missing.headers["content-type"] == PROBLEM
+        added = await client.post("/v1/taxonomy/nodes", json={"path": "banking/fraud", "examples": ["Not my payment"]})
+        assert added.status_code == 200 and added.json()["created"]
+        assert any(n["key"] == "banking/fraud" and n["leaf"] for n in added.json()["nodes"])
+        removed = await client.delete("/v1/taxonomy/nodes/banking/fraud")
+        assert removed.status_code == 200 and removed.json()["version"] == version  # the same content again
+        assert (await client.delete("/v1/taxonomy/nodes/banking/nope")).status_code == 404
         bad = await client.put("/v1/taxonomy", json={"nodes": [{"path": "a//b"}]})
         assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "body.nodes"
 

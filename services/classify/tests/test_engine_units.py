@@ -253,3 +253,22 @@ def test_duplicate_index_window_capacity_and_growth() -> None:
     assert len(grown) == 3000
     assert grown.neighbours(vectors[1500:1501], start.timestamp())[0][1] == "root"
     assert grown.neighbours(vectors[:1], start.timestamp())[0][1] == "id0"
+
+
+def test_evaluation_scoring(tmp_path: Path) -> None:
+    from classify.evaluate import read_csv, score, to_path
+
+    path = tmp_path / "data.csv"
+    path.write_text("text,category\nhello there,greet\n  ,greet\nbye now,leave\n", encoding="utf-8")
+    assert read_csv(path) == (["hello there", "bye now"], ["greet", "leave"])  # blank texts are skipped
+    assert to_path("greet", "demo") == "demo/greet" and to_path("a/b", "demo") == "a/b"
+    results = [
+        {"label": "demo/greet", "needs_triage": False, "suggestions": {}},
+        {"label": "needs_triage", "needs_triage": True, "suggestions": {"category": {"value": "demo/leave"}}},
+        {"label": "demo/greet", "needs_triage": False, "suggestions": {}},
+    ]
+    report = score(results, ["demo/greet", "demo/leave", "demo/leave"])
+    assert report["top1_accuracy"] == round(2 / 3, 4)  # the triaged text's best guess was right
+    assert report["accuracy_with_triage"] == round(1 / 3, 4)
+    assert report["coverage"] == round(2 / 3, 4) and report["accuracy_on_covered"] == 0.5
+    assert report["per_class"]["demo/greet"]["precision"] == 0.5 and report["per_class"]["demo/leave"]["recall"] == 0.5

@@ -3,7 +3,13 @@ from sqlalchemy import select
 
 from classify.models import TaxonomyVersion
 from classify.registry import EngineSync, store_taxonomy, taxonomy_from_row
-from classify.schemas import TaxonomyNodePublic, TaxonomyPublic, TaxonomyPut, TaxonomyVersionSummary
+from classify.schemas import (
+    TaxonomyNodeIn,
+    TaxonomyNodePublic,
+    TaxonomyPublic,
+    TaxonomyPut,
+    TaxonomyVersionSummary,
+)
 from classify.taxonomy import Taxonomy, TaxonomyError
 from closedloop.api import SessionDep, api_router
 from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
@@ -92,3 +98,60 @@ async def activate_version(version: str, session: SessionDep, request: Request) 
         await store_taxonomy(session, taxonomy, row.source)
     await request.app.state.sync.refresh()
     return taxonomy_public(taxonomy, row)
+
+
+def _as_nodes(taxonomy: Taxonomy) -> list[dict[str, object]]:
+    parents = {n.parent for n in taxonomy.nodes if n.parent is not None}
+    return [{"path": n.key, "name": n.name, "description": n.description, "examples": list(n.examples),
+             "_leaf": n.key not in parents} for n in taxonomy.nodes]
+
+
+async def _replace_active(session: SessionDep, request: Request, nodes: list[dict[str, object]],
+                          field: str) -> TaxonomyPublic:
+    try:
+        taxonomy = Taxonomy.from_nodes([{k: v for k, v in n.items() if not k.startswith("_")} for n in nodes])
+    except TaxonomyError as exc:
+        raise ProblemError(422, "Invalid taxonomy", str(exc), slug="validation-error",
+                           errors=[FieldError(field=field, message=str(exc))]) from exc
+    async with session.begin():
+        created = await store_taxonomy(session, taxonomy, "api")
+        row = await session.get(TaxonomyVersion, taxonomy.version)
+    await request.app.state.sync.refresh()
+    return taxonomy_public(taxonomy, row, created)
+
+
+async def _active(session: SessionDep) -> Taxonomy:
+    row = await session.scalar(select(TaxonomyVersion).where(TaxonomyVersion.active.is_(True)))
+    if row is None:
+        raise NotFound("Taxonomy", "active")
+    taxonomy = taxonomy_from_row(row)
+    await session.rollback()  # end the read transaction: the change opens its own
+    return taxonomy
+
+
+@router.post("/taxonomy/nodes", response_model=TaxonomyPublic,
+             summary="Add a node to the active taxonomy, or replace the node at that path (a new version)")
+async def put_node(body: TaxonomyNodeIn, session: SessionDep, request: Request) -> TaxonomyPublic:
+    nodes = [n for n in _as_nodes(await _active(session)) if n["path"] != body.path.strip().strip("/")]
+    nodes.append(body.model_dump())
+    return await _replace_active(session, request, nodes, "body.path")
+
+
+@router.delete("/taxonomy/nodes/{path:path}", response_model=TaxonomyPublic, responses=problem_responses(404),
+               summary="Remove a node (and its children) from the active taxonomy (a new version)")
+async def delete_node(path: str, session: SessionDep, request: Request) -> TaxonomyPublic:
+    taxonomy = await _active(session)
+    try:
+        taxonomy.get(path)
+    except KeyError:
+        raise NotFound("Taxonomy node", path) from None
+    nodes = [n for n in _as_nodes(taxonomy) if n["path"] != path and not str(n["path"]).startswith(path + "/")]
+    # A parent left without children would silently become a leaf: keep only explicit leaves' paths.
+    leaves = [n for n in nodes if n["_leaf"]]
+    kept_parents = {str(n["path"]).rsplit("/", 1)[0] for n in leaves if "/" in str(n["path"])}
+    nodes = [n for n in nodes if n["_leaf"] or n["path"] in kept_parents
+             or any(str(p).startswith(str(n["path"]) + "/") for p in kept_parents)]
+    if not nodes:
+        raise ProblemError(422, "Invalid taxonomy", "The taxonomy would be empty.", slug="validation-error",
+                           errors=[FieldError(field="path", message="cannot remove the last node")])
+    return await _replace_active(session, request, nodes, "path")
