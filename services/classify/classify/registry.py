@@ -174,7 +174,8 @@ class EngineSync:
                 return
             if taxonomy.version == current.taxonomy.version and not model_changed:
                 return
-            trained = EnsembleModel.from_bytes(artefact) if artefact else (
+            # Decompressing a model (~14 MB) and building prototypes is CPU work: off the event loop.
+            trained = await asyncio.to_thread(EnsembleModel.from_bytes, artefact) if artefact else (
                 current.trained if not model_changed else None)
             active = await asyncio.to_thread(
                 self.engine.build_active, taxonomy, trained,
