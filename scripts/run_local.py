@@ -4,6 +4,8 @@ Ports can be changed with CLOSEDLOOP_<NAME>_PORT; with NATS_URL set, that NATS i
 starting one. Everything lives under var/ (databases, JetStream store, logs).
 """
 
+import email
+import email.policy
 import json
 import os
 import signal
@@ -13,13 +15,16 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from aiosmtpd.controller import Controller
+
 from closedloop.config import DEV_API_KEY
 from closedloop.devtools.nats_server import NatsServer, port_is_open
 from closedloop.devtools.processes import SERVICES, ServiceProcess, service_env
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
-DEFAULT_PORTS = {"nats": 14222, "ingest": 8001, "classify": 8002, "ticketing": 8003, "notify": 8004, "sink": 8009}
+DEFAULT_PORTS = {"nats": 14222, "ingest": 8001, "classify": 8002, "ticketing": 8003, "notify": 8004, "sink": 8009,
+                 "smtp": 8025}
 
 
 def port(name: str) -> int:
@@ -45,6 +50,15 @@ class DemoWebhookSink(BaseHTTPRequestHandler):
         pass
 
 
+class DemoMailSink:
+    """Stands in for an SMTP server so the demo shows the e-mails customers and agents would get."""
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        print(f"  e-mail  ← to {', '.join(envelope.rcpt_tos)}: “{message['Subject']}”", flush=True)
+        return "250 Message accepted"
+
+
 def main() -> int:
     api_key = os.environ.get("CLOSEDLOOP_API_KEY", DEV_API_KEY)
     busy = [f"{name}={port(name)}" for name in DEFAULT_PORTS
@@ -62,10 +76,15 @@ def main() -> int:
     sink = ThreadingHTTPServer(("127.0.0.1", port("sink")), DemoWebhookSink)
     threading.Thread(target=sink.serve_forever, daemon=True).start()
     sink_url = f"http://127.0.0.1:{port('sink')}/webhook"
+    mail_sink = Controller(DemoMailSink(), hostname="127.0.0.1", port=port("smtp"))
+    mail_sink.start()
 
     processes = []
     for name in SERVICES:
-        extra = {"NOTIFY_SEED_WEBHOOK_URLS": sink_url} if name == "notify" else {}
+        extra = {"NOTIFY_SEED_WEBHOOK_URLS": sink_url, "NOTIFY_SMTP_HOST": "127.0.0.1",
+                 "NOTIFY_SMTP_PORT": str(port("smtp")),
+                 "NOTIFY_PUBLIC_STATUS_BASE_URL": f"http://127.0.0.1:{port('ticketing')}/v1/public/tickets",
+                 } if name == "notify" else {}
         env = service_env(name, database_url=f"sqlite+aiosqlite:///{VAR / (name + '.db')}", nats_url=nats_url,
                           api_key=api_key, extra=extra)
         processes.append(ServiceProcess(name, port(name), env, VAR / "log" / f"{name}.log").start())
@@ -81,6 +100,7 @@ def main() -> int:
         for process in reversed(processes):
             process.stop()
         sink.shutdown()
+        mail_sink.stop()
         if nats:
             nats.stop()
         print("Stopped.", flush=True)
@@ -93,7 +113,8 @@ def main() -> int:
         print(f"\nClosedloop is running.  NATS: {nats_url}   logs: {VAR / 'log'}\n")
         for process in processes:
             print(f"  {process.name:<10} {process.url}   API docs: {process.url}/docs")
-        print(f"  demo webhook receiver: {sink_url}\n")
+        print(f"  demo webhook receiver: {sink_url}")
+        print(f"  demo SMTP server:      127.0.0.1:{port('smtp')} (e-mails are printed here)\n")
         print(f"  Development API key: {api_key}\n")
         print("Try it:")
         print(f"  curl -s -X POST {processes[0].url}/v1/feedback -H 'X-API-Key: {api_key}' "
