@@ -68,7 +68,7 @@ class ClassifyRequest(BaseModel):
 
     text: str | None = None
     subject: str | None = None
-    items: list[ClassifyItem] | None = Field(default=None, min_length=1, max_length=256)
+    items: list[ClassifyItem] | None = Field(default=None, min_length=1, max_length=1000)
 
     @field_validator("text")
     @classmethod
@@ -221,6 +221,7 @@ class TrainParamsIn(BaseModel):
     lr_c: float | None = Field(default=None, gt=0, le=1e4)
     knn_k: int | None = Field(default=None, ge=1, le=100)
     knn_temperature: float | None = Field(default=None, gt=0, le=10)
+    knn_max_examples: int | None = Field(default=None, ge=100, le=1_000_000)
     tfidf_c: float | None = Field(default=None, gt=0, le=1e4)
     use_tfidf: bool | None = None
     tfidf_model: Literal["lr", "svm"] | None = None

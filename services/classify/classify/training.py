@@ -41,6 +41,7 @@ class TrainParams:
     lr_c: float = 10.0
     knn_k: int = 10
     knn_temperature: float = 0.05
+    knn_max_examples: int = 50_000
     tfidf_c: float = 0.5
     # The n-gram member: "lr" (logistic regression) or "svm" (linear SVM: ~10x faster to fit; its margins
     # become probabilities through softmax(tfidf_scale * margin)).
@@ -265,8 +266,13 @@ def fit_ensemble(embeddings: np.ndarray, texts: list[str], y: np.ndarray, labels
         lr = LogisticRegression(C=params.lr_c, max_iter=params.max_iter)
         lr.fit(embeddings, y)
         lr_coef, lr_intercept = _expand(lr.coef_, lr.intercept_, present, n_labels)
+        reference = np.arange(len(y))
+        if len(y) > params.knn_max_examples:  # bound the artefact and the per-batch kNN cost
+            reference = np.sort(np.random.default_rng(params.seed).choice(len(y), params.knn_max_examples,
+                                                                          replace=False))
         model = EnsembleModel(labels=labels, params=params, lr_coef=lr_coef, lr_intercept=lr_intercept,
-                              knn_embeddings=embeddings.astype(np.float16), knn_labels=y.astype(np.int64))
+                              knn_embeddings=embeddings[reference].astype(np.float16),
+                              knn_labels=y[reference].astype(np.int64))
         if params.use_tfidf and params.weights[2] > 0:
             report(0.4, "fitting the n-gram model")
             word, char = _word_vectorizer(), _char_vectorizer()

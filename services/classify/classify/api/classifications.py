@@ -18,6 +18,7 @@ from closedloop.api import SessionDep, api_router
 from closedloop.errors import NotFound, problem_responses
 
 router = api_router("classifications", 400, 413)
+PREVIEW_CHUNK = 128
 
 
 @router.get("/classifications/{feedback_id}", response_model=ClassificationPublic,
@@ -77,7 +78,10 @@ async def classify_texts(body: ClassifyRequest, request: Request) -> ClassifyRes
         texts = [_joined(item.subject, item.text) for item in body.items]
     else:
         texts = [_joined(body.subject, body.text or "")]
-    results = await engine.classify_async(texts, now=datetime.now(UTC))
+    results = []
+    now = datetime.now(UTC)
+    for start in range(0, len(texts), PREVIEW_CHUNK):  # the consumer gets the model between chunks
+        results.extend(await engine.classify_async(texts[start:start + PREVIEW_CHUNK], now=now))
     public = [to_public(r, engine) for r in results]
     return ClassifyBatchResult(results=public) if body.items is not None else public[0]
 
