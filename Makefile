@@ -10,12 +10,13 @@ export TOKENIZERS_PARALLELISM := false
 PACKAGES := -e shared -e services/ingest -e services/classify -e services/ticketing -e services/notify
 PROJECT_FILES := constraints.txt requirements-dev.txt shared/pyproject.toml $(wildcard services/*/pyproject.toml)
 
-.PHONY: install run test test-fast bench lint format openapi clean help
+.PHONY: install run test test-fast bench evaluate lint format openapi clean help
 
 help:
 	@echo "make run      install (once) and run the whole system locally"
 	@echo "make test     install (once) and run the test suite"
 	@echo "make bench    run the benchmarks"
+	@echo "make evaluate classification accuracy on Banking77 (BANKING77=path/to/train.csv)"
 	@echo "make lint     ruff"
 	@echo "make openapi  export each service's OpenAPI spec to docs/openapi/"
 
@@ -42,6 +43,11 @@ test-fast: install
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# Classification accuracy, trained and measured through the classify service's own HTTP API.
+BANKING77 ?= ../shared/data/banking77/train.csv
+evaluate: install
+	$(BIN)/python -m classify.evaluate --train $(BANKING77)
 
 lint: install
 	$(BIN)/ruff check .
