@@ -185,6 +185,16 @@ class TicketResolvedV1(Event):
     status_url: str | None = None
 
 
+class TicketFeedbackAttachedV1(Event):
+    """Feedback that joined an existing open ticket (same problem, same customer) instead of opening one."""
+
+    nats_subject: ClassVar[str] = "ticket.feedback_attached.v1"
+
+    ticket: TicketSnapshot
+    feedback_id: UUID
+    reason: str
+
+
 class TicketRecategorizedV1(Event):
     nats_subject: ClassVar[str] = "ticket.recategorized.v1"
 
@@ -230,6 +240,7 @@ class NotificationFailedV1(Event):
 
 
 TICKET_EVENTS: tuple[type[Event], ...] = (
+    TicketFeedbackAttachedV1,
     TicketCreatedV1,
     TicketAssignedV1,
     TicketSlaWarningV1,

@@ -5,7 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from closedloop.api import create_service_app
-from closedloop.events import FeedbackClassifiedV1, TicketCreatedV1, TicketResolvedV1
+from closedloop.events import FeedbackClassifiedV1, TicketCreatedV1, TicketFeedbackAttachedV1, TicketResolvedV1
 from closedloop.messaging.consumer import Subscription
 from closedloop.runtime import ServiceRuntime
 from ingest.api import channels, customers, feedback
@@ -25,7 +25,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     ))
     runtime.subscribe(Subscription(
         durable="ingest-ticket-events", stream="TICKET", filter_subject="ticket.>",
-        subjects={TicketCreatedV1.nats_subject: TicketCreatedV1, TicketResolvedV1.nats_subject: TicketResolvedV1},
+        subjects={event.nats_subject: event for event in (TicketCreatedV1, TicketFeedbackAttachedV1, TicketResolvedV1)},
         handler=on_ticket_event,
     ))
     return create_service_app(

@@ -2,9 +2,10 @@
 
 from datetime import UTC, datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from closedloop.events import FeedbackClassifiedV1, TicketCreatedV1, TicketResolvedV1
+from closedloop.events import FeedbackClassifiedV1, TicketCreatedV1, TicketFeedbackAttachedV1, TicketResolvedV1
 from ingest.models import STATUS_ORDER, Feedback
 
 
@@ -23,12 +24,17 @@ async def on_feedback_classified(session: AsyncSession, event: FeedbackClassifie
     _advance(feedback, "classified")
 
 
-async def on_ticket_event(session: AsyncSession, event: TicketCreatedV1 | TicketResolvedV1, _: object) -> None:
-    if event.ticket.feedback_id is None:
-        return
-    feedback = await session.get(Feedback, str(event.ticket.feedback_id))
-    if feedback is None:
-        return
-    if feedback.ticket_id is None:
-        feedback.ticket_id = str(event.ticket.ticket_id)
-    _advance(feedback, "resolved" if isinstance(event, TicketResolvedV1) else "ticket_opened")
+async def on_ticket_event(session: AsyncSession,
+                          event: TicketCreatedV1 | TicketFeedbackAttachedV1 | TicketResolvedV1, _: object) -> None:
+    ticket_id = str(event.ticket.ticket_id)
+    # Attached feedback is named by the event itself; the others by the ticket they opened.
+    feedback_id = event.feedback_id if isinstance(event, TicketFeedbackAttachedV1) else event.ticket.feedback_id
+    feedback = await session.get(Feedback, str(feedback_id)) if feedback_id else None
+    if feedback is not None and feedback.ticket_id is None:
+        feedback.ticket_id = ticket_id
+    if isinstance(event, TicketResolvedV1):
+        # Every item on the ticket is resolved with it, including feedback attached to it later.
+        for item in await session.scalars(select(Feedback).where(Feedback.ticket_id == ticket_id)):
+            _advance(item, "resolved")
+    elif feedback is not None:
+        _advance(feedback, "ticket_opened")

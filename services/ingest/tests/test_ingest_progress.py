@@ -13,6 +13,7 @@ from closedloop.events import (
     Event,
     FeedbackClassifiedV1,
     TicketCreatedV1,
+    TicketFeedbackAttachedV1,
     TicketResolvedV1,
     TicketSnapshot,
 )
@@ -187,3 +188,29 @@ async def test_events_for_unknown_feedback_are_acknowledged_and_ignored(app):
         await eventually(lambda: handled(app, "ingest-feedback-classified", stranger), timeout=10)
         await eventually(lambda: caught_up(app, *CLASSIFIED_CONSUMER), timeout=10)
         assert (await show(client, feedback_id))["status"] == "received"
+
+
+async def test_attached_feedback_shows_the_ticket_and_is_resolved_with_it(app):
+    async with running_app(app) as client:
+        await app.state.runtime.broker.wait_connected(10)
+        first = await submit(client)
+        again = {**GOOD, "text": "Still crashing when I pay, again"}
+        second = (await client.post("/v1/feedback", json=again)).json()["id"]
+        ticket_id = uuid4()
+        await publish(app, ticket_event(TicketCreatedV1, first, ticket_id))
+        opened = ticket_event(TicketCreatedV1, first, ticket_id)
+        await publish(app, TicketFeedbackAttachedV1(ticket=opened.ticket, feedback_id=UUID(second),
+                                                    reason="same customer and category"))
+
+        async def attached():
+            shown = (await client.get(f"/v1/feedback/{second}")).json()
+            return shown if shown["status"] == "ticket_opened" else None
+        shown = await eventually(attached)
+        assert shown["ticket_id"] == str(ticket_id)
+
+        await publish(app, ticket_event(TicketResolvedV1, first, ticket_id))
+
+        async def both_resolved():
+            statuses = [(await client.get(f"/v1/feedback/{i}")).json()["status"] for i in (first, second)]
+            return statuses == ["resolved", "resolved"]
+        await eventually(both_resolved)

@@ -129,6 +129,9 @@ async def test_duplicates_attach_to_the_open_ticket_and_merge_and_link(app, cloc
         assert (await client.get(f"/v1/tickets/{someone_else.id}")).json()["related_ticket_ids"] == [first.id]
         shown = (await client.get(f"/v1/tickets/{first.id}")).json()
         assert len(shown["attached_feedback_ids"]) == 2
+        attached = await outbox_events(app, "ticket.feedback_attached.v1")
+        assert sorted(e["feedback_id"] for e in attached) == sorted(shown["attached_feedback_ids"])
+        assert all(e["ticket"]["ticket_id"] == first.id for e in attached)
         comments = (await client.get(f"/v1/tickets/{first.id}/comments")).json()
         assert [c["author_type"] for c in comments] == ["customer", "customer"]
 

@@ -14,7 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.errors import FieldError, ProblemError
-from closedloop.events import FeedbackClassifiedV1, TicketCreatedV1, TicketRecategorizedV1, TicketResolvedV1
+from closedloop.events import (
+    FeedbackClassifiedV1,
+    TicketCreatedV1,
+    TicketFeedbackAttachedV1,
+    TicketRecategorizedV1,
+    TicketResolvedV1,
+)
 from ticketing.assignment import ACTIVE_STATUSES, assign, auto_assign
 from ticketing.audit import audit
 from ticketing.clock import Clock, SystemClock
@@ -174,6 +180,9 @@ async def attach_feedback(session: AsyncSession, ticket: Ticket, event: Feedback
           reason=reason)
     await add_comment(session, ticket, author=event.customer.id, author_type="customer", public=True,
                       body=event.text, now=now, table=table)
+    # Ingest shows this feedback's status from it; partners subscribed to ticket.* see it too.
+    outbox.add(session, TicketFeedbackAttachedV1(ticket=snapshot(ticket, table.lead_of(ticket.team)),
+                                                 feedback_id=event.feedback_id, reason=reason))
     await session.flush()
 
 
