@@ -15,6 +15,7 @@ from typing import TypeVar
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -82,3 +83,29 @@ async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s: {getattr(check, '__name__', check)}")
         await asyncio.sleep(interval)
+
+
+async def migrate(service_dir: Path, url: str, revision: str = "head", down: bool = False) -> None:
+    """Run a service's Alembic migrations up (or down) to `revision`, as its migration job does."""
+    from alembic import command
+
+    from closedloop.db import alembic_config
+
+    config = alembic_config(service_dir, url)
+    await asyncio.to_thread(command.downgrade if down else command.upgrade, config, revision)
+
+
+async def schema_differences(url: str, metadata: MetaData) -> list[object]:
+    """What Alembic's autogenerate would change to make the database match the models ([] = in sync)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from closedloop.db import create_engine
+
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(lambda sync: compare_metadata(
+                MigrationContext.configure(sync, opts={"compare_type": True}), metadata))
+    finally:
+        await engine.dispose()

@@ -118,7 +118,7 @@ class ConfigEntry(Base):
     __tablename__ = "engine_config"
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
-    value: Mapped[Any] = mapped_column(JSON)
+    value: Mapped[Any] = mapped_column(JSON, nullable=True)  # as migration 0002 created it
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

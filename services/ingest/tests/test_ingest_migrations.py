@@ -1,22 +1,19 @@
 """Migrations: 0002 upgrades a database holding 0001 feedback in place, matches the models, and downgrades."""
 
-import asyncio
 from datetime import UTC, datetime
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import text
 
-from closedloop.db import alembic_config, create_engine, session_factory
+from closedloop.db import create_engine, session_factory
+from closedloop.testing import migrate as migrate_service
+from closedloop.testing import schema_differences
 from ingest.api.feedback import to_public
 from ingest.main import SERVICE_DIR
 from ingest.models import Base, Feedback
 
 
 async def migrate(url: str, revision: str, down: bool = False) -> None:
-    config = alembic_config(SERVICE_DIR, url)
-    await asyncio.to_thread(command.downgrade if down else command.upgrade, config, revision)
+    await migrate_service(SERVICE_DIR, url, revision, down)
 
 
 async def test_0002_keeps_existing_feedback_readable_and_matches_the_models(database_url):
@@ -37,13 +34,9 @@ async def test_0002_keeps_existing_feedback_readable_and_matches_the_models(data
             shown = to_public(await session.get(Feedback, "f-1"))
             assert (shown.text, shown.status, shown.duplicate_count, shown.pii_masked) == \
                 ("Old feedback", "resolved", 0, [])
-        async with engine.connect() as connection:
-            differences = await connection.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": True}),
-                                              Base.metadata))
-            assert differences == [], differences
     finally:
         await engine.dispose()
+    assert await schema_differences(database_url, Base.metadata) == []
 
     await migrate(database_url, "0001", down=True)
     engine = create_engine(database_url)

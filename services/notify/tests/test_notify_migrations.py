@@ -1,21 +1,18 @@
 """Migrations: 0002 upgrades a database with 0001 data in place, matches the models, and downgrades."""
 
-import asyncio
 from datetime import UTC, datetime
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from sqlalchemy import text
 
-from closedloop.db import alembic_config, create_engine
+from closedloop.db import create_engine
+from closedloop.testing import migrate as migrate_service
+from closedloop.testing import schema_differences
 from notify.main import SERVICE_DIR
 from notify.models import Base
 
 
 async def migrate(url: str, revision: str, down: bool = False) -> None:
-    config = alembic_config(SERVICE_DIR, url)
-    await asyncio.to_thread(command.downgrade if down else command.upgrade, config, revision)
+    await migrate_service(SERVICE_DIR, url, revision, down)
 
 
 async def test_0002_keeps_webhook_history_and_matches_the_models(database_url):
@@ -39,12 +36,9 @@ async def test_0002_keeps_webhook_history_and_matches_the_models(database_url):
             row = (await connection.execute(text(
                 "SELECT channel, recipient, endpoint_id, status FROM deliveries WHERE id = 'd-1'"))).one()
             assert tuple(row) == ("webhook", "http://crm.example/hook", "e-1", "failed")
-            differences = await connection.run_sync(
-                lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": True}),
-                                              Base.metadata))
-            assert differences == [], differences
     finally:
         await engine.dispose()
+    assert await schema_differences(database_url, Base.metadata) == []
 
     await migrate(database_url, "0001", down=True)
     engine = create_engine(database_url)
