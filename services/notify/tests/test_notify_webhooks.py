@@ -1,10 +1,7 @@
 """Webhook delivery end to end: events from a real nats-server, sent to a real local HTTP receiver."""
 
 import json
-import threading
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from uuid import uuid4
 
 import pytest
@@ -17,67 +14,10 @@ from notify.main import create_app
 from notify.settings import NotifySettings
 
 
-@dataclass(frozen=True)
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class Receiver:
-    """A real HTTP server on a free port. Each path answers its scripted statuses in turn (the last one
-    repeats; 200 when none is scripted). A status may be a (status, headers) pair."""
-
-    def __init__(self) -> None:
-        self.requests: list[Received] = []
-        self.scripts: dict[str, list] = {}
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                status, headers = receiver._record(Received(self.path, dict(self.headers.items()), body))
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-
-    def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.server.server_port}{path}"
-
-    def answer(self, path: str, *statuses) -> None:
-        with self._lock:
-            self.scripts[path] = list(statuses)
-
-    def _record(self, request: Received) -> tuple[int, dict[str, str]]:
-        with self._lock:
-            self.requests.append(request)
-            script = self.scripts.get(request.path) or [200]
-            answer = script.pop(0) if len(script) > 1 else script[0]
-        return answer if isinstance(answer, tuple) else (answer, {})
-
-    def received(self, path: str | None = None) -> list[Received]:
-        with self._lock:
-            return [r for r in self.requests if path is None or r.path == path]
-
-
 @pytest.fixture
-def receiver():
-    receiver = Receiver()
-    receiver.thread.start()
-    yield receiver
-    receiver.server.shutdown()
-    receiver.server.server_close()
+def receiver(http_receiver):
+    """The scripted HTTP receiver of conftest.py, under the name these tests use."""
+    return http_receiver
 
 
 @pytest.fixture
@@ -139,7 +79,7 @@ async def last_event(app, subject: str) -> dict | None:
     return json.loads(msg.data)
 
 
-def arrived(receiver: Receiver, count: int = 1):
+def arrived(receiver, count: int = 1):
     """A check for `eventually`: the receiver's requests once there are `count` of them."""
 
     async def check():
@@ -158,7 +98,7 @@ async def caught_up(app, stream: str, durable: str) -> bool:
     return info.num_pending == 0 and info.num_ack_pending == 0 and info.delivered.stream_seq > 0
 
 
-def verified(request: Received, secret: str) -> bool:
+def verified(request, secret: str) -> bool:
     return signing.verify(secret, request.body, request.headers[signing.HEADER])
 
 
