@@ -15,8 +15,8 @@ from closedloop.events import CustomerRef, FeedbackReceivedV1
 from closedloop.messaging.broker import Broker
 from closedloop.messaging.consumer import ConsumerOptions, ConsumerRunner, Subscription
 from closedloop.messaging.deadletters import list_dead_letters, replay_dead_letter
-from closedloop.messaging.outbox import Outbox, OutboxRelay
-from closedloop.messaging.tables import InboxMixin, OutboxMixin
+from closedloop.messaging.models import messaging_models
+from closedloop.messaging.outbox import OutboxRelay
 from closedloop.testing import eventually
 
 
@@ -25,12 +25,7 @@ class Base(ServiceBase):
     metadata = new_metadata()
 
 
-class OutboxRow(OutboxMixin, Base):
-    pass
-
-
-class InboxRow(InboxMixin, Base):
-    pass
+OutboxRow, InboxRow, outbox = messaging_models(Base)
 
 
 class Handled(Base):
@@ -38,7 +33,6 @@ class Handled(Base):
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
 
 
-outbox = Outbox(OutboxRow)
 FAST = ConsumerOptions(batch_size=8, fetch_timeout=0.2, ack_wait=5, max_deliver=3, backoff=(0.05,))
 
 

@@ -7,8 +7,8 @@ from sqlalchemy import JSON, Boolean, Float, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from closedloop.db import ServiceBase, UTCDateTime, new_metadata
-from closedloop.messaging.outbox import Outbox
-from closedloop.messaging.tables import AutoIncrementId, InboxMixin, OutboxMixin
+from closedloop.messaging.models import messaging_models
+from closedloop.messaging.tables import AutoIncrementId
 
 
 class Base(ServiceBase):
@@ -16,15 +16,7 @@ class Base(ServiceBase):
     metadata = new_metadata()
 
 
-class OutboxMessage(OutboxMixin, Base):
-    pass
-
-
-class InboxMessage(InboxMixin, Base):
-    pass
-
-
-outbox = Outbox(OutboxMessage)
+OutboxMessage, InboxMessage, outbox = messaging_models(Base)
 
 
 class ClassificationRecord(Base):

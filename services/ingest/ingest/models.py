@@ -7,8 +7,7 @@ from sqlalchemy import JSON, Float, Index, Integer, String, Text, UniqueConstrai
 from sqlalchemy.orm import Mapped, mapped_column
 
 from closedloop.db import ServiceBase, UTCDateTime, new_metadata
-from closedloop.messaging.outbox import Outbox
-from closedloop.messaging.tables import InboxMixin, OutboxMixin
+from closedloop.messaging.models import messaging_models
 
 
 class Base(ServiceBase):
@@ -16,15 +15,7 @@ class Base(ServiceBase):
     metadata = new_metadata()
 
 
-class OutboxMessage(OutboxMixin, Base):
-    pass
-
-
-class InboxMessage(InboxMixin, Base):
-    pass
-
-
-outbox = Outbox(OutboxMessage)
+OutboxMessage, InboxMessage, outbox = messaging_models(Base)
 
 # Progress a customer can see; events may arrive out of order, so status only moves forward.
 STATUS_ORDER = ("received", "classified", "ticket_opened", "resolved")

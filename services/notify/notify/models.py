@@ -6,8 +6,7 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from closedloop.db import ServiceBase, UTCDateTime, new_metadata
-from closedloop.messaging.outbox import Outbox
-from closedloop.messaging.tables import InboxMixin, OutboxMixin
+from closedloop.messaging.models import messaging_models
 
 
 class Base(ServiceBase):
@@ -15,15 +14,7 @@ class Base(ServiceBase):
     metadata = new_metadata()
 
 
-class OutboxMessage(OutboxMixin, Base):
-    pass
-
-
-class InboxMessage(InboxMixin, Base):
-    pass
-
-
-outbox = Outbox(OutboxMessage)
+OutboxMessage, InboxMessage, outbox = messaging_models(Base)
 
 
 class WebhookEndpoint(Base):
