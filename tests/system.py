@@ -104,6 +104,17 @@ def post_feedback(client: httpx.Client, text: str, customer: str = "cust-1", tie
     return response.json()["id"]
 
 
+def post_feedback_batch(client: httpx.Client, texts: list[str], customer_prefix: str) -> list[str]:
+    """Submit `texts` in one batch call (one customer each), so a stream is queued faster than it is consumed."""
+    items = [{"channel": "app", "text": text, "customer": {"id": f"{customer_prefix}{i}"}}
+             for i, text in enumerate(texts)]
+    response = client.post("/v1/feedback/batch", json={"items": items})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["accepted"] == len(texts), body
+    return [result["id"] for result in body["results"]]
+
+
 def wait_for(check: Callable[[], T], timeout: float = 60.0, interval: float = 0.25) -> T:
     deadline = time.monotonic() + timeout
     while True:

@@ -7,9 +7,13 @@ from pathlib import Path
 import pytest
 
 from closedloop.devtools.processes import SERVICES
-from tests.system import post_feedback, start_system, stop_system, wait_for
+from tests.system import post_feedback, post_feedback_batch, start_system, stop_system, wait_for
 
 pytestmark = pytest.mark.e2e
+
+# Items per stream in the mid-stream tests: enough that draining it takes seconds even on a fast machine
+# (40 posted one by one was drained before the signal on CI once).
+STREAM = 200
 
 
 def sqlite_databases(tmp_path: Path) -> dict[str, str]:
@@ -34,26 +38,28 @@ def test_classify_killed_mid_stream_every_item_gets_exactly_one_ticket(tmp_path)
                           overrides={"classify": {"CLASSIFY_CONSUMER_BATCH_SIZE": "2"}})
     try:
         ingest, ticketing = system.client("ingest"), system.client("ticketing")
-        ids = [post_feedback(ingest, f"Payment number {i} failed at checkout with error E{i}", customer=f"c{i}")
-               for i in range(40)]
+        # One batch call queues the whole stream at once; at two per batch, classify needs seconds to drain it,
+        # so the kill below lands mid-stream however fast the machine is.
+        ids = post_feedback_batch(ingest, [f"Payment number {i} failed at checkout with error E{i}"
+                                           for i in range(STREAM)], customer_prefix="c")
         wait_for(lambda: ticketing.get("/v1/tickets", params={"limit": 1}).json()["total"] >= 1, timeout=60)
 
         system.services["classify"].kill()  # SIGKILL: no graceful shutdown, no acks for the batch in hand
         done_at_kill = ticketing.get("/v1/tickets", params={"limit": 1}).json()["total"]
-        assert done_at_kill < 40, "the kill came too late to test anything"
+        assert done_at_kill < STREAM, "the kill came too late to test anything"
         # Ingest keeps accepting while classify is down.
         ids += [post_feedback(ingest, f"Refund {i} has not arrived yet", customer=f"r{i}") for i in range(10)]
 
         system.restart("classify")
-        wait_for(lambda: len(tickets_by_feedback(ticketing)) == 50, timeout=120)
+        wait_for(lambda: len(tickets_by_feedback(ticketing)) == STREAM + 10, timeout=180)
 
         tickets = tickets_by_feedback(ticketing)
         assert set(tickets) == set(ids)
         assert all(len(t) == 1 for t in tickets.values()), "a feedback item got more than one ticket"
-        assert ticketing.get("/v1/tickets", params={"limit": 1}).json()["total"] == 50
+        assert ticketing.get("/v1/tickets", params={"limit": 1}).json()["total"] == STREAM + 10
         classify = system.client("classify")
         assert all(classify.get(f"/v1/classifications/{i}").status_code == 200 for i in ids)
-        print(f"killed classify after {done_at_kill}/40 tickets; all 50 items got exactly one ticket")
+        print(f"killed classify after {done_at_kill}/{STREAM} tickets; all {STREAM + 10} items got exactly one ticket")
     finally:
         stop_system(system)
 
@@ -83,8 +89,8 @@ def test_sigterm_during_a_stream_finishes_the_batch_in_hand_and_loses_nothing(tm
                           overrides={"classify": {"CLASSIFY_CONSUMER_BATCH_SIZE": "4"}})
     try:
         ingest, ticketing = system.client("ingest"), system.client("ticketing")
-        ids = [post_feedback(ingest, f"Login fails with code {i} after the update", customer=f"t{i}")
-               for i in range(40)]
+        ids = post_feedback_batch(ingest, [f"Login fails with code {i} after the update" for i in range(STREAM)],
+                                  customer_prefix="t")
         wait_for(lambda: ticketing.get("/v1/tickets", params={"limit": 1}).json()["total"] >= 1, timeout=60)
 
         started = time.monotonic()
@@ -95,10 +101,10 @@ def test_sigterm_during_a_stream_finishes_the_batch_in_hand_and_loses_nothing(tm
         assert "service stopped" in log and "Application shutdown complete" in log, "no graceful shutdown"
         assert time.monotonic() - started < 25, "shutdown took longer than the grace period"
         done_at_stop = ticketing.get("/v1/tickets", params={"limit": 1}).json()["total"]
-        assert done_at_stop < 40, "SIGTERM came too late to test anything"
+        assert done_at_stop < STREAM, "SIGTERM came too late to test anything"
 
         system.restart("classify")
-        wait_for(lambda: len(tickets_by_feedback(ticketing)) == 40, timeout=120)
+        wait_for(lambda: len(tickets_by_feedback(ticketing)) == STREAM, timeout=180)
         tickets = tickets_by_feedback(ticketing)
         assert set(tickets) == set(ids)
         assert all(len(t) == 1 for t in tickets.values())
