@@ -114,24 +114,31 @@ def percentile(values: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--texts", type=int, default=1024)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--texts", type=int, default=2048)
+    parser.add_argument("--batch-size", type=int, default=32,
+                        help="texts per forward pass, for the raw baseline and the service alike")
+    parser.add_argument("--consumer-batch", type=int,
+                        help="messages per consumer fetch (default: the service's CLASSIFY_CONSUMER_BATCH_SIZE)")
     parser.add_argument("--train-csv", type=Path,
                         help="train and activate a model on this CSV first (e.g. ../shared/data/banking77/train.csv)")
     parser.add_argument("--train-limit", type=int, default=10_000, help="rows of --train-csv to use")
     args = parser.parse_args()
     texts = sample_texts(args.texts)
 
-    print(f"classify benchmark: {args.texts} texts, batch size {args.batch_size}")
-    raw = raw_encode_throughput(texts, args.batch_size)
-    print(f"  baseline  raw model.encode (batches of {args.batch_size}):   {raw:8.1f} texts/s")
+    print(f"classify benchmark: {args.texts} texts, forward batches of {args.batch_size}")
+    # The baseline is measured before and after the service runs (this machine's speed drifts by ~10%),
+    # and the ratio uses the faster of the two: the stricter comparison.
+    raw_before = raw_encode_throughput(texts, args.batch_size)
+    print(f"  baseline  raw model.encode, all texts in one call:   {raw_before:8.1f} texts/s")
+    extra = {"CLASSIFY_EMBED_BATCH_SIZE": str(args.batch_size), "CLASSIFY_LOG_LEVEL": "WARNING"}
+    if args.consumer_batch:
+        extra["CLASSIFY_CONSUMER_BATCH_SIZE"] = str(args.consumer_batch)
 
     with tempfile.TemporaryDirectory() as scratch:
         scratch_dir = Path(scratch)
         server = NatsServer(free_port(), scratch_dir / "js").start()
         env = service_env("classify", database_url=f"sqlite+aiosqlite:///{scratch_dir / 'classify.db'}",
-                          nats_url=server.url, api_key=DEV_API_KEY,
-                          extra={"CLASSIFY_CONSUMER_BATCH_SIZE": str(args.batch_size), "CLASSIFY_LOG_LEVEL": "WARNING"})
+                          nats_url=server.url, api_key=DEV_API_KEY, extra=extra)
         service = ServiceProcess("classify", free_port(), env, scratch_dir / "classify.log").start()
         try:
             service.wait_ready(timeout=180)
@@ -142,7 +149,6 @@ def main() -> None:
             asyncio.run(through_service(server.url, texts[:64], rate=None))  # warm-up
             throughput, _ = asyncio.run(through_service(server.url, texts, rate=None))
             print(f"  service   NATS in → classify → NATS out:          {throughput:8.1f} texts/s")
-            print(f"  ratio     service / raw:                          {throughput / raw:8.2f}  (target ≥ 0.80)")
             half = throughput / 2
             count = min(len(texts), max(64, int(half * 10)))
             _, latencies = asyncio.run(through_service(server.url, texts[:count], rate=half))
@@ -151,6 +157,10 @@ def main() -> None:
         finally:
             service.stop()
             server.stop()
+    raw_after = raw_encode_throughput(texts, args.batch_size)
+    raw = max(raw_before, raw_after)
+    print(f"  baseline  raw model.encode again, after the service: {raw_after:8.1f} texts/s")
+    print(f"  ratio     service / faster baseline:                 {throughput / raw:8.2f}  (target ≥ 0.80)")
 
 
 if __name__ == "__main__":

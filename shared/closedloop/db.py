@@ -3,7 +3,8 @@
 SQLite (embedded mode) and PostgreSQL (compose / Kubernetes) run from the same code. On SQLite every
 transaction starts with BEGIN IMMEDIATE: several tasks write to one file (HTTP handlers, consumers,
 the outbox relay) and a deferred transaction that later upgrades to a write fails at once with
-SQLITE_BUSY instead of waiting for the busy timeout.
+SQLITE_BUSY instead of waiting for the busy timeout. Sessions from `read_session_factory` are the
+exception: they only read, so they begin deferred and, in WAL mode, never wait for a writer.
 """
 
 import asyncio
@@ -25,6 +26,10 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# Execution option marking an engine copy whose transactions only read (see read_session_factory).
+READ_ONLY_OPTION = "closedloop_read_only"
 
 
 def new_metadata() -> MetaData:
@@ -90,13 +95,22 @@ def create_engine(url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection):  # type: ignore[no-untyped-def]
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for reads only (a write in one may fail with SQLITE_BUSY instead of waiting).
+
+    On SQLite a reader then sees the last commit while a writer holds the lock, instead of queueing
+    behind it: the consumers check their inbox for batch N+1 while batch N commits."""
+    return async_sessionmaker(engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False)
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -9,7 +9,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.config import ServiceSettings
-from closedloop.db import create_engine, run_migrations, session_factory
+from closedloop.db import create_engine, read_session_factory, run_migrations, session_factory
 from closedloop.messaging.broker import Broker
 from closedloop.messaging.consumer import ConsumerOptions, ConsumerRunner, Subscription
 from closedloop.messaging.outbox import Outbox, OutboxRelay
@@ -32,6 +32,7 @@ class ServiceRuntime:
         self.inbox_model = inbox_model
         self.engine = create_engine(settings.database_url)
         self.sessions = session_factory(self.engine)
+        self.read_sessions = read_session_factory(self.engine)
         self.broker = Broker(settings.nats_url, settings.service_name, settings.stream_replicas)
         self.relay = OutboxRelay(outbox, self.sessions, self.broker,
                                  poll_seconds=settings.outbox_poll_seconds,
@@ -48,7 +49,8 @@ class ServiceRuntime:
 
     def subscribe(self, subscription: Subscription) -> None:
         self.consumers.append(ConsumerRunner(self.settings.service_name, subscription, self.broker,
-                                             self.sessions, self.inbox_model, self.consumer_options))
+                                             self.sessions, self.inbox_model, self.consumer_options,
+                                             read_sessions=self.read_sessions))
 
     def add_worker(self, worker: Worker) -> None:
         self.workers.append(worker)

@@ -3,6 +3,7 @@
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -23,27 +24,43 @@ from closedloop.events import (
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    results: dict[str, Result]  # by event id
+    classified_before: set[str]  # feedback ids that already have a classification record
+
+
 class FeedbackReceivedHandler:
-    def __init__(self, engine: ClassificationEngine, sessions: async_sessionmaker[AsyncSession] | None = None) -> None:
+    def __init__(self, engine: ClassificationEngine,
+                 read_sessions: async_sessionmaker[AsyncSession] | None = None) -> None:
         self.engine = engine
-        self.sessions = sessions
+        self.read_sessions = read_sessions  # to see what other replicas classified
 
-    async def prepare(self, events: list[FeedbackReceivedV1]) -> dict[str, Result]:
-        """Embed the whole batch in one model call; link near-duplicates among recent messages."""
-        if self.sessions is not None and self.engine.duplicates is not None:
-            await refresh_duplicates(self.sessions, self.engine.duplicates)
+    async def prepare(self, events: list[FeedbackReceivedV1]) -> Prepared:
+        """Embed the whole batch in one model call; link near-duplicates among recent messages; note
+        which messages were classified before (one query for the batch instead of one per message)."""
+        feedback_ids = [str(e.feedback_id) for e in events]
+        classified_before: set[str] = set()
+        if self.read_sessions is not None:
+            if self.engine.duplicates is not None:
+                await refresh_duplicates(self.read_sessions, self.engine.duplicates)
+            async with self.read_sessions() as session:
+                classified_before = set(await session.scalars(
+                    select(ClassificationRecord.feedback_id).where(ClassificationRecord.feedback_id.in_(feedback_ids))))
         now = datetime.now(UTC)
-        results = await self.engine.classify_async([_text_of(e) for e in events], now=now,
-                                                   feedback_ids=[str(e.feedback_id) for e in events])
+        results = await self.engine.classify_async([_text_of(e) for e in events], now=now, feedback_ids=feedback_ids)
         if self.engine.duplicates is not None:
-            for event, result in zip(events, results, strict=True):
-                self.engine.duplicates.add(str(event.feedback_id), now, result.embedding, result.duplicate_of)
-        return {str(e.event_id): r for e, r in zip(events, results, strict=True)}
+            for feedback_id, result in zip(feedback_ids, results, strict=True):
+                self.engine.duplicates.add(feedback_id, now, result.embedding, result.duplicate_of)
+        return Prepared({str(e.event_id): r for e, r in zip(events, results, strict=True)}, classified_before)
 
-    async def __call__(self, session: AsyncSession, event: FeedbackReceivedV1, prepared: dict[str, Result]) -> None:
-        result = prepared[str(event.event_id)]
+    async def __call__(self, session: AsyncSession, event: FeedbackReceivedV1, prepared: Prepared) -> None:
+        result = prepared.results[str(event.event_id)]
         outcome = decide(result, self.engine.config)
-        existing = await session.get(ClassificationRecord, str(event.feedback_id))
+        # Reclassifying replaces the earlier record. (Had another batch classified this feedback since
+        # `prepare` looked, the insert fails on the key and the message is retried: then it is found.)
+        existing = (await session.get(ClassificationRecord, str(event.feedback_id))
+                    if str(event.feedback_id) in prepared.classified_before else None)
         record = existing or ClassificationRecord(feedback_id=str(event.feedback_id))
         record.text = event.text
         record.category = outcome.category

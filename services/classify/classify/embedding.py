@@ -31,7 +31,7 @@ class Embedder:
     """Thin wrapper that always returns L2-normalised float32 vectors (so dot product = cosine)."""
 
     def __init__(
-        self, model_name: str = DEFAULT_MODEL_NAME, batch_size: int = 64, device: str = "cpu"
+        self, model_name: str = DEFAULT_MODEL_NAME, batch_size: int = 32, device: str = "cpu"
     ) -> None:
         # Must be set before huggingface_hub is imported, otherwise it may try the network.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")

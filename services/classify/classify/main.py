@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
+from threadpoolctl import threadpool_limits
 
 from classify.alerts import AlertWorker
 from classify.api import classifications, config, taxonomy, topics, training
@@ -32,9 +33,9 @@ log = logging.getLogger(__name__)
 
 
 @functools.cache
-def shared_embedder(model_name: str) -> Embedder:
+def shared_embedder(model_name: str, batch_size: int = 32) -> Embedder:
     # One copy of the weights per process, however many apps it builds (tests build several).
-    return Embedder(model_name)
+    return Embedder(model_name, batch_size=batch_size)
 
 
 @functools.cache
@@ -44,7 +45,11 @@ def shared_language_detector(codes: str) -> LanguageDetector:
 
 def build_engine(settings: ClassifySettings, file_taxonomy_path: str | None) -> ClassificationEngine:
     """Load the model and the detectors (seconds of work: run it off the event loop)."""
-    embedder = shared_embedder(settings.model_name)
+    # The engine's numpy products are small (a batch against a few thousand 384-d vectors). Threaded
+    # BLAS gains nothing on them, and its idle threads spin, taking ~9% of the CPU that the model
+    # needs (perf, `make bench`). Torch's own threads are not affected. Training runs single-threaded too.
+    threadpool_limits(1, user_api="blas")
+    embedder = shared_embedder(settings.model_name, settings.embed_batch_size)
     taxonomy = load_taxonomy(file_taxonomy_path)
     languages = shared_language_detector(settings.languages)
     duplicates = DuplicateIndex(embedder.dimension, settings.duplicate_window_hours * 3600,
@@ -66,7 +71,7 @@ def create_app(settings: ClassifySettings | None = None) -> FastAPI:
         sync = EngineSync(engine, runtime.sessions, settings)
         await sync.refresh()
         assert engine.duplicates is not None
-        await refresh_duplicates(runtime.sessions, engine.duplicates)
+        await refresh_duplicates(runtime.read_sessions, engine.duplicates)
 
         async def queue_retraining(session: AsyncSession) -> None:
             try:
@@ -96,7 +101,7 @@ def create_app(settings: ClassifySettings | None = None) -> FastAPI:
         trainer.on_ready = activate_when_ready
 
         app.state.engine, app.state.sync, app.state.trainer = engine, sync, trainer
-        feedback = FeedbackReceivedHandler(engine, runtime.sessions)
+        feedback = FeedbackReceivedHandler(engine, runtime.read_sessions)
         runtime.subscribe(Subscription(
             durable="classify-feedback-received", stream="FEEDBACK",
             subjects={FeedbackReceivedV1.nats_subject: FeedbackReceivedV1},

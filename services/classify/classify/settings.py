@@ -17,8 +17,12 @@ class ClassifySettings(ServiceSettings):
     # Empty: the taxonomy shipped in classify/data/taxonomy.yaml. Seeds the database on first start;
     # afterwards `PUT /v1/taxonomy` versions live in the database (the file is only the starting point).
     taxonomy_path: str = ""
-    # Messages fetched (and embedded in one model call) per batch.
-    consumer_batch_size: int = 32
+    # Messages fetched (and embedded in one model call) per batch, at most. Under load a large batch lets
+    # the model sort texts by length (less padding) and spreads each commit over more messages; under
+    # light load a fetch returns whatever is waiting, so latency does not grow with this number.
+    consumer_batch_size: int = 128
+    # Texts per forward pass inside that model call.
+    embed_batch_size: int = 32
     # Training sets are posted in bulk (Banking77's 10k examples are ~1.2 MB of JSON).
     max_body_bytes: int = 16_000_000
 

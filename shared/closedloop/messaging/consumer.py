@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 LAG_EVERY_SECONDS = 5.0
 
+
 Handler = Callable[[AsyncSession, Any, Any], Awaitable[None]]
 Prepare = Callable[[list[Any]], Awaitable[Any]]
 
@@ -78,14 +79,23 @@ class ConsumerOptions:
         return self.backoff[min(delivered - 1, len(self.backoff) - 1)] if self.backoff else 1.0
 
 
+@dataclass
+class _Staged:
+    """A batch ready for its handlers: the messages not handled before, and what `prepare` made of them."""
+
+    fresh: list[tuple[Msg, Event]]
+    prepared: Any
+
+
 class ConsumerRunner:
     def __init__(self, service: str, subscription: Subscription, broker: Broker,
                  sessions: async_sessionmaker[AsyncSession], inbox_model: type[InboxMixin],
-                 options: ConsumerOptions) -> None:
+                 options: ConsumerOptions, read_sessions: async_sessionmaker[AsyncSession] | None = None) -> None:
         self.service = service
         self.sub = subscription
         self.broker = broker
         self.sessions = sessions
+        self.read_sessions = read_sessions or sessions
         self.inbox_model = inbox_model
         self.options = options
         self.batch_size = subscription.batch_size or options.batch_size
@@ -127,39 +137,63 @@ class ConsumerRunner:
     async def _loop(self) -> None:
         pull = None
         lag_measured_at = 0.0
-        while not self._stopping:
-            if pull is not None and time.monotonic() - lag_measured_at > LAG_EVERY_SECONDS:
-                lag_measured_at = time.monotonic()
+        # Two-stage pipeline: while batch N is handled and committed (database work on the event loop),
+        # batch N+1 is fetched and prepared (classify: the model call, in a worker thread), so the model
+        # is not idle during commits. Handling stays strictly in order: N+1 starts after N is acked.
+        in_hand: asyncio.Task[None] | None = None
+        try:
+            while not self._stopping:
+                if pull is not None and time.monotonic() - lag_measured_at > LAG_EVERY_SECONDS:
+                    lag_measured_at = time.monotonic()
+                    with contextlib.suppress(Exception):
+                        info = await pull.consumer_info()
+                        CONSUMER_LAG.labels(self.service, self.sub.durable).set(info.num_pending)
+                try:
+                    if pull is None:
+                        await self.broker.wait_connected()
+                        pull = await self._subscribe()
+                    msgs = await pull.fetch(self.batch_size, timeout=self.options.fetch_timeout)
+                except (nats.errors.TimeoutError, TimeoutError):
+                    continue
+                except asyncio.CancelledError:
+                    raise
+                except (BrokerUnavailable, nats.errors.Error, OSError) as exc:
+                    log.warning("fetch failed; retrying", extra={"durable": self.sub.durable, "error": str(exc)})
+                    await asyncio.sleep(1.0)
+                    continue
+                except Exception:
+                    log.exception("consumer loop error", extra={"durable": self.sub.durable})
+                    pull = None
+                    await asyncio.sleep(1.0)
+                    continue
+                BATCH_SIZE.labels(self.service, self.sub.durable).observe(len(msgs))
+                started = time.perf_counter()
+                try:
+                    staged = await self._stage(msgs)
+                except Exception as exc:  # e.g. the database is down: retry the batch later, keep consuming
+                    log.exception("batch staging failed", extra={"durable": self.sub.durable})
+                    await self._retry_later(msgs, exc)
+                    staged = None
+                if in_hand is not None:
+                    await in_hand
+                in_hand = asyncio.create_task(self._finish(staged, started)) if staged is not None else None
+        finally:
+            # Stopping (or a fatal error) still completes the batch already prepared, so it is not redelivered.
+            if in_hand is not None:
+                await asyncio.gather(in_hand, return_exceptions=True)
+            if pull is not None:
                 with contextlib.suppress(Exception):
-                    info = await pull.consumer_info()
-                    CONSUMER_LAG.labels(self.service, self.sub.durable).set(info.num_pending)
-            try:
-                if pull is None:
-                    await self.broker.wait_connected()
-                    pull = await self._subscribe()
-                msgs = await pull.fetch(self.batch_size, timeout=self.options.fetch_timeout)
-            except (nats.errors.TimeoutError, TimeoutError):
-                continue
-            except asyncio.CancelledError:
-                raise
-            except (BrokerUnavailable, nats.errors.Error, OSError) as exc:
-                log.warning("fetch failed; retrying", extra={"durable": self.sub.durable, "error": str(exc)})
-                await asyncio.sleep(1.0)
-                continue
-            except Exception:
-                log.exception("consumer loop error", extra={"durable": self.sub.durable})
-                pull = None
-                await asyncio.sleep(1.0)
-                continue
-            BATCH_SIZE.labels(self.service, self.sub.durable).observe(len(msgs))
-            started = time.perf_counter()
-            await self.process_batch(msgs)
-            HANDLE_DURATION.labels(self.service, self.sub.durable).observe(time.perf_counter() - started)
-        if pull is not None:
-            with contextlib.suppress(Exception):
-                await pull.unsubscribe()
+                    await pull.unsubscribe()
 
     async def process_batch(self, msgs: list[Msg]) -> None:
+        """Stage and finish one batch (what the loop does, without the overlap)."""
+        staged = await self._stage(msgs)
+        if staged is not None:
+            await self._finish(staged, time.perf_counter())
+
+    async def _stage(self, msgs: list[Msg]) -> _Staged | None:
+        """Everything before the handlers: dead-letter what cannot be handled, ack what was handled
+        already, prepare the rest. None when nothing is left to handle."""
         ready: list[tuple[Msg, Event]] = []
         for msg in msgs:
             delivered = msg.metadata.num_delivered or 1
@@ -179,11 +213,13 @@ class ConsumerRunner:
             except ValidationError as exc:
                 await self._dead_letter(msg, f"invalid event payload: {exc.errors()[:3]}")
         if not ready:
-            return
+            return None
 
         fresh = await self._skip_already_handled(ready)
+        if not fresh:
+            return None
         prepared: Any = None
-        if self.sub.prepare is not None and fresh:
+        if self.sub.prepare is not None:
             started = time.perf_counter()
             try:
                 prepared = await self.sub.prepare([event for _, event in fresh])
@@ -192,11 +228,25 @@ class ConsumerRunner:
                 log.exception("batch preparation failed", extra={"durable": self.sub.durable})
                 for msg, _ in fresh:
                     await self._fail(msg, exc)
-                return
-        if len(fresh) > 1 and await self._handle_together(fresh, prepared):
-            return
-        for msg, event in fresh:
-            await self._handle_one(msg, event, prepared)
+                return None
+        return _Staged(fresh, prepared)
+
+    async def _finish(self, staged: _Staged, started: float) -> None:
+        """Run the handlers and commit (the whole batch at once if it can), then ack."""
+        try:
+            if not (len(staged.fresh) > 1 and await self._handle_together(staged.fresh, staged.prepared)):
+                for msg, event in staged.fresh:
+                    await self._handle_one(msg, event, staged.prepared)
+        except Exception:  # e.g. NATS went away between commit and ack: the inbox makes redelivery harmless
+            log.exception("batch handling failed; unacked messages will be redelivered",
+                          extra={"durable": self.sub.durable})
+        HANDLE_DURATION.labels(self.service, self.sub.durable).observe(time.perf_counter() - started)
+
+    async def _retry_later(self, msgs: list[Msg], exc: Exception) -> None:
+        for msg in msgs:
+            with contextlib.suppress(Exception):  # an unacked message comes back after ack_wait anyway
+                await msg.nak(delay=self.options.delay_for(msg.metadata.num_delivered or 1))
+        self._count("retried", len(msgs))
 
     async def _handle_together(self, batch: list[tuple[Msg, Event]], prepared: Any) -> bool:
         """Handle the whole batch in one transaction (one commit instead of one per message).
@@ -238,7 +288,7 @@ class ConsumerRunner:
     async def _skip_already_handled(self, batch: list[tuple[Msg, Event]]) -> list[tuple[Msg, Event]]:
         inbox = self.inbox_model
         ids = [str(event.event_id) for _, event in batch]
-        async with self.sessions() as session:
+        async with self.read_sessions() as session:
             done = set(await session.scalars(
                 select(inbox.event_id).where(inbox.consumer == self.sub.durable, inbox.event_id.in_(ids))
             ))
