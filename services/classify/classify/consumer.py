@@ -1,6 +1,7 @@
 """Handling `feedback.received.v1` (classify, store, announce `feedback.classified.v1`) and
 `ticket.recategorized.v1` (an agent's correction becomes a training example)."""
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -40,15 +41,21 @@ class FeedbackReceivedHandler:
         """Embed the whole batch in one model call; link near-duplicates among recent messages; note
         which messages were classified before (one query for the batch instead of one per message)."""
         feedback_ids = [str(e.feedback_id) for e in events]
+        texts = [_text_of(e) for e in events]
+        # The model starts at once; the database is read while it runs (it is the longer of the two).
+        embedding = asyncio.ensure_future(self.engine.embed_async(texts))
         classified_before: set[str] = set()
-        if self.read_sessions is not None:
-            if self.engine.duplicates is not None:
-                await refresh_duplicates(self.read_sessions, self.engine.duplicates)
-            async with self.read_sessions() as session:
-                classified_before = set(await session.scalars(
-                    select(ClassificationRecord.feedback_id).where(ClassificationRecord.feedback_id.in_(feedback_ids))))
+        try:
+            if self.read_sessions is not None:
+                if self.engine.duplicates is not None:
+                    await refresh_duplicates(self.read_sessions, self.engine.duplicates)
+                async with self.read_sessions() as session:
+                    classified_before = set(await session.scalars(select(ClassificationRecord.feedback_id)
+                                                                  .where(ClassificationRecord.feedback_id.in_(feedback_ids))))
+        finally:
+            embeddings = await embedding  # never leave the model call behind, even if the reads failed
         now = datetime.now(UTC)
-        results = await self.engine.classify_async([_text_of(e) for e in events], now=now, feedback_ids=feedback_ids)
+        results = await self.engine.classify_async(texts, now=now, feedback_ids=feedback_ids, embeddings=embeddings)
         if self.engine.duplicates is not None:
             for feedback_id, result in zip(feedback_ids, results, strict=True):
                 self.engine.duplicates.add(feedback_id, now, result.embedding, result.duplicate_of)

@@ -236,14 +236,15 @@ class ClassificationEngine:
         return ActiveModel(taxonomy=taxonomy, zero_shot=zero_shot, trained=trained,
                            trained_id=trained_id, trained_version=trained_version)
 
-    def classify(self, texts: list[str], now: datetime | None = None,
-                 feedback_ids: list[str] | None = None) -> list[Result]:
-        """Classify a batch. With `feedback_ids`, near-duplicates are searched among recent messages
-        and among the earlier messages of this batch."""
+    def classify(self, texts: list[str], now: datetime | None = None, feedback_ids: list[str] | None = None,
+                 embeddings: np.ndarray | None = None) -> list[Result]:
+        """Classify a batch (`embeddings`: the texts' vectors, if already computed). With `feedback_ids`,
+        near-duplicates are searched among recent messages and among the earlier messages of this batch."""
         if not texts:
             return []
         active, config = self.active, self.config
-        embeddings = self.embedder.encode(texts)
+        if embeddings is None:
+            embeddings = self.embedder.encode(texts)
         categories, novel = self._categories(active, embeddings, texts)
         calibrated = novel is not None
         sentiments = self.sentiment.predict(embeddings, texts)
@@ -307,10 +308,13 @@ class ClassificationEngine:
                 return _predictions(taxonomy, trained.labels, probs), novel
         return active.zero_shot.predict(embeddings), None
 
-    async def classify_async(self, texts: list[str], now: datetime | None = None,
-                             feedback_ids: list[str] | None = None) -> list[Result]:
+    async def classify_async(self, texts: list[str], now: datetime | None = None, feedback_ids: list[str] | None = None,
+                             embeddings: np.ndarray | None = None) -> list[Result]:
         # The model call is CPU-bound: keep the event loop (HTTP, acks, outbox) responsive.
-        return await asyncio.to_thread(self.classify, texts, now, feedback_ids)
+        return await asyncio.to_thread(self.classify, texts, now, feedback_ids, embeddings)
+
+    async def embed_async(self, texts: list[str]) -> np.ndarray:
+        return await asyncio.to_thread(self.embedder.encode, texts)
 
 
 def _predictions(taxonomy: Taxonomy, labels: list[str], probs: np.ndarray) -> list[CategoryPrediction]:
