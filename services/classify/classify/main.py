@@ -46,8 +46,8 @@ def shared_language_detector(codes: str) -> LanguageDetector:
 def build_engine(settings: ClassifySettings, file_taxonomy_path: str | None) -> ClassificationEngine:
     """Load the model and the detectors (seconds of work: run it off the event loop)."""
     # The engine's numpy products are small (a batch against a few thousand 384-d vectors). Threaded
-    # BLAS gains nothing on them, and its idle threads spin, taking ~9% of the CPU that the model
-    # needs (perf, `make bench`). Torch's own threads are not affected. Training runs single-threaded too.
+    # BLAS gains nothing on them, and its idle threads spin: 6% of all CPU samples in perf during
+    # `make bench`, taken from the model. Torch's own threads are not affected. Training runs on one too.
     threadpool_limits(1, user_api="blas")
     embedder = shared_embedder(settings.model_name, settings.embed_batch_size)
     taxonomy = load_taxonomy(file_taxonomy_path)

@@ -18,8 +18,8 @@ class ClassifySettings(ServiceSettings):
     # afterwards `PUT /v1/taxonomy` versions live in the database (the file is only the starting point).
     taxonomy_path: str = ""
     # Messages fetched (and embedded in one model call) per batch, at most. Under load a large batch lets
-    # the model sort texts by length (less padding) and spreads each commit over more messages; under
-    # light load a fetch returns whatever is waiting, so latency does not grow with this number.
+    # the model sort texts by length (less padding) and spreads each commit over more messages. The cost
+    # is the latency tail: in `make bench` at half load, p99 1.3 s at 128 against 0.4 s at 64.
     consumer_batch_size: int = 128
     # Texts per forward pass inside that model call.
     embed_batch_size: int = 32

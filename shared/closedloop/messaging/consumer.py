@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 
 LAG_EVERY_SECONDS = 5.0
 
-
 Handler = Callable[[AsyncSession, Any, Any], Awaitable[None]]
 Prepare = Callable[[list[Any]], Awaitable[Any]]
 
@@ -184,12 +183,6 @@ class ConsumerRunner:
             if pull is not None:
                 with contextlib.suppress(Exception):
                     await pull.unsubscribe()
-
-    async def process_batch(self, msgs: list[Msg]) -> None:
-        """Stage and finish one batch (what the loop does, without the overlap)."""
-        staged = await self._stage(msgs)
-        if staged is not None:
-            await self._finish(staged, time.perf_counter())
 
     async def _stage(self, msgs: list[Msg]) -> _Staged | None:
         """Everything before the handlers: dead-letter what cannot be handled, ack what was handled
