@@ -169,9 +169,9 @@ class ConsumerRunner:
                 started = time.perf_counter()
                 try:
                     staged = await self._stage(msgs)
-                except Exception as exc:  # e.g. the database is down: retry the batch later, keep consuming
+                except Exception:  # e.g. the database is down: retry the batch later, keep consuming
                     log.exception("batch staging failed", extra={"durable": self.sub.durable})
-                    await self._retry_later(msgs, exc)
+                    await self._retry_later(msgs)
                     staged = None
                 if in_hand is not None:
                     await in_hand
@@ -235,7 +235,7 @@ class ConsumerRunner:
                           extra={"durable": self.sub.durable})
         HANDLE_DURATION.labels(self.service, self.sub.durable).observe(time.perf_counter() - started)
 
-    async def _retry_later(self, msgs: list[Msg], exc: Exception) -> None:
+    async def _retry_later(self, msgs: list[Msg]) -> None:
         for msg in msgs:
             with contextlib.suppress(Exception):  # an unacked message comes back after ack_wait anyway
                 await msg.nak(delay=self.options.delay_for(msg.metadata.num_delivered or 1))
