@@ -10,7 +10,7 @@ from nats.js.errors import NotFoundError
 from sqlalchemy import String, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from closedloop.db import ServiceBase, create_engine, new_metadata, session_factory
+from closedloop.db import ServiceBase, create_engine, new_metadata, read_session_factory, session_factory
 from closedloop.events import CustomerRef, FeedbackReceivedV1
 from closedloop.messaging.broker import Broker
 from closedloop.messaging.consumer import ConsumerOptions, ConsumerRunner, Subscription
@@ -238,3 +238,42 @@ async def test_prepare_runs_once_per_fetched_batch(sessions, broker):
 
 async def _handled_all(sessions, n: int) -> bool:
     return await count(sessions, Handled) == n
+
+
+async def test_a_batch_whose_inbox_check_fails_is_retried_and_handled_once(sessions, broker):
+    event = received("the database blinked")
+    await broker.publish(event.nats_subject, event.model_dump_json().encode(), {}, msg_id=str(event.event_id))
+    failures = []
+
+    def reads_failing_once():
+        if not failures:
+            failures.append("inbox check")
+            raise ConnectionError("database unreachable")
+        return sessions()
+
+    subscription = Subscription(durable="flaky-reads", stream="FEEDBACK",
+                                subjects={FeedbackReceivedV1.nats_subject: FeedbackReceivedV1}, handler=record)
+    consumer = ConsumerRunner("test", subscription, broker, sessions, InboxRow, FAST, read_sessions=reads_failing_once)
+    consumer.start()
+    await eventually(lambda: _handled_all(sessions, 1))
+    await consumer.stop()
+    assert failures == ["inbox check"]  # it really failed once, and the loop kept consuming after it
+    assert await count(sessions, InboxRow, InboxRow.consumer == "flaky-reads") == 1
+
+
+async def test_a_read_only_session_does_not_wait_for_a_writer(database_url):
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(Base.metadata.create_all)
+        writes, reads = session_factory(engine), read_session_factory(engine)
+        async with writes() as writer, writer.begin():
+            writer.add(Handled(event_id="being-written"))
+            await writer.flush()  # the writer now holds the database's write lock (SQLite) / the row (PostgreSQL)
+            async with reads() as reader:
+                seen = await asyncio.wait_for(reader.scalar(select(func.count()).select_from(Handled)), timeout=5)
+        assert seen == 0  # the last commit, not the open transaction
+        async with reads() as reader:
+            assert await reader.scalar(select(func.count()).select_from(Handled)) == 1
+    finally:
+        await engine.dispose()
