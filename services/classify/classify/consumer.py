@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from classify.engine import ClassificationEngine, DuplicateIndex, Result, decide
 from classify.examples import add_examples
+from classify.language import LanguagePrediction
 from classify.models import ClassificationRecord, ModelVersion, TrainingExample, outbox
 from closedloop.events import (
     Classification,
@@ -36,14 +37,18 @@ class FeedbackReceivedHandler:
                  read_sessions: async_sessionmaker[AsyncSession] | None = None) -> None:
         self.engine = engine
         self.read_sessions = read_sessions  # to see what other replicas classified
+        self._previous: asyncio.Future[Prepared] | None = None  # the batch prepared before this one
 
-    async def prepare(self, events: list[FeedbackReceivedV1]) -> Prepared:
-        """Embed the whole batch in one model call; link near-duplicates among recent messages; note
-        which messages were classified before (one query for the batch instead of one per message)."""
+    async def prepare(self, events: list[FeedbackReceivedV1]) -> Awaitable[Prepared]:
+        """Start embedding the batch (one model call) and detecting its languages, note which messages were
+        classified before (one query for the batch), and return at once: the consumer fetches and
+        prepares the next batch while the model works. The returned future then classifies the batch
+        and links near-duplicates among recent messages, strictly after the batch before it, so a burst
+        split over two batches is still linked."""
         feedback_ids = [str(e.feedback_id) for e in events]
         texts = [_text_of(e) for e in events]
-        # The model starts at once; the database is read while it runs (it is the longer of the two).
         embedding = asyncio.ensure_future(self.engine.embed_async(texts))
+        languages = asyncio.ensure_future(self.engine.detect_languages_async(texts))
         classified_before: set[str] = set()
         try:
             if self.read_sessions is not None:
@@ -52,10 +57,23 @@ class FeedbackReceivedHandler:
                 async with self.read_sessions() as session:
                     classified_before = set(await session.scalars(select(ClassificationRecord.feedback_id)
                                                                   .where(ClassificationRecord.feedback_id.in_(feedback_ids))))
-        finally:
-            embeddings = await embedding  # never leave the model call behind, even if the reads failed
+        except BaseException:
+            # Never leave the model call behind (nor its exception unretrieved).
+            await asyncio.gather(embedding, languages, return_exceptions=True)
+            raise
+        self._previous = asyncio.ensure_future(self._classify(
+            events, feedback_ids, texts, embedding, languages, classified_before, self._previous))
+        return self._previous
+
+    async def _classify(self, events: list[FeedbackReceivedV1], feedback_ids: list[str], texts: list[str],
+                        embedding: Awaitable[np.ndarray], languages: Awaitable[list[LanguagePrediction]],
+                        classified_before: set[str], previous: asyncio.Future[Prepared] | None) -> Prepared:
+        embeddings, detected = await asyncio.gather(embedding, languages)
+        if previous is not None:  # its failure is its own batch's business
+            await asyncio.wait([previous])
         now = datetime.now(UTC)
-        results = await self.engine.classify_async(texts, now=now, feedback_ids=feedback_ids, embeddings=embeddings)
+        results = await self.engine.classify_async(texts, now=now, feedback_ids=feedback_ids, embeddings=embeddings,
+                                                   languages=detected)
         if self.engine.duplicates is not None:
             for feedback_id, result in zip(feedback_ids, results, strict=True):
                 self.engine.duplicates.add(feedback_id, now, result.embedding, result.duplicate_of)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-import threading
+import queue
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,11 +28,24 @@ def resolve_model_path(model_name: str) -> str:
     return model_name
 
 
+def default_workers() -> int:
+    """One model worker per CPU core this process may run on, at most 4 (more buys little on MiniLM)."""
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
 class Embedder:
-    """Thin wrapper that always returns L2-normalised float32 vectors (so dot product = cosine)."""
+    """Thin wrapper that always returns L2-normalised float32 vectors (so dot product = cosine).
+
+    With `workers` > 1 the texts of a call are cut into forward batches that `workers` single-threaded
+    replicas of the model encode side by side. Torch's own intra-op threads meet at a barrier after every
+    operation, so any other thread the service runs (event loop, database, language detection) that takes
+    one core stalls them all; independent workers just share the cores. Measured in `make bench` (2 cores):
+    NATS-to-NATS throughput ... (see README, Benchmarks). Each replica holds its own copy of the weights
+    (~90 MB for MiniLM) and its own tokenizer (fast tokenizers must not be shared between threads).
+    """
 
     def __init__(
-        self, model_name: str = DEFAULT_MODEL_NAME, batch_size: int = 32, device: str = "cpu"
+        self, model_name: str = DEFAULT_MODEL_NAME, batch_size: int = 32, device: str = "cpu", workers: int = 1
     ) -> None:
         # Must be set before huggingface_hub is imported, otherwise it may try the network.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -39,34 +53,52 @@ class Embedder:
 
         self.model_name = model_name
         self.batch_size = batch_size
-        # One model call at a time: the consumer, HTTP previews and training share the model.
-        self._lock = threading.Lock()
-        self._model: SentenceTransformer = SentenceTransformer(
-            resolve_model_path(model_name), device=device
-        )
+        self.workers = max(1, workers)
+        if self.workers > 1:
+            import torch
+
+            torch.set_num_threads(1)  # process-wide: the parallelism is the workers'
+        # A replica is checked out for each forward batch: the consumer, HTTP previews and training share them.
+        self._replicas: queue.Queue[SentenceTransformer] = queue.Queue()
+        for _ in range(self.workers):
+            self._replicas.put(SentenceTransformer(resolve_model_path(model_name), device=device))
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="embed") if self.workers > 1 else None
+        first = self._replicas.queue[0]
         # `get_sentence_embedding_dimension` was renamed in newer sentence-transformers.
-        get_dim = (
-            getattr(self._model, "get_embedding_dimension", None)
-            or self._model.get_sentence_embedding_dimension
-        )
+        get_dim = getattr(first, "get_embedding_dimension", None) or first.get_sentence_embedding_dimension
         dim = get_dim()
         if dim is None:  # some exotic module stacks cannot report it statically
-            dim = int(self._encode_raw(["dimension probe"]).shape[1])
+            dim = int(self._encode_on_replica(["dimension probe"]).shape[1])
         self._dimension = int(dim)
 
     @property
     def dimension(self) -> int:
         return self._dimension
 
-    def _encode_raw(self, texts: list[str]) -> np.ndarray:
-        with self._lock:
-            return self._model.encode(
+    def _encode_on_replica(self, texts: list[str]) -> np.ndarray:
+        model = self._replicas.get()
+        try:
+            return model.encode(
                 texts,
                 batch_size=self.batch_size,
                 show_progress_bar=False,
                 convert_to_numpy=True,
                 normalize_embeddings=True,
             )
+        finally:
+            self._replicas.put(model)
+
+    def _encode_raw(self, texts: list[str]) -> np.ndarray:
+        if self._pool is None or len(texts) <= self.batch_size:
+            return self._encode_on_replica(texts)
+        # Texts of similar length share a forward batch (less padding), as `encode` itself does.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        chunks = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        futures = [self._pool.submit(self._encode_on_replica, [texts[i] for i in chunk]) for chunk in chunks]
+        out = np.empty((len(texts), self._dimension), dtype=np.float32)
+        for chunk, future in zip(chunks, futures, strict=True):
+            out[chunk] = future.result()
+        return out
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Encode texts to an (n, dimension) float32 array of unit vectors."""

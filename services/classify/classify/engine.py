@@ -237,9 +237,11 @@ class ClassificationEngine:
                            trained_id=trained_id, trained_version=trained_version)
 
     def classify(self, texts: list[str], now: datetime | None = None, feedback_ids: list[str] | None = None,
-                 embeddings: np.ndarray | None = None) -> list[Result]:
-        """Classify a batch (`embeddings`: the texts' vectors, if already computed). With `feedback_ids`,
-        near-duplicates are searched among recent messages and among the earlier messages of this batch."""
+                 embeddings: np.ndarray | None = None,
+                 languages: list[LanguagePrediction] | None = None) -> list[Result]:
+        """Classify a batch (`embeddings`, `languages`: the texts' vectors and languages, if already
+        computed). With `feedback_ids`, near-duplicates are searched among recent messages and among the
+        earlier messages of this batch."""
         if not texts:
             return []
         active, config = self.active, self.config
@@ -248,7 +250,8 @@ class ClassificationEngine:
         categories, novel = self._categories(active, embeddings, texts)
         calibrated = novel is not None
         sentiments = self.sentiment.predict(embeddings, texts)
-        languages = self.languages.detect(texts)
+        if languages is None:
+            languages = self.languages.detect(texts)
         threshold = config.threshold(calibrated)
         links: list[tuple[tuple[Neighbour, ...], str | None]] = [((), None)] * len(texts)
         if self.duplicates is not None and now is not None:
@@ -309,12 +312,17 @@ class ClassificationEngine:
         return active.zero_shot.predict(embeddings), None
 
     async def classify_async(self, texts: list[str], now: datetime | None = None, feedback_ids: list[str] | None = None,
-                             embeddings: np.ndarray | None = None) -> list[Result]:
+                             embeddings: np.ndarray | None = None,
+                             languages: list[LanguagePrediction] | None = None) -> list[Result]:
         # The model call is CPU-bound: keep the event loop (HTTP, acks, outbox) responsive.
-        return await asyncio.to_thread(self.classify, texts, now, feedback_ids, embeddings)
+        return await asyncio.to_thread(self.classify, texts, now, feedback_ids, embeddings, languages)
 
     async def embed_async(self, texts: list[str]) -> np.ndarray:
         return await asyncio.to_thread(self.embedder.encode, texts)
+
+    async def detect_languages_async(self, texts: list[str]) -> list[LanguagePrediction]:
+        # Needs no embedding: runs in its own thread beside the model call instead of after it.
+        return await asyncio.to_thread(self.languages.detect, texts)
 
 
 def _predictions(taxonomy: Taxonomy, labels: list[str], probs: np.ndarray) -> list[CategoryPrediction]:

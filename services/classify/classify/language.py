@@ -35,7 +35,7 @@ class LanguageDetector:
     def detect(self, texts: list[str]) -> list[LanguagePrediction]:
         if not texts:
             return []
-        results = self._detector.compute_language_confidence_values_in_parallel(texts)
+        results = [self._detector.compute_language_confidence_values(text) for text in texts]
         out: list[LanguagePrediction] = []
         for text, values in zip(texts, results, strict=True):
             if not values or not any(ch.isalpha() for ch in text):

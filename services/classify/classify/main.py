@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_limits
 from classify.alerts import AlertWorker
 from classify.api import classifications, config, taxonomy, topics, training
 from classify.consumer import FeedbackReceivedHandler, TicketRecategorizedHandler, refresh_duplicates
-from classify.embedding import Embedder
+from classify.embedding import Embedder, default_workers
 from classify.engine import ActiveModel, ClassificationEngine, DuplicateIndex
 from classify.language import LanguageDetector
 from classify.models import InboxMessage, ModelVersion, outbox
@@ -33,9 +33,9 @@ log = logging.getLogger(__name__)
 
 
 @functools.cache
-def shared_embedder(model_name: str, batch_size: int = 32) -> Embedder:
+def shared_embedder(model_name: str, batch_size: int = 32, workers: int = 1) -> Embedder:
     # One copy of the weights per process, however many apps it builds (tests build several).
-    return Embedder(model_name, batch_size=batch_size)
+    return Embedder(model_name, batch_size=batch_size, workers=workers)
 
 
 @functools.cache
@@ -49,7 +49,8 @@ def build_engine(settings: ClassifySettings, file_taxonomy_path: str | None) -> 
     # BLAS gains nothing on them, and its idle threads spin: 6% of all CPU samples in perf during
     # `make bench`, taken from the model. Torch's own threads are not affected. Training runs on one too.
     threadpool_limits(1, user_api="blas")
-    embedder = shared_embedder(settings.model_name, settings.embed_batch_size)
+    embedder = shared_embedder(settings.model_name, settings.embed_batch_size,
+                               settings.embed_workers or default_workers())
     taxonomy = load_taxonomy(file_taxonomy_path)
     languages = shared_language_detector(settings.languages)
     duplicates = DuplicateIndex(embedder.dimension, settings.duplicate_window_hours * 3600,

@@ -23,6 +23,10 @@ class ClassifySettings(ServiceSettings):
     consumer_batch_size: int = 128
     # Texts per forward pass inside that model call.
     embed_batch_size: int = 32
+    # Model workers (single-threaded replicas, ~90 MB each) encoding forward batches side by side;
+    # 0 = one per CPU core the process may use, at most 4. 1 = one replica using torch's own threads.
+    # On Kubernetes set it to the container's CPU limit (the node's core count is not the limit).
+    embed_workers: int = 0
     # Training sets are posted in bulk (Banking77's 10k examples are ~1.2 MB of JSON).
     max_body_bytes: int = 16_000_000
 

@@ -8,6 +8,7 @@ then is it acked). A redelivered message that was already handled is acked witho
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -51,7 +52,10 @@ class Subscription:
 
     `handler(session, event, prepared)` does the work in the given session (it must not commit).
     `prepare(events)` optionally runs once per fetched batch before the handlers, e.g. to embed all
-    texts in one model call; its result is passed to every handler of the batch.
+    texts in one model call; its result is passed to every handler of the batch. Batches are prepared
+    in the order they were fetched. `prepare` may return an awaitable: it is awaited just before the
+    batch is handled, so slow work it starts (a model call) overlaps with fetching, preparing and
+    committing the batches around it.
     """
 
     durable: str
@@ -80,10 +84,12 @@ class ConsumerOptions:
 
 @dataclass
 class _Staged:
-    """A batch ready for its handlers: the messages not handled before, and what `prepare` made of them."""
+    """A batch ready for its handlers: the messages not handled before, and what `prepare` made of them
+    (or an awaitable that will make it)."""
 
     fresh: list[tuple[Msg, Event]]
     prepared: Any
+    prepare_started: float
 
 
 class ConsumerRunner:
@@ -120,7 +126,7 @@ class ConsumerRunner:
             ack_wait=self.options.ack_wait,
             # We count deliveries ourselves and dead-letter; JetStream must never drop silently.
             max_deliver=-1,
-            max_ack_pending=max(self.batch_size * 4, 64),
+            max_ack_pending=max(self.batch_size * 4, 64),  # the pipeline holds up to 3 batches
             filter_subject=filter_subject,
         )
         return await self.broker.js.pull_subscribe(
@@ -136,12 +142,14 @@ class ConsumerRunner:
     async def _loop(self) -> None:
         pull = None
         lag_measured_at = 0.0
-        # Two-stage pipeline: while batch N is handled and committed (database work on the event loop),
-        # batch N+1 is fetched and prepared (classify: the model call, in a worker thread), so the model
-        # is not idle during commits. Handling stays strictly in order: N+1 starts after N is acked.
-        in_hand: asyncio.Task[None] | None = None
+        # A pipeline: this loop fetches and stages batches (validation, inbox check, `prepare`, which in
+        # classify starts the model call in worker threads) while a second task awaits what `prepare`
+        # started and handles and commits the batches, in order (database work on the event loop). One
+        # staged batch waits between the two, so the model has the next batch queued while one commits.
+        staged_batches: asyncio.Queue[tuple[_Staged, float] | None] = asyncio.Queue(maxsize=1)
+        finisher = asyncio.create_task(self._finish_in_order(staged_batches), name=f"finish-{self.sub.durable}")
         try:
-            while not self._stopping:
+            while not self._stopping and not finisher.done():
                 if pull is not None and time.monotonic() - lag_measured_at > LAG_EVERY_SECONDS:
                     lag_measured_at = time.monotonic()
                     with contextlib.suppress(Exception):
@@ -173,16 +181,20 @@ class ConsumerRunner:
                     log.exception("batch staging failed", extra={"durable": self.sub.durable})
                     await self._retry_later(msgs)
                     staged = None
-                if in_hand is not None:
-                    await in_hand
-                in_hand = asyncio.create_task(self._finish(staged, started)) if staged is not None else None
+                if staged is not None:
+                    await staged_batches.put((staged, started))
         finally:
-            # Stopping (or a fatal error) still completes the batch already prepared, so it is not redelivered.
-            if in_hand is not None:
-                await asyncio.gather(in_hand, return_exceptions=True)
+            # Stopping (or a fatal error) still completes the batches already staged, so they are not redelivered.
+            if not finisher.done():
+                await staged_batches.put(None)
+            await asyncio.gather(finisher, return_exceptions=True)
             if pull is not None:
                 with contextlib.suppress(Exception):
                     await pull.unsubscribe()
+
+    async def _finish_in_order(self, staged_batches: asyncio.Queue[tuple[_Staged, float] | None]) -> None:
+        while (item := await staged_batches.get()) is not None:
+            await self._finish(*item)
 
     async def _stage(self, msgs: list[Msg]) -> _Staged | None:
         """Everything before the handlers: dead-letter what cannot be handled, ack what was handled
@@ -212,20 +224,32 @@ class ConsumerRunner:
         if not fresh:
             return None
         prepared: Any = None
+        started = time.perf_counter()
         if self.sub.prepare is not None:
-            started = time.perf_counter()
             try:
                 prepared = await self.sub.prepare([event for _, event in fresh])
-                PREPARE_DURATION.labels(self.service, self.sub.durable).observe(time.perf_counter() - started)
             except Exception as exc:
-                log.exception("batch preparation failed", extra={"durable": self.sub.durable})
-                for msg, _ in fresh:
-                    await self._fail(msg, exc)
+                await self._preparation_failed(fresh, exc)
                 return None
-        return _Staged(fresh, prepared)
+        return _Staged(fresh, prepared, started)
+
+    async def _preparation_failed(self, fresh: list[tuple[Msg, Event]], exc: Exception) -> None:
+        log.error("batch preparation failed", extra={"durable": self.sub.durable}, exc_info=exc)
+        for msg, _ in fresh:
+            await self._fail(msg, exc)
 
     async def _finish(self, staged: _Staged, started: float) -> None:
-        """Run the handlers and commit (the whole batch at once if it can), then ack."""
+        """Wait for what `prepare` started, run the handlers and commit (the whole batch at once if it
+        can), then ack."""
+        if inspect.isawaitable(staged.prepared):
+            try:
+                staged.prepared = await staged.prepared
+            except Exception as exc:
+                await self._preparation_failed(staged.fresh, exc)
+                return
+        if self.sub.prepare is not None:
+            PREPARE_DURATION.labels(self.service, self.sub.durable).observe(
+                time.perf_counter() - staged.prepare_started)
         try:
             if not (len(staged.fresh) > 1 and await self._handle_together(staged.fresh, staged.prepared)):
                 for msg, event in staged.fresh:

@@ -3,6 +3,10 @@
 The relay publishes rows in id order and marks them published only after JetStream acknowledged
 them. While NATS is down it keeps the rows and retries; a row published twice (crash between
 publish and commit) is dropped by JetStream's de-duplication on `Nats-Msg-Id`.
+
+Staged events are written when their transaction commits, all in one multi-row INSERT: ORM objects
+would be inserted one statement per row on SQLite (its autoincrement keys come back one by one), which
+cost a consumer batch of 128 events ~130 round trips to the database thread.
 """
 
 import asyncio
@@ -12,8 +16,9 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from closedloop.events import Event
 from closedloop.messaging.broker import Broker
@@ -24,6 +29,8 @@ from closedloop.telemetry import current_trace_headers
 log = logging.getLogger(__name__)
 
 BACKLOG_EVERY_SECONDS = 5.0
+# Where a session keeps the events staged in its current transaction: {outbox model: [row, ...]}.
+STAGED_KEY = "closedloop.outbox.staged"
 
 
 class Outbox:
@@ -33,15 +40,19 @@ class Outbox:
         self._listeners: set[Callable[[], None]] = set()
 
     def add(self, session: AsyncSession, event: Event) -> None:
-        """Stage `event` in the caller's transaction; it is published only if that commits."""
-        session.add(self.model(
-            event_id=str(event.event_id),
-            subject=event.nats_subject,
-            payload=event.model_dump_json(),
-            headers=current_trace_headers(),
-            created_at=datetime.now(UTC),
-            attempts=0,
-        ))
+        """Stage `event` in the caller's transaction; it is written when that commits, and published
+        only if it does."""
+        staged = session.info.setdefault(STAGED_KEY, {})
+        staged.setdefault(self.model, []).append({
+            "event_id": str(event.event_id),
+            "subject": event.nats_subject,
+            "payload": event.model_dump_json(),
+            "headers": current_trace_headers(),
+            "created_at": datetime.now(UTC),
+            "published_at": None,
+            "attempts": 0,
+            "last_error": None,
+        })
         # Committing is the caller's job; waking the relay early only shortens latency.
         for wake in self._listeners:
             wake()
@@ -50,6 +61,17 @@ class Outbox:
         return await session.scalar(
             select(func.count()).select_from(self.model).where(self.model.published_at.is_(None))
         ) or 0
+
+
+@event.listens_for(Session, "before_commit")
+def _write_staged_events(session: Session) -> None:
+    for model, rows in session.info.pop(STAGED_KEY, {}).items():
+        session.execute(insert(model), rows)  # one executemany, no RETURNING
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_staged_events(session: Session, previous_transaction: object) -> None:
+    session.info.pop(STAGED_KEY, None)
 
 
 class OutboxRelay:
