@@ -277,3 +277,66 @@ async def test_a_read_only_session_does_not_wait_for_a_writer(database_url):
             assert await reader.scalar(select(func.count()).select_from(Handled)) == 1
     finally:
         await engine.dispose()
+
+
+async def test_prepare_may_return_an_awaitable_that_is_awaited_before_handling(sessions, broker):
+    """classify's prepare starts the model call and returns at once; the handlers must still see its result,
+    and a batch whose deferred preparation fails is retried (here it fails once)."""
+    events = [received(f"deferred {i}") for i in range(10)]
+    for event in events:
+        await broker.publish(event.nats_subject, event.model_dump_json().encode(), {}, msg_id=str(event.event_id))
+    failures: list[str] = []
+
+    async def slow_result(batch):
+        await asyncio.sleep(0.05)
+        if not failures:
+            failures.append("model call")
+            raise RuntimeError("model worker died")
+        return {str(e.event_id): e.text.upper() for e in batch}
+
+    async def prepare(batch):
+        return asyncio.ensure_future(slow_result(batch))
+
+    async def handler(session, event, prepared):
+        assert prepared[str(event.event_id)] == event.text.upper()
+        await record(session, event, prepared)
+
+    consumer = runner(broker, sessions, handler, prepare=prepare, durable="deferred-prepare")
+    consumer.start()
+    await eventually(lambda: _handled_all(sessions, 10), timeout=20)
+    await consumer.stop()
+    assert failures == ["model call"]
+    assert await count(sessions, InboxRow, InboxRow.consumer == "deferred-prepare") == 10
+
+
+async def test_staged_events_are_written_in_one_statement_at_commit_and_dropped_on_rollback(sessions):
+    from sqlalchemy import event as sa_event
+
+    engine = sessions.kw["bind"].sync_engine
+    inserts: list[int] = []
+
+    def on_execute(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("INSERT INTO OUTBOX"):
+            inserts.append(len(parameters) if executemany else 1)
+
+    sa_event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        await stage(sessions, *[received(f"committed {i}") for i in range(50)])
+        with pytest.raises(RuntimeError):
+            async with sessions() as session, session.begin():
+                outbox.add(session, received("rolled back"))
+                raise RuntimeError("the change failed")
+        async with sessions() as session:  # a rollback inside one session must not leak into its next commit
+            async with session.begin():
+                outbox.add(session, received("discarded"))
+                await session.rollback()
+            async with session.begin():
+                outbox.add(session, received("kept"))
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", on_execute)
+    assert inserts[0] == 50 and len(inserts) == 2  # 50 rows in one executemany; then "kept" alone
+    async with sessions() as session:
+        texts = [row.payload for row in await session.scalars(select(OutboxRow).order_by(OutboxRow.id))]
+    assert len(texts) == 51
+    assert not any("rolled back" in t or "discarded" in t for t in texts)
+    assert "kept" in texts[-1]

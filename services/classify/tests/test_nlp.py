@@ -127,6 +127,15 @@ def test_encode_shape_and_norm(embedder: Embedder) -> None:
     assert float(vecs[0] @ embedder.encode(["payment declined"])[0]) > float(vecs[0] @ vecs[2])
 
 
+def test_workers_encode_the_same_vectors_in_the_callers_order(embedder: Embedder) -> None:
+    # Texts of mixed lengths, more than one forward batch: the workers sort them by length, so a mistake in
+    # putting them back would pair a text with another's vector.
+    texts = [("word " * (i % 7 + 1)) + f"number {i}" for i in range(23)]
+    parallel = Embedder(batch_size=4, workers=2)
+    assert parallel.workers == 2
+    np.testing.assert_allclose(parallel.encode(texts), embedder.encode(texts), atol=1e-4)
+
+
 def test_encode_empty(embedder: Embedder) -> None:
     empty = embedder.encode([])
     assert empty.shape == (0, DIM) and empty.dtype == np.float32
