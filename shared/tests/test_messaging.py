@@ -1,6 +1,7 @@
 """Outbox, inbox, consumers and dead letters against a real nats-server and real databases."""
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from uuid import uuid4
 
@@ -340,3 +341,29 @@ async def test_staged_events_are_written_in_one_statement_at_commit_and_dropped_
     assert len(texts) == 51
     assert not any("rolled back" in t or "discarded" in t for t in texts)
     assert "kept" in texts[-1]
+
+
+async def test_a_savepoint_writes_or_drops_only_the_events_staged_within_it(sessions):
+    async with sessions() as session, session.begin():
+        outbox.add(session, received("outer before"))
+        with pytest.raises(RuntimeError):
+            async with session.begin_nested():
+                outbox.add(session, received("inside a savepoint that fails"))
+                raise RuntimeError("this item is rejected")
+        async with session.begin_nested():
+            async with session.begin_nested():
+                outbox.add(session, received("inside a released savepoint"))
+            with pytest.raises(RuntimeError):
+                async with session.begin_nested():
+                    outbox.add(session, received("inside another failed savepoint"))
+                    raise RuntimeError("rejected too")
+        with pytest.raises(RuntimeError):
+            async with session.begin_nested():  # rolls back what its released inner savepoint wrote
+                async with session.begin_nested():
+                    outbox.add(session, received("released, then its parent fails"))
+                raise RuntimeError("the parent item is rejected")
+        outbox.add(session, received("outer after"))
+    async with sessions() as session:
+        payloads = [row.payload for row in await session.scalars(select(OutboxRow).order_by(OutboxRow.id))]
+    texts = [json.loads(p)["text"] for p in payloads]
+    assert texts == ["inside a released savepoint", "outer before", "outer after"]

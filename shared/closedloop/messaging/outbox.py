@@ -6,7 +6,9 @@ publish and commit) is dropped by JetStream's de-duplication on `Nats-Msg-Id`.
 
 Staged events are written when their transaction commits, all in one multi-row INSERT: ORM objects
 would be inserted one statement per row on SQLite (its autoincrement keys come back one by one), which
-cost a consumer batch of 128 events ~130 round trips to the database thread.
+cost a consumer batch of 128 events ~130 round trips to the database thread. Within savepoints (ingest
+stores each item of a batch in one) an event is written when its savepoint is released, so it takes an
+id ahead of events the enclosing transaction staged before the savepoint began.
 """
 
 import asyncio
@@ -18,7 +20,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from closedloop.events import Event
 from closedloop.messaging.broker import Broker
@@ -29,8 +31,11 @@ from closedloop.telemetry import current_trace_headers
 log = logging.getLogger(__name__)
 
 BACKLOG_EVERY_SECONDS = 5.0
-# Where a session keeps the events staged in its current transaction: {outbox model: [row, ...]}.
+# Where a session keeps the events staged and not yet written: [(outbox model, row), ...], and for each open
+# savepoint how many were staged before it began: releasing or rolling back a savepoint writes or drops only
+# what was staged within it; the rest belongs to the enclosing transaction.
 STAGED_KEY = "closedloop.outbox.staged"
+SAVEPOINT_MARKS_KEY = "closedloop.outbox.savepoint_marks"
 
 
 class Outbox:
@@ -42,8 +47,7 @@ class Outbox:
     def add(self, session: AsyncSession, event: Event) -> None:
         """Stage `event` in the caller's transaction; it is written when that commits, and published
         only if it does."""
-        staged = session.info.setdefault(STAGED_KEY, {})
-        staged.setdefault(self.model, []).append({
+        session.info.setdefault(STAGED_KEY, []).append((self.model, {
             "event_id": str(event.event_id),
             "subject": event.nats_subject,
             "payload": event.model_dump_json(),
@@ -52,7 +56,7 @@ class Outbox:
             "published_at": None,
             "attempts": 0,
             "last_error": None,
-        })
+        }))
         # Committing is the caller's job; waking the relay early only shortens latency.
         for wake in self._listeners:
             wake()
@@ -63,15 +67,36 @@ class Outbox:
         ) or 0
 
 
-@event.listens_for(Session, "before_commit")
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        session.info.setdefault(SAVEPOINT_MARKS_KEY, {})[transaction] = len(session.info.get(STAGED_KEY, []))
+
+
+def _take_staged(session: Session, transaction: SessionTransaction | None) -> list[tuple[type, dict]]:
+    """The rows staged within `transaction` (a savepoint; None: the whole transaction), removed."""
+    marks = session.info.get(SAVEPOINT_MARKS_KEY, {})
+    start = marks.pop(transaction, 0) if transaction is not None else 0
+    if transaction is None:
+        marks.clear()
+    staged = session.info.get(STAGED_KEY, [])
+    taken = staged[start:]
+    del staged[start:]
+    return taken
+
+
+@event.listens_for(Session, "before_commit")  # also when a savepoint is released: its rows go in with it
 def _write_staged_events(session: Session) -> None:
-    for model, rows in session.info.pop(STAGED_KEY, {}).items():
+    by_model: dict[type, list[dict]] = {}
+    for model, row in _take_staged(session, session.get_nested_transaction()):
+        by_model.setdefault(model, []).append(row)
+    for model, rows in by_model.items():
         session.execute(insert(model), rows)  # one executemany, no RETURNING
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _drop_staged_events(session: Session, previous_transaction: object) -> None:
-    session.info.pop(STAGED_KEY, None)
+def _drop_staged_events(session: Session, previous_transaction: SessionTransaction) -> None:
+    _take_staged(session, previous_transaction if previous_transaction.nested else None)
 
 
 class OutboxRelay:
