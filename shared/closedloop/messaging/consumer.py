@@ -89,6 +89,7 @@ class _Staged:
 
     fresh: list[tuple[Msg, Event]]
     prepared: Any
+    fetched_at: float
     prepare_started: float
 
 
@@ -146,7 +147,7 @@ class ConsumerRunner:
         # classify starts the model call in worker threads) while a second task awaits what `prepare`
         # started and handles and commits the batches, in order (database work on the event loop). One
         # staged batch waits between the two, so the model has the next batch queued while one commits.
-        staged_batches: asyncio.Queue[tuple[_Staged, float] | None] = asyncio.Queue(maxsize=1)
+        staged_batches: asyncio.Queue[_Staged | None] = asyncio.Queue(maxsize=1)
         finisher = asyncio.create_task(self._finish_in_order(staged_batches), name=f"finish-{self.sub.durable}")
         try:
             while not self._stopping and not finisher.done():
@@ -174,15 +175,14 @@ class ConsumerRunner:
                     await asyncio.sleep(1.0)
                     continue
                 BATCH_SIZE.labels(self.service, self.sub.durable).observe(len(msgs))
-                started = time.perf_counter()
                 try:
-                    staged = await self._stage(msgs)
+                    staged = await self._stage(msgs, fetched_at=time.perf_counter())
                 except Exception:  # e.g. the database is down: retry the batch later, keep consuming
                     log.exception("batch staging failed", extra={"durable": self.sub.durable})
                     await self._retry_later(msgs)
                     staged = None
                 if staged is not None:
-                    await staged_batches.put((staged, started))
+                    await staged_batches.put(staged)
         finally:
             # Stopping (or a fatal error) still completes the batches already staged, so they are not redelivered.
             if not finisher.done():
@@ -192,11 +192,11 @@ class ConsumerRunner:
                 with contextlib.suppress(Exception):
                     await pull.unsubscribe()
 
-    async def _finish_in_order(self, staged_batches: asyncio.Queue[tuple[_Staged, float] | None]) -> None:
-        while (item := await staged_batches.get()) is not None:
-            await self._finish(*item)
+    async def _finish_in_order(self, staged_batches: asyncio.Queue[_Staged | None]) -> None:
+        while (staged := await staged_batches.get()) is not None:
+            await self._finish(staged)
 
-    async def _stage(self, msgs: list[Msg]) -> _Staged | None:
+    async def _stage(self, msgs: list[Msg], fetched_at: float) -> _Staged | None:
         """Everything before the handlers: dead-letter what cannot be handled, ack what was handled
         already, prepare the rest. None when nothing is left to handle."""
         ready: list[tuple[Msg, Event]] = []
@@ -231,14 +231,14 @@ class ConsumerRunner:
             except Exception as exc:
                 await self._preparation_failed(fresh, exc)
                 return None
-        return _Staged(fresh, prepared, started)
+        return _Staged(fresh, prepared, fetched_at, started)
 
     async def _preparation_failed(self, fresh: list[tuple[Msg, Event]], exc: Exception) -> None:
         log.error("batch preparation failed", extra={"durable": self.sub.durable}, exc_info=exc)
         for msg, _ in fresh:
             await self._fail(msg, exc)
 
-    async def _finish(self, staged: _Staged, started: float) -> None:
+    async def _finish(self, staged: _Staged) -> None:
         """Wait for what `prepare` started, run the handlers and commit (the whole batch at once if it
         can), then ack."""
         if inspect.isawaitable(staged.prepared):
@@ -257,7 +257,7 @@ class ConsumerRunner:
         except Exception:  # e.g. NATS went away between commit and ack: the inbox makes redelivery harmless
             log.exception("batch handling failed; unacked messages will be redelivered",
                           extra={"durable": self.sub.durable})
-        HANDLE_DURATION.labels(self.service, self.sub.durable).observe(time.perf_counter() - started)
+        HANDLE_DURATION.labels(self.service, self.sub.durable).observe(time.perf_counter() - staged.fetched_at)
 
     async def _retry_later(self, msgs: list[Msg]) -> None:
         for msg in msgs:
