@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import queue
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -42,6 +44,11 @@ class Embedder:
     core stalls them all; independent workers just share the cores. On 2 cores this took the service from
     0.60 to 0.72-0.80 of raw `model.encode` in `make bench` (with the pipelined consumer). Each replica
     holds its own weights (~90 MB for MiniLM) and tokenizer (fast tokenizers must not be shared by threads).
+
+    Forward batches are cut from the texts sorted by their length in tokens. `model.encode` sorts by length
+    in characters, which pads more: on the benchmark's texts in consumer batches of 128, 11 % of the
+    tokens the model computes are padding this way against 18 % by characters (15 % for `encode` sorting
+    all 2048 at once).
     """
 
     def __init__(
@@ -64,6 +71,11 @@ class Embedder:
             self._replicas.put(SentenceTransformer(resolve_model_path(model_name), device=device))
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="embed") if self.workers > 1 else None
         first = self._replicas.queue[0]
+        # Its own tokenizer, used only to measure lengths (under a lock: the replicas' are busy in their threads).
+        tokenizer = getattr(first, "tokenizer", None)
+        self._length_tokenizer = copy.deepcopy(tokenizer) if callable(tokenizer) else None
+        self._length_lock = threading.Lock()
+        self._max_tokens = int(getattr(first, "max_seq_length", None) or 512)
         # `get_sentence_embedding_dimension` was renamed in newer sentence-transformers.
         get_dim = getattr(first, "get_embedding_dimension", None) or first.get_sentence_embedding_dimension
         dim = get_dim()
@@ -88,16 +100,32 @@ class Embedder:
         finally:
             self._replicas.put(model)
 
+    def _token_lengths(self, texts: list[str]) -> list[int]:
+        if self._length_tokenizer is None:  # a model without a Hugging Face tokenizer: characters will do
+            return [len(text) for text in texts]
+        with self._length_lock:
+            ids = self._length_tokenizer(texts, truncation=True, max_length=self._max_tokens,
+                                         return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+        return [len(row) for row in ids]
+
+    def forward_batches(self, texts: list[str]) -> list[list[int]]:
+        """Indices of `texts` cut into forward batches of at most `batch_size`, shortest texts first."""
+        if len(texts) <= 1:
+            return [list(range(len(texts)))]
+        lengths = self._token_lengths(texts)
+        order = sorted(range(len(texts)), key=lengths.__getitem__)
+        return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+
     def _encode_raw(self, texts: list[str]) -> np.ndarray:
-        if self._pool is None or len(texts) <= self.batch_size:
-            return self._encode_on_replica(texts)
-        # Texts of similar length share a forward batch (less padding), as `encode` itself does.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        chunks = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        futures = [self._pool.submit(self._encode_on_replica, [texts[i] for i in chunk]) for chunk in chunks]
+        batches = self.forward_batches(texts)
+        if self._pool is None:
+            parts = [self._encode_on_replica([texts[i] for i in batch]) for batch in batches]
+        else:
+            futures = [self._pool.submit(self._encode_on_replica, [texts[i] for i in batch]) for batch in batches]
+            parts = [future.result() for future in futures]
         out = np.empty((len(texts), self._dimension), dtype=np.float32)
-        for chunk, future in zip(chunks, futures, strict=True):
-            out[chunk] = future.result()
+        for batch, part in zip(batches, parts, strict=True):
+            out[batch] = part
         return out
 
     def encode(self, texts: list[str]) -> np.ndarray:

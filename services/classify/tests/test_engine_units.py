@@ -38,6 +38,7 @@ from classify.training import (
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SAMPLE = Path(__file__).parent / "data" / "banking77_sample.csv"
+MULTILINGUAL = Path(__file__).parent / "data" / "multilingual_feedback.tsv"
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +199,19 @@ def test_language_detection(languages: LanguageDetector) -> None:
     assert all(f.confidence > 0.5 for f in found[:3]) and found[3].confidence == 0.0
     with pytest.raises(ValueError):
         LanguageDetector(["en", "xx"])
+
+
+def test_language_cascade_matches_the_full_detector_in_twelve_languages(languages: LanguageDetector) -> None:
+    rows = [line.rstrip("\n").split("\t") for line in MULTILINGUAL.open(encoding="utf-8")]
+    expected = [language for language, _ in rows]
+    texts = [text for _, text in rows]
+    assert sorted(set(expected)) == sorted(languages.codes)
+    cascade = languages.detect(texts)
+    full_only = LanguageDetector(languages.codes, quick_confidence=1.01).detect(texts)  # nothing is sure enough
+    assert [p.language for p in cascade] == expected
+    assert [p.language for p in full_only] == expected
+    # The full mode decided some texts: an answer the quick mode keeps is always at least this sure.
+    assert any(p.confidence < languages.quick_confidence for p in cascade)
 
 
 # --- near-duplicates and topics ---------------------------------------------------------------

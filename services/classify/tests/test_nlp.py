@@ -129,11 +129,22 @@ def test_encode_shape_and_norm(embedder: Embedder) -> None:
 
 def test_workers_encode_the_same_vectors_in_the_callers_order(embedder: Embedder) -> None:
     # Texts of mixed lengths, more than one forward batch: the workers sort them by length, so a mistake in
-    # putting them back would pair a text with another's vector.
+    # putting them back would pair a text with another's vector. Each text encoded alone is the reference.
     texts = [("word " * (i % 7 + 1)) + f"number {i}" for i in range(23)]
+    alone = np.stack([embedder.encode([text])[0] for text in texts])
     parallel = Embedder(batch_size=4, workers=2)
     assert parallel.workers == 2
-    np.testing.assert_allclose(parallel.encode(texts), embedder.encode(texts), atol=1e-4)
+    np.testing.assert_allclose(parallel.encode(texts), alone, atol=1e-4)
+    np.testing.assert_allclose(embedder.encode(texts), alone, atol=1e-4)
+
+
+def test_forward_batches_group_texts_of_similar_token_length() -> None:
+    # By characters the order would be "ok" (2), "x,y,z,q,w" (9), "a,b,c,d,e,f" (11), "understanding
+    # everything" (24); by tokens it is 3, 4, 11, 13: punctuation costs a token a character.
+    texts = ["x,y,z,q,w", "understanding everything", "a,b,c,d,e,f", "ok"]
+    batches = Embedder(batch_size=2).forward_batches(texts)
+    assert [[texts[i] for i in batch] for batch in batches] == [
+        ["ok", "understanding everything"], ["x,y,z,q,w", "a,b,c,d,e,f"]]
 
 
 def test_encode_empty(embedder: Embedder) -> None:
