@@ -197,15 +197,20 @@ class DuplicateIndex:
             return [((), None) for _ in range(len(vectors))]
         sims[:, times < now - self.window_seconds] = -1.0
         out: list[tuple[tuple[Neighbour, ...], str | None]] = []
+        # Only the entries above the threshold are sorted (usually none or a few), not the whole window.
         for row in sims:
-            order = np.argsort(-row)[: k + 2]
-            found = [Neighbour(ids[j], round(float(row[j]), 4)) for j in order
-                     if row[j] >= self.threshold and not (exclude and ids[j] in exclude)][:k]
-            if not found:
+            above = np.flatnonzero(row >= self.threshold)
+            best: list[int] = []
+            for j in above[np.argsort(-row[above], kind="stable")].tolist():
+                if not (exclude and ids[j] in exclude):
+                    best.append(j)
+                    if len(best) == k:
+                        break
+            if not best:
                 out.append(((), None))
                 continue
-            best = next(j for j in order if ids[j] == found[0].feedback_id)
-            out.append((tuple(found), roots[best] or ids[best]))
+            found = tuple(Neighbour(ids[j], round(float(row[j]), 4)) for j in best)
+            out.append((found, roots[best[0]] or ids[best[0]]))
         return out
 
 

@@ -269,6 +269,22 @@ def test_duplicate_index_window_capacity_and_growth() -> None:
     assert grown.neighbours(vectors[:1], start.timestamp())[0][1] == "id0"
 
 
+def test_duplicate_neighbours_are_the_closest_above_threshold_minus_excluded() -> None:
+    query = np.array([1.0, 0.0], dtype=np.float32)
+    similarities = {"a": 0.99, "b": 0.80, "c": 0.97, "d": 0.95, "e": 0.90, "f": 0.10}
+    index = DuplicateIndex(2, window_seconds=3600, threshold=0.9, max_items=100)
+    now = datetime.now(UTC)
+    for name, similarity in similarities.items():
+        vector = np.array([similarity, np.sqrt(1 - similarity ** 2)], dtype=np.float32)
+        index.add(name, now, vector, "root-of-c" if name == "c" else None)
+    [(found, root)] = index.neighbours(query[None, :], now.timestamp(), k=3, exclude={"a"})
+    assert [n.feedback_id for n in found] == ["c", "d", "e"]  # "a" excluded, "b" and "f" below 0.9
+    assert [n.similarity for n in found] == [0.97, 0.95, 0.9]
+    assert root == "root-of-c"
+    [(found, root)] = index.neighbours(query[None, :], now.timestamp(), k=2)
+    assert [n.feedback_id for n in found] == ["a", "c"] and root == "a"
+
+
 def test_evaluation_scoring(tmp_path: Path) -> None:
     from classify.evaluate import read_csv, score, to_path
 
