@@ -308,10 +308,11 @@ class ClassificationEngine:
             leaves = {leaf.key for leaf in taxonomy.leaves()}
             usable = np.array([label in leaves for label in trained.labels])
             if usable.any():
-                probs = trained.probabilities(embeddings, texts)
+                similarities = trained.similarities(embeddings)  # computed once for kNN and novelty
+                probs = trained.probabilities(embeddings, texts, similarities)
                 probs = np.where(usable, probs, 0.0)  # labels the active taxonomy no longer has
                 probs = probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
-                novel = (trained.max_similarity(embeddings) < trained.novelty_threshold
+                novel = (trained.max_similarity(embeddings, similarities) < trained.novelty_threshold
                          if trained.novelty_threshold > 0 else np.zeros(len(texts), dtype=bool))
                 return _predictions(taxonomy, trained.labels, probs), novel
         return active.zero_shot.predict(embeddings), None

@@ -104,7 +104,12 @@ class EnsembleModel:
 
     # --- prediction ---------------------------------------------------------------------------
 
-    def member_probabilities(self, embeddings: np.ndarray, texts: list[str]) -> list[np.ndarray | None]:
+    def similarities(self, embeddings: np.ndarray) -> np.ndarray:
+        """Cosine of each text to each training example, (n, N): what kNN and the novelty check both read."""
+        return np.asarray(embeddings, dtype=np.float32) @ self.reference().T
+
+    def member_probabilities(self, embeddings: np.ndarray, texts: list[str],
+                             similarities: np.ndarray | None = None) -> list[np.ndarray | None]:
         """Each member's probabilities, (n, L) each: embedding LR, kNN, TF-IDF LR (None without it)."""
         emb = np.asarray(embeddings, dtype=np.float32)
         tfidf = None
@@ -112,34 +117,36 @@ class EnsembleModel:
             margins = np.asarray(self._tfidf(texts) @ self.tfidf_coef.T) + self.tfidf_intercept
             scale = self.params.tfidf_scale if self.params.tfidf_model == "svm" else 1.0
             tfidf = _softmax(scale * margins)
-        return [_softmax(emb @ self.lr_coef.T + self.lr_intercept), self._knn(emb), tfidf]
+        sims = self.similarities(emb) if similarities is None else similarities
+        return [_softmax(emb @ self.lr_coef.T + self.lr_intercept), self._knn(sims), tfidf]
 
-    def raw_probabilities(self, embeddings: np.ndarray, texts: list[str]) -> np.ndarray:
+    def raw_probabilities(self, embeddings: np.ndarray, texts: list[str],
+                          similarities: np.ndarray | None = None) -> np.ndarray:
         """Uncalibrated ensemble probabilities, (n, L)."""
-        return combine(self.member_probabilities(embeddings, texts), self.params.weights)
+        return combine(self.member_probabilities(embeddings, texts, similarities), self.params.weights)
 
-    def probabilities(self, embeddings: np.ndarray, texts: list[str]) -> np.ndarray:
+    def probabilities(self, embeddings: np.ndarray, texts: list[str],
+                      similarities: np.ndarray | None = None) -> np.ndarray:
         """Calibrated probabilities, (n, L): temperature scaling of the ensemble's log-probabilities."""
-        raw = self.raw_probabilities(embeddings, texts)
+        raw = self.raw_probabilities(embeddings, texts, similarities)
         return calibrate(raw, self.temperature)
 
-    def max_similarity(self, embeddings: np.ndarray) -> np.ndarray:
+    def max_similarity(self, embeddings: np.ndarray, similarities: np.ndarray | None = None) -> np.ndarray:
         """Cosine to the nearest training example: low means unlike anything the model was taught."""
-        sims = np.asarray(embeddings, dtype=np.float32) @ self.reference().T
-        return sims.max(axis=1) if sims.shape[1] else np.zeros(len(embeddings), dtype=np.float32)
+        sims = self.similarities(embeddings) if similarities is None else similarities
+        return sims.max(axis=1) if sims.shape[1] else np.zeros(len(sims), dtype=np.float32)
 
-    def _knn(self, emb: np.ndarray) -> np.ndarray:
+    def _knn(self, sims: np.ndarray) -> np.ndarray:
+        """Similarity-weighted vote of the k nearest training examples, from `similarities`."""
         n_labels = len(self.labels)
-        out = np.zeros((len(emb), n_labels), dtype=np.float64)
-        reference = self.reference()
-        if len(emb) == 0 or len(reference) == 0:
+        out = np.zeros((len(sims), n_labels), dtype=np.float64)
+        if len(sims) == 0 or sims.shape[1] == 0:
             return out + 1.0 / n_labels
-        k = min(self.params.knn_k, len(reference))
-        sims = emb @ reference.T
+        k = min(self.params.knn_k, sims.shape[1])
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         top_sims = np.take_along_axis(sims, top, axis=1)
         weights = np.exp((top_sims - top_sims.max(axis=1, keepdims=True)) / self.params.knn_temperature)
-        rows = np.repeat(np.arange(len(emb)), k)
+        rows = np.repeat(np.arange(len(sims)), k)
         np.add.at(out, (rows, self.knn_labels[top].ravel()), weights.ravel())
         return out / out.sum(axis=1, keepdims=True)
 
@@ -418,7 +425,8 @@ def train_model(embeddings: np.ndarray, texts: list[str], label_names: list[str]
         probe = fit_ensemble(embeddings[train_idx], [texts[i] for i in train_idx], y[train_idx], labels,
                              params, stage1)
         report(0.45, "measuring on the held-out split")
-        members = probe.member_probabilities(embeddings[held_idx], [texts[i] for i in held_idx])
+        held_similarities = probe.similarities(embeddings[held_idx])
+        members = probe.member_probabilities(embeddings[held_idx], [texts[i] for i in held_idx], held_similarities)
         if params.auto_weights and len(held_idx) >= MIN_AUTO_WEIGHT_ITEMS:
             params = TrainParams.from_dict({**params.to_dict(), "weights": choose_weights(
                 members, y[held_idx], params.weights)})
@@ -429,7 +437,7 @@ def train_model(embeddings: np.ndarray, texts: list[str], label_names: list[str]
         metrics = evaluate(calibrated, y[held_idx], labels, threshold)
         metrics["expected_calibration_error_uncalibrated"] = round(
             expected_calibration_error(raw, y[held_idx]), 4)
-        similarity = probe.max_similarity(embeddings[held_idx])
+        similarity = probe.max_similarity(embeddings[held_idx], held_similarities)
         if len(held_idx) >= MIN_CALIBRATION_ITEMS and params.novelty_quantile > 0:
             novelty_threshold = float(np.quantile(similarity, params.novelty_quantile))
         metrics["held_out_nearest_similarity_p05"] = round(float(np.quantile(similarity, 0.05)), 4)
