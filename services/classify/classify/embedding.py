@@ -31,32 +31,33 @@ def resolve_model_path(model_name: str) -> str:
 
 
 def default_workers() -> int:
-    """One model worker per CPU core this process may run on, at most 4 (each one is a copy of the model)."""
+    """One model worker per CPU core this process may run on, at most 4."""
     return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
 class Embedder:
     """Thin wrapper that always returns L2-normalised float32 vectors (so dot product = cosine).
 
-    With `workers` > 1 the texts of a call are cut into forward batches that `workers` single-threaded
-    replicas of the model encode side by side. Torch's own intra-op threads meet at a barrier after every
-    operation, so any other thread of the service (event loop, database, language detection) that takes a
-    core stalls them all; independent workers just share the cores. On 2 cores this took the service from
-    0.60 to 0.72-0.80 of raw `model.encode` in `make bench` (with the pipelined consumer). Each replica
-    holds its own weights (~90 MB for MiniLM) and tokenizer (fast tokenizers must not be shared by threads).
+    The texts of a call are tokenised once and cut into forward batches of at most `batch_size` texts of
+    similar length in tokens. (`model.encode` sorts by length in characters, which pads more: on the
+    benchmark's texts in consumer batches of 128, 6 % of the tokens computed are padding with batches of
+    16 by tokens, against 18 % by characters.) With `workers` > 1 that many threads run forward batches
+    side by side, each single-threaded: torch's own intra-op threads meet at a barrier after every
+    operation, so any other thread of the service that takes a core stalls them all.
 
-    Forward batches are cut from the texts sorted by their length in tokens. `model.encode` sorts by length
-    in characters, which pads more: on the benchmark's texts in consumer batches of 128, 11 % of the
-    tokens the model computes are padding this way against 18 % by characters (15 % for `encode` sorting
-    all 2048 at once).
+    The forward pass is a TorchScript graph (`compiled.py`) that runs without the GIL, shared by the
+    workers. A model it cannot compile runs eagerly: then each worker has its own replica of the model,
+    since each needs its own tokenizer (fast tokenizers must not be shared by threads).
     """
 
     def __init__(
-        self, model_name: str = DEFAULT_MODEL_NAME, batch_size: int = 32, device: str = "cpu", workers: int = 1
+        self, model_name: str = DEFAULT_MODEL_NAME, batch_size: int = 16, device: str = "cpu", workers: int = 1
     ) -> None:
         # Must be set before huggingface_hub is imported, otherwise it may try the network.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
+
+        from classify.compiled import compile_encoder
 
         self.model_name = model_name
         self.batch_size = batch_size
@@ -65,27 +66,46 @@ class Embedder:
             import torch
 
             torch.set_num_threads(1)  # process-wide: the parallelism is the workers'
-        # A replica is checked out for each forward batch: the consumer, HTTP previews and training share them.
-        self._replicas: queue.Queue[SentenceTransformer] = queue.Queue()
-        for _ in range(self.workers):
-            self._replicas.put(SentenceTransformer(resolve_model_path(model_name), device=device))
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="embed") if self.workers > 1 else None
-        first = self._replicas.queue[0]
-        # Its own tokenizer, used only to measure lengths (under a lock: the replicas' are busy in their threads).
+        first = SentenceTransformer(resolve_model_path(model_name), device=device)
+        # Our own tokenizer, used under a lock: the eager replicas' are busy in their threads.
         tokenizer = getattr(first, "tokenizer", None)
-        self._length_tokenizer = copy.deepcopy(tokenizer) if callable(tokenizer) else None
-        self._length_lock = threading.Lock()
+        self._tokenizer = copy.deepcopy(tokenizer) if callable(tokenizer) else None
+        self._tokenizer_lock = threading.Lock()
         self._max_tokens = int(getattr(first, "max_seq_length", None) or 512)
+        self.compiled = (compile_encoder(first, self._tokenizer, self._max_tokens)
+                         if self._tokenizer is not None and device == "cpu" else None)
+        # Eager replicas, checked out per forward batch (the consumer, HTTP previews and training share them).
+        self._replicas: queue.Queue[SentenceTransformer] = queue.Queue()
+        if self.compiled is None:
+            self._replicas.put(first)
+            for _ in range(self.workers - 1):
+                self._replicas.put(SentenceTransformer(resolve_model_path(model_name), device=device))
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="embed") if self.workers > 1 else None
         # `get_sentence_embedding_dimension` was renamed in newer sentence-transformers.
         get_dim = getattr(first, "get_embedding_dimension", None) or first.get_sentence_embedding_dimension
         dim = get_dim()
         if dim is None:  # some exotic module stacks cannot report it statically
-            dim = int(self._encode_on_replica(["dimension probe"]).shape[1])
+            dim = len(first.encode(["dimension probe"])[0])
         self._dimension = int(dim)
 
     @property
     def dimension(self) -> int:
         return self._dimension
+
+    def _token_ids(self, texts: list[str]) -> list[list[int]] | None:
+        if self._tokenizer is None:  # a model without a Hugging Face tokenizer
+            return None
+        with self._tokenizer_lock:
+            return self._tokenizer(texts, truncation=True, max_length=self._max_tokens,
+                                   return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+
+    def forward_batches(self, texts: list[str], token_ids: list[list[int]] | None = None) -> list[list[int]]:
+        """Indices of `texts` cut into forward batches of at most `batch_size`, shortest texts first."""
+        if token_ids is None:
+            token_ids = self._token_ids(texts)
+        lengths = [len(row) for row in token_ids] if token_ids is not None else [len(text) for text in texts]
+        order = sorted(range(len(texts)), key=lengths.__getitem__)
+        return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
 
     def _encode_on_replica(self, texts: list[str]) -> np.ndarray:
         model = self._replicas.get()
@@ -100,29 +120,19 @@ class Embedder:
         finally:
             self._replicas.put(model)
 
-    def _token_lengths(self, texts: list[str]) -> list[int]:
-        if self._length_tokenizer is None:  # a model without a Hugging Face tokenizer: characters will do
-            return [len(text) for text in texts]
-        with self._length_lock:
-            ids = self._length_tokenizer(texts, truncation=True, max_length=self._max_tokens,
-                                         return_attention_mask=False, return_token_type_ids=False)["input_ids"]
-        return [len(row) for row in ids]
-
-    def forward_batches(self, texts: list[str]) -> list[list[int]]:
-        """Indices of `texts` cut into forward batches of at most `batch_size`, shortest texts first."""
-        if len(texts) <= 1:
-            return [list(range(len(texts)))]
-        lengths = self._token_lengths(texts)
-        order = sorted(range(len(texts)), key=lengths.__getitem__)
-        return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-
     def _encode_raw(self, texts: list[str]) -> np.ndarray:
-        batches = self.forward_batches(texts)
-        if self._pool is None:
-            parts = [self._encode_on_replica([texts[i] for i in batch]) for batch in batches]
+        token_ids = self._token_ids(texts)
+        batches = self.forward_batches(texts, token_ids)
+
+        def forward(batch: list[int]) -> np.ndarray:
+            if self.compiled is not None and token_ids is not None:
+                return self.compiled.encode([token_ids[i] for i in batch])
+            return self._encode_on_replica([texts[i] for i in batch])
+
+        if self._pool is None or len(batches) == 1:
+            parts = [forward(batch) for batch in batches]
         else:
-            futures = [self._pool.submit(self._encode_on_replica, [texts[i] for i in batch]) for batch in batches]
-            parts = [future.result() for future in futures]
+            parts = list(self._pool.map(forward, batches))
         out = np.empty((len(texts), self._dimension), dtype=np.float32)
         for batch, part in zip(batches, parts, strict=True):
             out[batch] = part

@@ -138,6 +138,31 @@ def test_workers_encode_the_same_vectors_in_the_callers_order(embedder: Embedder
     np.testing.assert_allclose(embedder.encode(texts), alone, atol=1e-4)
 
 
+def test_compiled_forward_pass_gives_what_encode_gives(embedder: Embedder) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from classify.embedding import resolve_model_path
+
+    assert embedder.compiled is not None  # the bundled MiniLM has the layout that is compiled
+    texts = ["refund", "Where is my parcel? It was due on Monday and the tracking page has not changed since.",
+             "Ma carte a été débitée deux fois", "x,y,z"] * 5
+    eager = SentenceTransformer(resolve_model_path("all-MiniLM-L6-v2"), device="cpu")
+    np.testing.assert_allclose(embedder.encode(texts), eager.encode(texts, normalize_embeddings=True), atol=1e-5)
+
+
+def test_a_model_of_another_layout_is_not_compiled(embedder: Embedder) -> None:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    from classify.compiled import compile_encoder
+    from classify.embedding import resolve_model_path
+
+    eager = SentenceTransformer(resolve_model_path("all-MiniLM-L6-v2"), device="cpu")
+    cls_pooled = SentenceTransformer(modules=[eager[0], Pooling(DIM, pooling_mode="cls")], device="cpu")
+    assert compile_encoder(cls_pooled, cls_pooled.tokenizer, 256) is None
+    assert compile_encoder(eager, eager.tokenizer, 256) is not None
+
+
 def test_forward_batches_group_texts_of_similar_token_length() -> None:
     # By characters the order would be "ok" (2), "x,y,z,q,w" (9), "a,b,c,d,e,f" (11), "understanding
     # everything" (24); by tokens it is 3, 4, 11, 13: punctuation costs a token a character.
