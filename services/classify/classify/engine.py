@@ -31,9 +31,10 @@ FIELDS = ("category", "sentiment", "severity", "language")
 class EngineConfig:
     """What operators control at run time (`PUT /v1/config`)."""
 
-    triage_threshold: float = 0.5
+    triage_threshold: float = 0.3
     zero_shot_triage_threshold: float = 0.0
-    novelty_check: bool = True  # also triage texts unlike every training example (trained models)
+    novelty_check: bool = True  # also triage texts unlike every training example (trained models) ...
+    novelty_confidence: float = 0.6  # ... unless the model is at least this sure of them
     modes: dict[str, str] = field(default_factory=lambda: dict.fromkeys(FIELDS, "autofill"))
 
     def threshold(self, calibrated: bool) -> float:
@@ -267,8 +268,9 @@ class ClassificationEngine:
             results.append(Result(
                 category=cat, sentiment=sentiment, language=language,
                 signals=detect(texts[i], cat.category, sentiment.label), calibrated=calibrated,
-                needs_triage=cat.confidence < threshold or bool(novel is not None and config.novelty_check
-                                                                and novel[i]),
+                needs_triage=cat.confidence < threshold or bool(
+                    novel is not None and config.novelty_check and novel[i]
+                    and cat.confidence < config.novelty_confidence),
                 novel=bool(novel is not None and novel[i]), taxonomy_version=active.taxonomy.version,
                 model_version=active.model_version, embedding=embeddings[i],
                 near_duplicates=neighbours, duplicate_of=root,

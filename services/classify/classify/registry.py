@@ -27,7 +27,8 @@ from classify.training import EnsembleModel
 log = logging.getLogger(__name__)
 
 _UNSET = object()
-CONFIG_KEYS = ("triage_threshold", "zero_shot_triage_threshold", "novelty_check", *(f"{f}_mode" for f in FIELDS))
+CONFIG_KEYS = ("triage_threshold", "zero_shot_triage_threshold", "novelty_check", "novelty_confidence",
+               *(f"{f}_mode" for f in FIELDS))
 
 
 def taxonomy_from_row(row: TaxonomyVersion) -> Taxonomy:
@@ -96,6 +97,7 @@ def default_config(settings: ClassifySettings) -> dict[str, Any]:
     return {"triage_threshold": settings.triage_threshold,
             "zero_shot_triage_threshold": settings.zero_shot_triage_threshold,
             "novelty_check": settings.novelty_check,
+            "novelty_confidence": settings.novelty_confidence,
             **{f"{f}_mode": getattr(settings, f"{f}_mode") for f in FIELDS}}
 
 
@@ -111,6 +113,7 @@ def engine_config(values: dict[str, Any]) -> EngineConfig:
     return EngineConfig(triage_threshold=float(values["triage_threshold"]),
                         zero_shot_triage_threshold=float(values["zero_shot_triage_threshold"]),
                         novelty_check=bool(values["novelty_check"]),
+                        novelty_confidence=float(values["novelty_confidence"]),
                         modes={f: str(values[f"{f}_mode"]) for f in FIELDS})
 
 

@@ -95,7 +95,8 @@ class ClassifyResult(BaseModel):
     needs_triage: bool
     calibrated: bool = Field(description="True when a trained, calibrated model answered; false for zero-shot.")
     out_of_scope: bool = Field(description="Unlike every training example of the trained model (sent to triage "
-                                           "when `novelty_check` is on).")
+                                           "when `novelty_check` is on and confidence is below "
+                                           "`novelty_confidence`).")
     alternatives: list[Alternative]
     suggestions: dict[str, Any]
     sentiment: str
@@ -277,7 +278,8 @@ class ActiveModelPublic(BaseModel):
 class EngineConfigPublic(BaseModel):
     triage_threshold: float = Field(description="Below this calibrated confidence the category is `needs_triage`.")
     zero_shot_triage_threshold: float = Field(description="The same for the zero-shot fallback (uncalibrated).")
-    novelty_check: bool = Field(description="Also triage texts unlike every example of the trained model.")
+    novelty_check: bool = Field(description="Also triage texts unlike every example of the trained model ...")
+    novelty_confidence: float = Field(description="... when its confidence in them is below this.")
     category_mode: FieldModeName
     sentiment_mode: FieldModeName
     severity_mode: FieldModeName
@@ -291,6 +293,7 @@ class EngineConfigUpdate(BaseModel):
     triage_threshold: float | None = Field(default=None, ge=0, le=1)
     zero_shot_triage_threshold: float | None = Field(default=None, ge=0, le=1)
     novelty_check: bool | None = None
+    novelty_confidence: float | None = Field(default=None, ge=0, le=1)
     category_mode: FieldModeName | None = None
     sentiment_mode: FieldModeName | None = None
     severity_mode: FieldModeName | None = None

@@ -33,13 +33,19 @@ class ClassifySettings(ServiceSettings):
     max_body_bytes: int = 16_000_000
 
     # --- knowing when it does not know (defaults; `PUT /v1/config` overrides them at run time) ---
-    # Below this calibrated confidence a trained model's category becomes `needs_triage`.
-    triage_threshold: float = 0.5
+    # Below this calibrated confidence a trained model's category becomes `needs_triage`. Every message sent
+    # to triage counts as a miss for in-scope accuracy, and calibrated as the model is, about half of those
+    # below 0.5 were right: on Banking77 (3 splits, 10 intents held out as out of scope) 0.5 with the novelty
+    # check cost 2.1 points of in-scope accuracy and sent 39 % of out-of-scope texts to triage; 0.3 with the
+    # confidence-bounded novelty check below costs 0.6 points and sends 28 %.
+    triage_threshold: float = 0.3
     # The zero-shot fallback is not calibrated on labelled data: its own threshold (0 = never triage).
     zero_shot_triage_threshold: float = 0.0
     # A trained model also sends to triage texts unlike all its examples (nearest-example cosine below the
-    # 1st percentile of its held-out texts'): out-of-scope messages often get a confident wrong label.
+    # 5th percentile of its held-out texts', `novelty_quantile`) when its confidence in them is below
+    # `novelty_confidence`: out-of-scope messages often get a fairly confident wrong label.
     novelty_check: bool = True
+    novelty_confidence: float = 0.6
     # Per field: autofill (set it), suggest (store it as a suggestion, leave the field to a human), off.
     category_mode: FieldMode = "autofill"
     sentiment_mode: FieldMode = "autofill"

