@@ -184,5 +184,6 @@ def main() -> None:
             service.stop()
             server.stop()
 
+
 if __name__ == "__main__":
     main()
