@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -54,16 +55,20 @@ class CompiledEncoder:
             return self._module(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
 
 
-def compile_encoder(model: SentenceTransformer, tokenizer: Any, max_tokens: int) -> CompiledEncoder | None:
+TokenIds = Callable[[list[str]], list[list[int]]]  # texts -> token ids, truncated as the model needs
+
+
+def compile_encoder(model: SentenceTransformer, token_ids: TokenIds,
+                    pad_token_id: int | None) -> CompiledEncoder | None:
     """A TorchScript version of `model`, checked against `model.encode`; None if the model does not qualify."""
     try:
-        return _compile(model, tokenizer, max_tokens)
+        return _compile(model, token_ids, pad_token_id)
     except Exception as exc:  # a model this code does not know how to trace: eager mode still works
         log.warning("model not compiled, running it eagerly", extra={"reason": f"{type(exc).__name__}: {exc}"})
         return None
 
 
-def _compile(model: SentenceTransformer, tokenizer: Any, max_tokens: int) -> CompiledEncoder | None:
+def _compile(model: SentenceTransformer, token_ids: TokenIds, pad_token_id: int | None) -> CompiledEncoder | None:
     import torch
 
     modules = list(model)
@@ -74,7 +79,7 @@ def _compile(model: SentenceTransformer, tokenizer: Any, max_tokens: int) -> Com
     pooling = modules[1]
     mean = getattr(pooling, "pooling_mode", None) == "mean" or getattr(pooling, "pooling_mode_mean_tokens", False)
     backbone = getattr(modules[0], "auto_model", None)
-    if not mean or backbone is None or tokenizer.pad_token_id is None:
+    if not mean or backbone is None or pad_token_id is None:
         log.info("model not compiled: not a mean-pooled Hugging Face transformer")
         return None
 
@@ -89,18 +94,14 @@ def _compile(model: SentenceTransformer, tokenizer: Any, max_tokens: int) -> Com
             pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
 
-    def token_ids(texts: list[str]) -> list[list[int]]:
-        return tokenizer(texts, truncation=True, max_length=max_tokens, return_attention_mask=False,
-                         return_token_type_ids=False)["input_ids"]
-
     example = token_ids(PROBE_TEXTS[:2])
     width = max(len(row) for row in example)
-    ids = torch.tensor([row + [tokenizer.pad_token_id] * (width - len(row)) for row in example])
+    ids = torch.tensor([row + [pad_token_id] * (width - len(row)) for row in example])
     mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in example])
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TracerWarnings about Python values in the graph, checked below
         traced = torch.jit.trace(MeanPooledTransformer().eval(), (ids, mask), check_trace=False)
-        compiled = CompiledEncoder(torch.jit.freeze(traced.eval()), tokenizer.pad_token_id)
+        compiled = CompiledEncoder(torch.jit.freeze(traced.eval()), pad_token_id)
 
     expected = model.encode(PROBE_TEXTS, normalize_embeddings=True, convert_to_numpy=True)
     probe_ids = token_ids(PROBE_TEXTS)

@@ -72,7 +72,7 @@ class Embedder:
         self._tokenizer = copy.deepcopy(tokenizer) if callable(tokenizer) else None
         self._tokenizer_lock = threading.Lock()
         self._max_tokens = int(getattr(first, "max_seq_length", None) or 512)
-        self.compiled = (compile_encoder(first, self._tokenizer, self._max_tokens)
+        self.compiled = (compile_encoder(first, self.token_ids, getattr(self._tokenizer, "pad_token_id", None))
                          if self._tokenizer is not None and device == "cpu" else None)
         # Eager replicas, checked out per forward batch (the consumer, HTTP previews and training share them).
         self._replicas: queue.Queue[SentenceTransformer] = queue.Queue()
@@ -92,7 +92,8 @@ class Embedder:
     def dimension(self) -> int:
         return self._dimension
 
-    def _token_ids(self, texts: list[str]) -> list[list[int]] | None:
+    def token_ids(self, texts: list[str]) -> list[list[int]] | None:
+        """The token ids the model sees for each text (truncated to its limit); None without a tokenizer."""
         if self._tokenizer is None:  # a model without a Hugging Face tokenizer
             return None
         with self._tokenizer_lock:
@@ -102,7 +103,7 @@ class Embedder:
     def forward_batches(self, texts: list[str], token_ids: list[list[int]] | None = None) -> list[list[int]]:
         """Indices of `texts` cut into forward batches of at most `batch_size`, shortest texts first."""
         if token_ids is None:
-            token_ids = self._token_ids(texts)
+            token_ids = self.token_ids(texts)
         lengths = [len(row) for row in token_ids] if token_ids is not None else [len(text) for text in texts]
         order = sorted(range(len(texts)), key=lengths.__getitem__)
         return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
@@ -121,7 +122,7 @@ class Embedder:
             self._replicas.put(model)
 
     def _encode_raw(self, texts: list[str]) -> np.ndarray:
-        token_ids = self._token_ids(texts)
+        token_ids = self.token_ids(texts)
         batches = self.forward_batches(texts, token_ids)
 
         def forward(batch: list[int]) -> np.ndarray:

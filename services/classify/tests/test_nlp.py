@@ -160,8 +160,9 @@ def test_a_model_of_another_layout_is_not_compiled(embedder: Embedder) -> None:
 
     eager = SentenceTransformer(resolve_model_path("all-MiniLM-L6-v2"), device="cpu")
     cls_pooled = SentenceTransformer(modules=[eager[0], Pooling(DIM, pooling_mode="cls")], device="cpu")
-    assert compile_encoder(cls_pooled, cls_pooled.tokenizer, 256) is None
-    assert compile_encoder(eager, eager.tokenizer, 256) is not None
+    pad = eager.tokenizer.pad_token_id
+    assert compile_encoder(cls_pooled, embedder.token_ids, pad) is None
+    assert compile_encoder(eager, embedder.token_ids, pad) is not None
 
 
 def test_forward_batches_group_texts_of_similar_token_length() -> None:
