@@ -25,8 +25,9 @@ class ClassifySettings(ServiceSettings):
     # with one single-threaded worker per core, 16 encoded 275-301 texts/s against 239-252 for 32 (less
     # padding, activations that stay in cache); raw `encode` gained nothing from 16 over 32.
     embed_batch_size: int = 16
-    # Model workers (single-threaded replicas, ~90 MB each) encoding forward batches side by side;
-    # 0 = one per CPU core the process may use, at most 4. 1 = one replica using torch's own threads.
+    # Model workers (single-threaded threads sharing the compiled model; a model that cannot be compiled
+    # gets one eager replica, ~90 MB, per worker) encoding forward batches side by side;
+    # 0 = one per CPU core the process may use, at most 4. 1 = one worker using torch's own threads.
     # On Kubernetes set it to the container's CPU limit (the node's core count is not the limit).
     embed_workers: int = 0
     # Training sets are posted in bulk (Banking77's 10k examples are ~1.2 MB of JSON).
