@@ -63,10 +63,10 @@ async def _sla_compliance(api: UserApi) -> ChartData:
         met_breached[0] += row["met"]
         met_breached[1] += row["breached"]
     labels = sorted(teams)
+    share = "—" if report["overall"] is None else f"{report['overall']:.1%}"
     return ChartData(labels, [(_("Met"), [teams[t][0] for t in labels]),
                               (_("Breached"), [teams[t][1] for t in labels])], stacked=True,
-                     notes=[_("Overall compliance: %(share)s", share="—" if report["overall"] is None
-                              else f"{report['overall']:.1%}")])
+                     notes=[_("Overall compliance: %(share)s", share=share)])
 
 
 async def _response_times(api: UserApi) -> ChartData:

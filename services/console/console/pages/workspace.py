@@ -213,6 +213,8 @@ async def _act(request: Request, ticket_id: str, call, done: str) -> Response:  
 async def reply(request: Request, ticket_id: str, user: WriteUser, body: Annotated[str, Form()],
                 macro_id: Annotated[str, Form()] = "") -> Response:
     payload: dict[str, Any] = {"author": user.user_id, "author_type": "agent", "public": True, "body": body}
+    if macro_id:  # the macro the text started from: ticketing's suggestions learn from it
+        payload["macro_id"] = macro_id
     return await _act(request, ticket_id, user.api.post("ticketing", f"/v1/tickets/{ticket_id}/comments", payload),
                       _("Reply sent."))
 

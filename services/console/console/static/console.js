@@ -42,9 +42,11 @@
     if (!view || view.dataset.ticketId !== id || !window.htmx) return;
     window.htmx.ajax("GET", location.pathname, {target: "#timeline", select: "#timeline", swap: "outerHTML"});
   }
+  // Announcements in the user's language (the page carries the translated words).
   const words = {
-    "ticket.created": "New ticket", "ticket.customer_replied": "Customer replied",
-    "ticket.sla_warning": "SLA warning", "ticket.sla_breached": "SLA breached", "alert.raised": "Alert"
+    "ticket.created": body.dataset.wCreated, "ticket.customer_replied": body.dataset.wCustomerReplied,
+    "ticket.sla_warning": body.dataset.wSlaWarning, "ticket.sla_breached": body.dataset.wSlaBreached,
+    "alert.raised": body.dataset.wAlert
   };
   if (body.dataset.live === "on" && window.EventSource) {
     const source = new EventSource("/events");
