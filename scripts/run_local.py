@@ -24,8 +24,8 @@ from closedloop.devtools.processes import CONSOLE, SERVICES, ServiceProcess, con
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
-DEFAULT_PORTS = {"nats": 14222, "console": 8000, "ingest": 8001, "classify": 8002, "ticketing": 8003, "notify": 8004, "sink": 8009,
-                 "smtp": 8025}
+DEFAULT_PORTS = {"nats": 14222, "console": 8000, "ingest": 8001, "classify": 8002, "ticketing": 8003, "notify": 8004,
+                 "sink": 8009, "smtp": 8025}
 
 
 def port(name: str) -> int:

@@ -22,7 +22,10 @@ class Identity:
     role: str
     scopes: frozenset[str]
     access_token: str | None
+    # When the console session ends (at most `session_hours` after login).
     expires_at: datetime
+    # When the access token must be refreshed by (None: no token, the service API key is used).
+    token_expires_at: datetime | None = None
 
 
 class IdentityUnavailable(RuntimeError):
@@ -43,16 +46,30 @@ async def login(settings: ConsoleSettings, http: httpx.AsyncClient, username: st
     now = datetime.now(UTC)
     if not settings.identity_url:
         return _demo_login(settings, username, password, now)
+    answer = await _call_identity(settings, http, "/v1/auth/token", json={"username": username, "password": password})
+    return None if answer is None else _identity_of(settings, answer, now)
+
+
+async def refresh(settings: ConsoleSettings, http: httpx.AsyncClient, token: str) -> Identity | None:
+    """A fresh token for the same login; None when identity refuses (account disabled, login too old)."""
+    answer = await _call_identity(settings, http, "/v1/auth/refresh", headers={"Authorization": f"Bearer {token}"})
+    return None if answer is None else _identity_of(settings, answer, datetime.now(UTC))
+
+
+async def _call_identity(settings: ConsoleSettings, http: httpx.AsyncClient, path: str,
+                         **kwargs: object) -> dict | None:
     try:
-        response = await http.post(settings.identity_url.rstrip("/") + settings.identity_login_path,
-                                   json={"username": username, "password": password})
+        response = await http.post(settings.identity_url.rstrip("/") + path, **kwargs)  # type: ignore[arg-type]
     except httpx.HTTPError as exc:
         raise IdentityUnavailable(str(exc)) from exc
     if response.status_code in (400, 401, 403, 422):
         return None
     if response.status_code != 200:
         raise IdentityUnavailable(f"identity service answered {response.status_code}")
-    body = response.json()
+    return response.json()
+
+
+def _identity_of(settings: ConsoleSettings, body: dict, now: datetime) -> Identity:
     token = body["access_token"]
     claims = _jwt_claims(token)
     user = body.get("user") or {}
@@ -61,13 +78,15 @@ async def login(settings: ConsoleSettings, http: httpx.AsyncClient, username: st
     if isinstance(scopes, str):
         scopes = scopes.split()
     expires_in = body.get("expires_in")
-    expires_at = (now + timedelta(seconds=float(expires_in)) if expires_in
-                  else datetime.fromtimestamp(claims["exp"], UTC) if "exp" in claims
-                  else now + timedelta(hours=settings.session_hours))
-    return Identity(user_id=str(user.get("id") or claims.get("sub") or username),
-                    display_name=user.get("name") or user.get("display_name") or claims.get("name") or username,
+    token_expires_at = (now + timedelta(seconds=float(expires_in)) if expires_in
+                        else datetime.fromtimestamp(claims["exp"], UTC) if "exp" in claims
+                        else now + timedelta(hours=settings.session_hours))
+    user_id = str(user.get("id") or claims.get("sub"))
+    scopes = body.get("scopes") or scopes
+    return Identity(user_id=user_id,
+                    display_name=user.get("display_name") or user.get("name") or claims.get("name") or user_id,
                     role=role, scopes=frozenset(scopes), access_token=token,
-                    expires_at=min(expires_at, now + timedelta(hours=settings.session_hours)))
+                    expires_at=now + timedelta(hours=settings.session_hours), token_expires_at=token_expires_at)
 
 
 def _demo_login(settings: ConsoleSettings, username: str, password: str, now: datetime) -> Identity | None:

@@ -31,6 +31,7 @@ class LoginSession(Base):
     # What the console sends upstream for this user: a JWT from the identity service (or, with the
     # development stand-in, nothing: the service API key is used).
     access_token: Mapped[str | None] = mapped_column(Text)
+    token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 

@@ -1,9 +1,16 @@
 from typing import Annotated
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from closedloop.config import DEV_API_KEY, ServiceSettings
+
+DEMO_USERS = (
+    "agent@example.com:agent:agent:Alex Agent",
+    "lead@example.com:lead:lead:Lee Lead",
+    "analyst@example.com:analyst:analyst:Ana Analyst",
+    "admin@example.com:admin:admin:Ada Admin",
+)
 
 
 class ConsoleSettings(ServiceSettings):
@@ -16,18 +23,15 @@ class ConsoleSettings(ServiceSettings):
     classify_url: str = "http://127.0.0.1:8002"
     ticketing_url: str = "http://127.0.0.1:8003"
     notify_url: str = "http://127.0.0.1:8004"
-    # Where people log in (POST {identity_url}/v1/auth/login returns a short-lived JWT). Empty: the
-    # development stand-in below is used, which calls the services with `service_api_key`.
+    # Where people log in (POST {identity_url}/v1/auth/token returns a short-lived JWT, refreshed with
+    # /v1/auth/refresh). Empty: the development stand-in below is used, which calls the services with
+    # `service_api_key`.
     identity_url: str = ""
-    identity_login_path: str = "/v1/auth/login"
+    # Refresh a person's token when it has less than this left (tokens live 15 minutes).
+    token_refresh_margin_seconds: float = 120.0
     # Development stand-in for the identity service: `login:password:role:display name`, comma-separated.
     # Only used while identity_url is empty; never in production.
-    demo_users: Annotated[list[str], NoDecode] = [
-        "agent@example.com:agent:agent:Alex Agent",
-        "lead@example.com:lead:lead:Lee Lead",
-        "analyst@example.com:analyst:analyst:Ana Analyst",
-        "admin@example.com:admin:admin:Ada Admin",
-    ]
+    demo_users: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEMO_USERS))
     service_api_key: str = DEV_API_KEY
     session_hours: float = 12.0
     # Secure cookies need HTTPS; the local run is plain HTTP.

@@ -17,7 +17,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from console import i18n
-from console.identity import Identity
+from console.identity import Identity, IdentityUnavailable, refresh
 from console.models import LoginSession, Preference
 from console.roles import allows
 from console.upstream import UpstreamError, UserApi
@@ -88,7 +88,8 @@ async def open_session(session: AsyncSession, identity: Identity) -> str:
     session.add(LoginSession(token_hash=token_hash(token), user_id=identity.user_id,
                              display_name=identity.display_name, role=identity.role,
                              scopes=sorted(identity.scopes), access_token=identity.access_token,
-                             created_at=now, expires_at=identity.expires_at))
+                             token_expires_at=identity.token_expires_at, created_at=now,
+                             expires_at=identity.expires_at))
     await session.commit()
     return token
 
@@ -110,11 +111,36 @@ async def current_user(request: Request) -> User:
             raise LoginRequired()
         preference = await session.get(Preference, row.user_id)
     settings = request.app.state.settings
+    if row.access_token and row.token_expires_at and \
+            (row.token_expires_at - datetime.now(UTC)).total_seconds() < settings.token_refresh_margin_seconds:
+        row = await _refreshed(request, token)
     locale = preference.locale if preference else settings.default_locale
     zone = preference.timezone if preference else settings.default_timezone
     i18n.use(locale, zone)
     return User(user_id=row.user_id, display_name=row.display_name, role=row.role, scopes=frozenset(row.scopes),
                 locale=locale, timezone=zone, api=request.app.state.upstream.as_user(row.access_token))
+
+
+async def _refreshed(request: Request, token: str) -> LoginSession:
+    """Trade a person's token that is about to expire for a fresh one; the login ends when identity refuses."""
+    async with request.app.state.runtime.sessions() as session:
+        row = await session.get(LoginSession, token_hash(token))
+        if row is None or row.access_token is None:
+            raise LoginRequired()
+        try:
+            fresh = await refresh(request.app.state.settings, request.app.state.upstream.plain, row.access_token)
+        except IdentityUnavailable:
+            fresh = None
+            if row.token_expires_at and row.token_expires_at > datetime.now(UTC):
+                return row  # still valid for a while: try again on the next request
+        if fresh is None:
+            await session.delete(row)
+            await session.commit()
+            raise LoginRequired()
+        row.access_token, row.token_expires_at = fresh.access_token, fresh.token_expires_at
+        row.role, row.scopes = fresh.role, sorted(fresh.scopes)  # a changed role applies from here on
+        await session.commit()
+        return row
 
 
 UserDep = Annotated[User, Depends(current_user)]

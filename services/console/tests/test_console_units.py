@@ -76,7 +76,9 @@ def _identity_server(token: str) -> tuple[ThreadingHTTPServer, str]:
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             ok = body == {"username": "lee@example.com", "password": "secret"}
-            payload = json.dumps({"access_token": token, "token_type": "bearer", "expires_in": 900} if ok
+            payload = json.dumps({"access_token": token, "token_type": "Bearer", "expires_in": 900,
+                                  "user": {"id": "u-7", "display_name": "Lee", "role": "lead"},
+                                  "scopes": ["config:write", "models:write", "tickets:read"]} if ok
                                  else {"title": "Unauthorized", "status": 401}).encode()
             self.send_response(200 if ok else 401)
             self.send_header("Content-Type", "application/json")
@@ -105,6 +107,7 @@ async def test_sign_in_through_the_identity_service_keeps_its_token_and_role():
             assert identity is not None
             assert (identity.user_id, identity.display_name, identity.role) == ("u-7", "Lee", "lead")
             assert identity.access_token == token and "models:write" in identity.scopes
+            assert identity.token_expires_at is not None and identity.token_expires_at < identity.expires_at
             assert await login(settings, http, "lee@example.com", "nope") is None
     finally:
         server.shutdown()

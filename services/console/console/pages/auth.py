@@ -76,8 +76,8 @@ async def _save_preference(session: AsyncSession, user_id: str, locale: str, zon
 async def preferences_submit(request: Request, user: UserDep, session: SessionDep,
                              locale: Annotated[str, Form()], timezone: Annotated[str, Form()]) -> Response:
     if locale not in i18n.LOCALES or not i18n.valid_zone(timezone):
-        return render(request, "preferences.html", user, status_code=422, zones=i18n.zone_names(), now=datetime.now(UTC),
-                      error=_("Choose a language and a time zone from the lists."))
+        return render(request, "preferences.html", user, status_code=422, zones=i18n.zone_names(),
+                      now=datetime.now(UTC), error=_("Choose a language and a time zone from the lists."))
     await _save_preference(session, user.user_id, locale, timezone)
     i18n.use(locale, timezone)
     return redirect("/preferences", _("Preferences saved."))

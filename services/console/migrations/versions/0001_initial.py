@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(20), nullable=False),
         sa.Column("scopes", sa.JSON, nullable=False),
         sa.Column("access_token", sa.Text, nullable=True),
+        sa.Column("token_expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     )
