@@ -77,7 +77,12 @@ def seed(processes: dict[str, ServiceProcess], texts: list[str]) -> str:
             response.raise_for_status()
     started, total = time.monotonic(), 0
     while total < len(texts):
-        total = ticketing.get("/v1/tickets", params={"limit": 1}).json()["total"]
+        answer = ticketing.get("/v1/tickets", params={"limit": 1})
+        if answer.status_code != 200:  # a busy moment (e.g. SQLite locked while the consumer commits)
+            print(f"\n  ticketing answered {answer.status_code}: {answer.text[:200]}")
+            time.sleep(2)
+            continue
+        total = answer.json()["total"]
         print(f"\r  tickets: {total}/{len(texts)} ({time.monotonic() - started:.0f} s)", end="", flush=True)
         if time.monotonic() - started > 1800:
             raise TimeoutError("tickets did not all open within 30 minutes")
@@ -117,6 +122,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="console-bench-") as scratch:
         tmp = Path(scratch)
+        print(f"Logs in {tmp} (removed at the end)")
         nats, processes = start(tmp)
         try:
             print(f"Seeding {args.tickets} feedback items through ingest…")

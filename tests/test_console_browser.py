@@ -170,7 +170,16 @@ def test_agent_sees_new_feedback_live_opens_recategorizes_and_resolves_it(page, 
     assert page.evaluate("window.__sameDocument") is True, "the queue was reloaded instead of updated live"
     ticket = ticket_of(stack, feedback_id)
 
-    row_link.click()
+    # Keyboard: ? shows the shortcuts, j selects the first ticket (the earliest due), Enter opens it.
+    page.keyboard.press("?")
+    assert page.locator("#help").is_visible()
+    page.keyboard.press("Escape")
+    rows = page.locator("[data-ticket-row]")
+    position = [rows.nth(i).get_attribute("data-ticket-id") for i in range(rows.count())].index(ticket["id"])
+    for _ in range(position + 1):
+        page.keyboard.press("j")
+    assert rows.nth(position).get_attribute("aria-selected") == "true"
+    page.keyboard.press("Enter")
     page.wait_for_url(f"**/tickets/{ticket['id']}")
     assert page.locator("blockquote.customer-words").inner_text().startswith("My card payment failed")
     assert page.locator(".conf").inner_text().endswith("%")
