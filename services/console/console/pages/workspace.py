@@ -68,7 +68,8 @@ async def _queues(request: Request, user: User, queue: str, team: str | None) ->
         if wanted is None:
             return None
         if name != queue:
-            wanted = {**wanted, "limit": 1}  # only the count for the other queues
+            # Only the count for the other queues: newest first is ticketing's indexed order, no sort by due.
+            wanted = {**wanted, "limit": 1, "sort": "created"}
         return await user.api.get("ticketing", "/v1/tickets", **wanted)
 
     pages = dict(zip(QUEUES, await asyncio.gather(*(page(name) for name in QUEUES)), strict=True))
