@@ -113,7 +113,7 @@ def ticket_page(ticket: Ticket, comments: list[Comment], agent_names: dict[str, 
     ref = links.reference(ticket.id)
     other = "en" if lang == "zh" else "zh"
     parts = [f'<a class="skip" href="#conversation">{escape(t["skip"])}</a><main id="main">',
-             f'<p><a href="/tickets/{token}?lang={other}" lang="{"zh-Hans" if other == "zh" else other}">'
+             f'<p><a href="{escape(links.status_url(ticket.public_token))}?lang={other}" lang="{"zh-Hans" if other == "zh" else other}">'
              f'{escape(t["lang_switch"])}</a></p>',
              f'<h1>{escape(t["title"].format(ref=ref))}</h1><p>{escape(ticket.title)}</p>']
     if notice is not None:
@@ -151,7 +151,7 @@ def ticket_page(ticket: Ticket, comments: list[Comment], agent_names: dict[str, 
         parts.append(_csat_form(t, lang, token, csat, focus_csat, chosen_score))
     if ticket.status != "closed":
         parts.append(f'<h2 id="reply">{escape(t["reply"])}</h2>'
-                     f'<form method="post" action="/tickets/{token}/replies">'
+                     f'<form method="post" action="{escape(links.status_url(ticket.public_token))}/replies">'
                      f'<input type="hidden" name="lang" value="{lang}">'
                      f'<label for="reply-body">{escape(t["reply_label"])}</label>'
                      f'<textarea id="reply-body" name="body" required maxlength="20000">{escape(draft)}</textarea>'
@@ -171,7 +171,7 @@ def _csat_form(t: dict[str, str], lang: str, token: str, csat: CsatResponse | No
     current = f'<p>{escape(t["csat_current"].format(score=csat.score))}</p>' if csat else ""
     comment = escape(csat.comment or "") if csat else ""
     return (f'<h2 id="csat">{escape(t["csat"])}</h2>{current}'
-            f'<form method="post" action="/tickets/{token}/csat"><input type="hidden" name="lang" value="{lang}"><fieldset><legend>{escape(t["csat_legend"])}</legend>'
+            f'<form method="post" action="{escape(links.csat_url(token))}"><input type="hidden" name="lang" value="{lang}"><fieldset><legend>{escape(t["csat_legend"])}</legend>'
             f'<div class="scores">{radios}</div></fieldset>'
             f'<label for="csat-comment">{escape(t["csat_comment"])}</label>'
             f'<textarea id="csat-comment" name="comment" maxlength="5000">{comment}</textarea>'

@@ -443,7 +443,8 @@ class MacroUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    language: str | None = MacroLanguage
+    language: str | None = Field(default=None, min_length=2, max_length=20,
+                                 pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
     category: str | None = Field(default=None, min_length=1, max_length=200)
     emotions: list[Literal["anger", "frustration", "urgency"]] | None = None
     body: str | None = Field(default=None, min_length=1, max_length=20000)

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from closedloop.api import SessionDep
-from ticketing import pages
+from ticketing import links, pages
 from ticketing.api.deps import NowDep, OptionsDep, TableDep
 from ticketing.conversation import record_csat
 from ticketing.models import Agent, Comment, CsatResponse, Ticket
@@ -30,7 +30,9 @@ HTML = {200: {"content": {"text/html": {}}, "description": "The page"}}
 
 
 def _html(content: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(content, status_code=status, headers=HEADERS)
+    # The forms post to the public base URL (the same origin behind a proxy that serves it).
+    policy = HEADERS["Content-Security-Policy"].replace("form-action 'self'", f"form-action 'self' {links.base_url()}")
+    return HTMLResponse(content, status_code=status, headers={**HEADERS, "Content-Security-Policy": policy})
 
 
 async def _ticket(session: SessionDep, token: str, lock: bool = False) -> Ticket | None:
@@ -101,7 +103,8 @@ async def reply_form(token: str, request: Request, session: SessionDep, table: T
     await add_comment(session, ticket, author=ticket.customer_id, author_type="customer", public=True, body=text,
                       now=now, table=table, options=options, channel="web")
     await session.commit()
-    return RedirectResponse(f"/tickets/{token}?sent=reply&lang={language}#conversation", 303, headers=HEADERS)
+    return RedirectResponse(f"{links.status_url(token)}?sent=reply&lang={language}#conversation", 303,
+                            headers=HEADERS)
 
 
 @router.post("/tickets/{token}/csat", response_class=HTMLResponse, status_code=303,
@@ -123,4 +126,4 @@ async def csat_form(token: str, request: Request, session: SessionDep, table: Ta
     comment = form.get("comment", "").strip()[:5000] or None
     await record_csat(session, ticket, int(raw), comment, "page", now, table)
     await session.commit()
-    return RedirectResponse(f"/tickets/{token}?sent=csat&lang={language}#csat", 303, headers=HEADERS)
+    return RedirectResponse(f"{links.status_url(token)}?sent=csat&lang={language}#csat", 303, headers=HEADERS)
