@@ -31,6 +31,11 @@ class SentimentDataError(ValueError):
 LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
 HEAD_PATH = resources.files("classify").joinpath("data/sentiment_head.npz")
 HEAD_WEIGHT = 1.0  # the head's log-probabilities, added to the kNN logits (both views vote)
+# Added to the neutral logit with the head. Tweets and seed questions teach neutral as "no opinion"; a review
+# that is lukewarm or mixed ("does the job, nothing more") came out negative or positive: on our 144 reviews
+# in six languages 6 of 48 neutral ones were called neutral without it, 13 with it (macro-recall 0.68 → 0.72);
+# chosen on that set, so its figures are optimistic; on the 72 older test messages 68 → 66 right.
+NEUTRAL_BIAS = 1.0
 TOP_K = 5  # neighbours per class; averaging smooths over single odd examples
 TEMPERATURE = 0.05  # cosine gaps between classes are small (~0.05-0.1), so sharpen
 LEXICON_WEIGHT = 2.0  # logit shift per unit of lexicon polarity (in [-1, 1])
@@ -132,6 +137,7 @@ class SentimentClassifier:
             head = np.asarray(embeddings, dtype=np.float32) @ coef.T + intercept
             head -= head.max(axis=1, keepdims=True)
             logits = logits + HEAD_WEIGHT * (head - np.log(np.exp(head).sum(axis=1, keepdims=True)))
+            logits[:, 1] += NEUTRAL_BIAS
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         return p / p.sum(axis=1, keepdims=True)
