@@ -1,16 +1,15 @@
-from typing import Annotated
-
-from fastapi import Path, Request, Response
+from fastapi import Request, Response
 
 from closedloop.api import SessionDep, api_router
 from closedloop.errors import NotFound, problem_responses
+from closedloop.limits import SafeIdPath
 from ingest.customers import decide_invitation, upsert_customer
 from ingest.models import Customer
 from ingest.schemas import CustomerProfile, CustomerProfileIn, InvitationDecision, InvitationRequest
 
 router = api_router("customers", 400, 413)
 
-CustomerId = Annotated[str, Path(min_length=1, max_length=200, examples=["cust-1042"])]
+CustomerId = SafeIdPath
 
 
 def to_profile(customer: Customer) -> CustomerProfile:
