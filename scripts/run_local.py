@@ -85,6 +85,9 @@ def main() -> int:
                  "NOTIFY_SMTP_PORT": str(port("smtp")),
                  "NOTIFY_PUBLIC_STATUS_BASE_URL": f"http://127.0.0.1:{port('ticketing')}/v1/public/tickets",
                  } if name == "notify" else {}
+        if name == "ingest":  # the customer export asks the other services
+            extra = {f"INGEST_{other.upper()}_URL": f"http://127.0.0.1:{port(other)}" for other in SERVICES
+                     if other != "ingest"}
         env = service_env(name, database_url=f"sqlite+aiosqlite:///{VAR / (name + '.db')}", nats_url=nats_url,
                           api_key=api_key, extra=extra)
         processes.append(ServiceProcess(name, port(name), env, VAR / "log" / f"{name}.log").start())

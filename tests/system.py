@@ -70,14 +70,18 @@ def start_system(tmp_path: Path, databases: dict[str, str],
     nats = NatsServer(free_port(), tmp_path / "jetstream", tmp_path / "nats.log").start()
     receiver = WebhookReceiver()
     services = {}
+    ports = {name: free_port() for name in SERVICES}
     for name in SERVICES:
         extra = {"NOTIFY_SEED_WEBHOOK_URLS": receiver.url,
                  "NOTIFY_WEBHOOK_BACKOFF_BASE_SECONDS": "0.2"} if name == "notify" else {}
+        if name == "ingest":  # the customer export asks the other services
+            extra.update({f"INGEST_{other.upper()}_URL": f"http://127.0.0.1:{ports[other]}"
+                          for other in SERVICES if other != "ingest"})
         extra[f"{name.upper()}_LOG_JSON"] = "false"
         extra[f"{name.upper()}_CONSUMER_BACKOFF_SECONDS"] = "0.2,0.5"
         extra.update((overrides or {}).get(name, {}))
         env = service_env(name, database_url=databases[name], nats_url=nats.url, api_key=DEV_API_KEY, extra=extra)
-        services[name] = ServiceProcess(name, free_port(), env, tmp_path / f"{name}.log").start()
+        services[name] = ServiceProcess(name, ports[name], env, tmp_path / f"{name}.log").start()
     system = System(nats, services, receiver)
     try:
         for process in services.values():

@@ -9,12 +9,14 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.api import create_service_app
+from closedloop.erasure import subscribe_erasure
 from closedloop.events import FeedbackClassifiedV1
 from closedloop.messaging.consumer import Subscription
 from closedloop.runtime import ServiceRuntime
 from ticketing.api import agents, public, reports, rules, sla_policies, tickets
 from ticketing.clock import Clock, SystemClock
 from ticketing.models import InboxMessage, outbox
+from ticketing.rights import erase_customer
 from ticketing.routing import RoutingTable, load_routing_table
 from ticketing.settings import TicketingSettings
 from ticketing.sla_timer import SlaTimer
@@ -52,6 +54,7 @@ def create_app(settings: TicketingSettings | None = None, clock: Clock | None = 
                      batch_size=settings.sla_timer_batch_size,
                      reassign_unanswered=settings.reassign_on_first_response_warning)
     runtime.add_worker(timer)
+    subscribe_erasure(runtime, erase_customer)
     app = create_service_app(
         runtime, title="Closedloop ticketing",
         description="Turns classified feedback into tickets: routing rules, priority scoring (P0–P3), SLA "
