@@ -79,7 +79,7 @@ def forwarded_auth(request: Request) -> dict[str, str]:
 
 
 @router.post("/customers/{customer_id}/erasure", status_code=202, response_model=ErasureStatus,
-             summary="Erase everything held about a customer, in every service")
+             responses=problem_responses(404), summary="Erase everything held about a customer, in every service")
 async def erase_customer(customer_id: CustomerId, session: SessionDep, request: Request,
                          response: Response) -> ErasureStatus:
     """Announces `customer.erasure_requested.v1`: each service anonymises the customer's texts and personal
@@ -103,7 +103,8 @@ async def get_erasure(erasure_id: Annotated[str, Path(max_length=36)], session: 
 
 
 @router.get("/customers/{customer_id}/export", summary="Everything held about a customer, from every service",
-            responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}})
+            responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}},
+                       **problem_responses(404)})
 async def export(customer_id: CustomerId, session: SessionDep, request: Request) -> dict[str, Any]:
     """Ingest's rows (profile, feedback with the original texts, invitations) plus, asked over each
     service's API with the caller's credential: classifications, tickets with comments, deliveries.
