@@ -19,9 +19,11 @@ async def erase_customer(session: AsyncSession, event: CustomerErasureRequestedV
     for group in chunks(ticket_ids):
         erased["tickets"] += (await session.execute(update(Ticket).where(Ticket.id.in_(group)).values(
             title=ERASED, description=ERASED, customer_id=pseudonym(event.erasure_id), customer_email=None,
-            customer_name=None))).rowcount or 0
+            customer_name=None, thread_id=None, source_message_id=None))).rowcount or 0
+        # Replies and notes, the customer's answers by e-mail or chat included.
         erased["ticket_comments"] += (await session.execute(
-            update(Comment).where(Comment.ticket_id.in_(group)).values(body=ERASED))).rowcount or 0
+            update(Comment).where(Comment.ticket_id.in_(group)).values(body=ERASED, delivery_error=None))
+        ).rowcount or 0
         erased["csat_responses"] += (await session.execute(
             update(CsatResponse).where(CsatResponse.ticket_id.in_(group)).values(comment=None))).rowcount or 0
         erased["ticket_audit"] += (await session.execute(
