@@ -23,7 +23,8 @@ from closedloop.devtools.processes import SERVICES, ServiceProcess, service_env
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
-DEFAULT_PORTS = {"nats": 14222, "ingest": 8001, "classify": 8002, "ticketing": 8003, "notify": 8004, "sink": 8009,
+DEFAULT_PORTS = {"nats": 14222, "ingest": 8001, "classify": 8002, "ticketing": 8003, "notify": 8004, "insights": 8005,
+                 "sink": 8009,
                  "smtp": 8025}
 
 

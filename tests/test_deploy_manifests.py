@@ -35,6 +35,7 @@ from pydantic_settings import BaseSettings
 
 from classify.settings import ClassifySettings
 from ingest.settings import IngestSettings
+from insights.settings import InsightsSettings
 from notify.settings import NotifySettings
 from ticketing.settings import TicketingSettings
 
@@ -44,7 +45,7 @@ OVERLAYS = ("dev", "prod")
 COMPONENTS = ("ingress", "external-secrets", "service-monitors")
 SETTINGS: dict[str, type[BaseSettings]] = {
     "ingest": IngestSettings, "classify": ClassifySettings,
-    "ticketing": TicketingSettings, "notify": NotifySettings,
+    "ticketing": TicketingSettings, "notify": NotifySettings, "insights": InsightsSettings,
 }
 SERVICES = tuple(SETTINGS)
 # The oldest Kubernetes minor the manifests support, and the newest kubernetes-validate knows.
@@ -58,13 +59,14 @@ CUSTOM_KINDS = {
 }
 # Durable consumers per stream, as the services create them.
 DURABLES = {
-    "FEEDBACK": {"classify-feedback-received", "ticketing-feedback-classified", "ingest-feedback-classified"},
-    "TICKET": {"ingest-ticket-events", "notify-ticket-events"},
+    "FEEDBACK": {"classify-feedback-received", "ticketing-feedback-classified", "ingest-feedback-classified",
+                 "insights-feedback-events"},
+    "TICKET": {"ingest-ticket-events", "notify-ticket-events", "insights-ticket-events"},
     "ALERT": {"notify-alert-raised"},
 }
 KEDA_SCALED = {"classify": {("FEEDBACK", "classify-feedback-received")},
                "notify": {("TICKET", "notify-ticket-events"), ("ALERT", "notify-alert-raised")}}
-HPA_SCALED = {"ingest", "ticketing"}
+HPA_SCALED = {"ingest", "ticketing", "insights"}
 # Stand-in values for variables whose real value comes from a Secret, to check that the rest parses.
 SECRET_SAMPLES = {"DATABASE_URL": "postgresql://user:password@db:5432/db", "API_KEYS": "key-one,key-two"}
 API_KEYS_SECRET = "closedloop-api-keys"
@@ -155,9 +157,12 @@ def app_routes() -> dict[str, dict[str, set[str]]]:
         from ticketing.settings import TicketingSettings
         from notify.main import create_app as notify_app
         from notify.settings import NotifySettings
+        from insights.main import create_app as insights_app
+        from insights.settings import InsightsSettings
 
         factories = {"ingest": (ingest_app, IngestSettings), "classify": (classify_app, ClassifySettings),
-                     "ticketing": (ticketing_app, TicketingSettings), "notify": (notify_app, NotifySettings)}
+                     "ticketing": (ticketing_app, TicketingSettings), "notify": (notify_app, NotifySettings),
+                     "insights": (insights_app, InsightsSettings)}
         routes = {}
         for name, (factory, settings) in factories.items():
             app = factory(settings(database_url="sqlite+aiosqlite:///:memory:", run_migrations=False,
@@ -445,7 +450,7 @@ def test_network_policies(overlay: str) -> None:
         targets = {p["podSelector"]["matchLabels"].get("app.kubernetes.io/name") for p in peers if "podSelector" in p}
         assert {"nats", "otel-collector"} <= targets
         external = [p for p in peers if "ipBlock" in p]
-        if service == "notify":
+        if service in ("notify", "insights"):  # webhooks and e-mail; the weekly report's e-mail
             assert external and all("10.0.0.0/8" in p["ipBlock"]["except"] for p in external)
         else:
             assert not external, f"{service} has no business outside the cluster"
@@ -484,8 +489,8 @@ def test_images(overlay: str) -> None:
               for c in all_containers(pod_spec(o))}
     for image in images:
         assert re.search(r":[\w.-]+$", image.rsplit("/", 1)[-1]) and not image.endswith(":latest"), image
-    ours = {i for i in images if re.search(r"closedloop/(ingest|classify|ticketing|notify):", i)}
-    assert len({i.split(":")[0].rsplit("/", 1)[-1] for i in ours}) == 4
+    ours = {i for i in images if re.search(r"closedloop/(ingest|classify|ticketing|notify|insights):", i)}
+    assert len({i.split(":")[0].rsplit("/", 1)[-1] for i in ours}) == len(SERVICES)
     if overlay == "prod":
         assert all(i.startswith("registry.example.com/") and not i.endswith(":dev") for i in ours)
 
@@ -581,7 +586,7 @@ def test_compose_infrastructure() -> None:
                 assert (REPO / source).exists(), f"{name}: {source} is missing"
     # The init script creates a database and role for each service.
     init = (REPO / "deploy/compose/postgres-init/10-closedloop-databases.sh").read_text()
-    assert "for service in ingest classify ticketing notify" in init
+    assert "for service in ingest classify ticketing notify insights" in init
     for secret in re.findall(r"\$\{(\w+)(?::\?|\})", (REPO / "docker-compose.yml").read_text()):
         assert secret in env_example(), f"{secret} is missing from .env.example"
     scraped = (REPO / "deploy/compose/prometheus.yml").read_text()

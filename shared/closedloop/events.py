@@ -67,6 +67,9 @@ class FeedbackReceivedV1(Event):
     nps: int | None = None  # 0-10
     csat: int | None = None  # 1-5
     pii_masked: list[str] = Field(default_factory=list)
+    # Additive (insights issue 15): first-class dimensions of the insights read model.
+    region: str | None = None
+    product: str | None = None
 
 
 class Classification(BaseModel):
@@ -206,6 +209,51 @@ class TicketRecategorizedV1(Event):
     actor: str
 
 
+class TicketRepliedV1(Event):
+    """A public message to the customer was accepted for delivery: an agent's reply, the resolution
+    message, or an auto-reply. Internal notes never produce it. Notify delivers it over `channel`."""
+
+    nats_subject: ClassVar[str] = "ticket.replied.v1"
+
+    ticket: TicketSnapshot
+    comment_id: int
+    author: str  # display name shown to the customer (never an agent's e-mail address)
+    author_type: Literal["agent", "system"]
+    text: str  # what the agent finally wrote (after editing any macro)
+    language: str | None = None
+    channel: str  # email, chat, app, web, ...: where the customer is answered
+    visibility: Literal["public"] = "public"
+    kind: Literal["reply", "resolution", "auto_reply"] = "reply"
+    macro_id: str | None = None
+    auto_reply_rule: str | None = None  # praise, incident
+    first_response: bool = False
+
+
+class TicketCustomerRepliedV1(Event):
+    """The customer's answer joined to a ticket (e-mail reply, chat/app message, or the status page)."""
+
+    nats_subject: ClassVar[str] = "ticket.customer_replied.v1"
+
+    ticket: TicketSnapshot
+    comment_id: int
+    feedback_id: UUID | None = None  # the ingest feedback item it came as (none from the status page)
+    text: str
+    channel: str
+    language: str | None = None
+    message_id: str | None = None  # an e-mail reply's Message-ID: the next answer is threaded to it
+    reopened: bool = False  # the ticket was resolved, closed or pending and is open again
+
+
+class TicketCsatReceivedV1(Event):
+    nats_subject: ClassVar[str] = "ticket.csat_received.v1"
+
+    ticket: TicketSnapshot
+    score: int = Field(ge=1, le=5)
+    comment: str | None = None
+    source: Literal["page", "survey"]
+    replaced_score: int | None = None  # a later rating replaces an earlier one
+
+
 # --- alerts and notifications --------------------------------------------------------------
 
 
@@ -216,6 +264,11 @@ class AlertRaisedV1(Event):
     severity: Literal["warning", "critical"]
     message: str
     metrics: dict[str, float] = Field(default_factory=dict)
+    # Additive (insights issue 15): which series the alert is about, e.g. {"category": "technical/outage"}
+    # ({} for the total), and the time window it covers.
+    dimension: dict[str, str] = Field(default_factory=dict)
+    window_start: datetime | None = None
+    window_end: datetime | None = None
 
 
 class NotificationDeliveredV1(Event):
@@ -239,6 +292,42 @@ class NotificationFailedV1(Event):
     error: str
 
 
+# --- insights (published by insights) ---------------------------------------------------------
+
+
+class CustomerChurnRiskDetectedV1(Event):
+    """A valuable customer shows signs of leaving (e.g. repeated negative feedback, an unresolved SLA
+    breach). Raised once per customer and detection window; a CRM webhook can subscribe to it."""
+
+    nats_subject: ClassVar[str] = "customer.churn_risk_detected.v1"
+
+    customer_id: str
+    tier: str | None = None
+    value: float | None = None
+    segment: str  # the RFM segment, e.g. "at_risk"
+    risk_score: float  # 0-1
+    reasons: list[str] = Field(default_factory=list)  # e.g. "4 negative contacts in 30 days"
+    as_of: datetime
+
+
+class OpportunityDetectedV1(Event):
+    """Feature requests or unmet needs that cluster into one theme, sized by volume, trend and the
+    summed value of the customers asking."""
+
+    nats_subject: ClassVar[str] = "opportunity.detected.v1"
+
+    opportunity_id: str
+    title: str  # the theme's most telling terms
+    terms: list[str] = Field(default_factory=list)
+    category: str | None = None
+    mentions: int
+    customers: int
+    customer_value: float  # summed value of the distinct customers asking
+    trend: float  # mentions in the last 28 days / the 28 days before (inf-safe: 0 before gives the count)
+    examples: list[str] = Field(default_factory=list)
+    as_of: datetime
+
+
 TICKET_EVENTS: tuple[type[Event], ...] = (
     TicketFeedbackAttachedV1,
     TicketCreatedV1,
@@ -247,6 +336,9 @@ TICKET_EVENTS: tuple[type[Event], ...] = (
     TicketSlaBreachedV1,
     TicketResolvedV1,
     TicketRecategorizedV1,
+    TicketRepliedV1,
+    TicketCustomerRepliedV1,
+    TicketCsatReceivedV1,
 )
 
 # One JetStream stream per producing domain; the dead-letter stream collects failures of every consumer.
@@ -255,5 +347,7 @@ STREAMS: dict[str, list[str]] = {
     "TICKET": ["ticket.>"],
     "ALERT": ["alert.>"],
     "NOTIFICATION": ["notification.>"],
+    "CUSTOMER": ["customer.>"],
+    "OPPORTUNITY": ["opportunity.>"],
     "DEADLETTER": ["deadletter.>"],
 }

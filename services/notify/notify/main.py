@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from closedloop.api import create_service_app
-from closedloop.events import TICKET_EVENTS, AlertRaisedV1
+from closedloop.events import TICKET_EVENTS, AlertRaisedV1, CustomerChurnRiskDetectedV1, OpportunityDetectedV1
 from closedloop.messaging.consumer import Subscription
 from closedloop.runtime import ServiceRuntime
 from notify.api import deliveries, subscriptions, templates, webhooks
@@ -39,6 +39,15 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     runtime.subscribe(Subscription(
         durable="notify-alert-raised", stream="ALERT",
         subjects={AlertRaisedV1.nats_subject: AlertRaisedV1}, handler=plan_deliveries,
+    ))
+    # From insights, for webhooks (e.g. a CRM) and subscriptions that ask for them by event type.
+    runtime.subscribe(Subscription(
+        durable="notify-churn-risk-detected", stream="CUSTOMER",
+        subjects={CustomerChurnRiskDetectedV1.nats_subject: CustomerChurnRiskDetectedV1}, handler=plan_deliveries,
+    ))
+    runtime.subscribe(Subscription(
+        durable="notify-opportunity-detected", stream="OPPORTUNITY",
+        subjects={OpportunityDetectedV1.nats_subject: OpportunityDetectedV1}, handler=plan_deliveries,
     ))
     runtime.add_worker(Dispatcher(
         runtime.sessions,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-SERVICES = ("ingest", "classify", "ticketing", "notify")
+SERVICES = ("ingest", "classify", "ticketing", "notify", "insights")
 
 
 class ServiceProcess:
