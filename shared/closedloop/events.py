@@ -116,6 +116,31 @@ class FeedbackClassifiedV1(Event):
     # and the nearest recent messages above the similarity threshold.
     duplicate_of: UUID | None = None
     near_duplicates: list[NearDuplicate] = Field(default_factory=list)
+    # Additive (issue 10): where the feedback came from, so answers go back into the same conversation.
+    thread_id: str | None = None  # e-mail thread (first Message-ID) or chat/app conversation id
+    source_id: str | None = None  # the id in the source system; for e-mail the message's own Message-ID
+
+
+class FeedbackReplyReceivedV1(Event):
+    """A customer's answer to one of our messages about a ticket (recognised by ingest from the e-mail's
+    In-Reply-To/References, the ticket address in To, the ticket reference in the subject, or a known
+    chat/app thread). It continues that ticket instead of opening one, so classify does not see it."""
+
+    nats_subject: ClassVar[str] = "feedback.reply_received.v1"
+
+    feedback_id: UUID
+    ticket_id: UUID
+    channel: Channel
+    text: str  # quoted history stripped, personal data masked (as for feedback.received.v1)
+    subject: str | None = None
+    customer: CustomerRef
+    language: str | None = None
+    thread_id: str | None = None
+    message_id: str | None = None  # the reply's own Message-ID (e-mail)
+    in_reply_to: str | None = None
+    references: list[str] = Field(default_factory=list)
+    matched_by: Literal["in_reply_to", "references", "to_address", "subject", "thread_id"]
+    received_at: datetime
 
 
 # --- ticket domain (published by ticketing) ------------------------------------------------
@@ -142,6 +167,17 @@ class TicketSnapshot(BaseModel):
     first_response_due_at: datetime | None = None
     resolution_due_at: datetime | None = None
     tags: list[str] = Field(default_factory=list)
+    # Additive (issue 10): how to answer the customer. `channel` is where the feedback came from;
+    # `thread_id`/`source_message_id` thread our answers into that conversation; the links are built
+    # by ticketing from its one public base URL, so every message carries the same, right links.
+    channel: str | None = None
+    language: str | None = None
+    reference: str | None = None  # the ticket number customers see, e.g. "3F2B9C1E"
+    thread_id: str | None = None
+    source_message_id: str | None = None
+    status_url: str | None = None
+    csat_url: str | None = None
+    incident_id: str | None = None
 
 
 class TicketCreatedV1(Event):
@@ -279,9 +315,16 @@ class NotificationDeliveredV1(Event):
     channel: str
     target: str
     attempts: int
+    # Additive (issue 10): which event and ticket it was about, and whether it went to the customer,
+    # so ticketing can show a reply as delivered or undelivered.
+    event_type: str | None = None
+    ticket_id: UUID | None = None
+    to_customer: bool = False
 
 
 class NotificationFailedV1(Event):
+    """The delivery is in the dead-letter state (attempts exhausted or a permanent error); it can be replayed."""
+
     nats_subject: ClassVar[str] = "notification.failed.v1"
 
     delivery_id: UUID
@@ -290,6 +333,25 @@ class NotificationFailedV1(Event):
     target: str
     attempts: int
     error: str
+    event_type: str | None = None
+    ticket_id: UUID | None = None
+    to_customer: bool = False
+
+
+class NotificationSuppressedV1(Event):
+    """A message to the customer that was never sent (no address or partner endpoint for the channel,
+    e-mail not configured, frequency cap, template error): `reason` says which."""
+
+    nats_subject: ClassVar[str] = "notification.suppressed.v1"
+
+    delivery_id: UUID
+    source_event_id: UUID
+    channel: str
+    target: str
+    reason: str
+    event_type: str | None = None
+    ticket_id: UUID | None = None
+    to_customer: bool = False
 
 
 # --- insights (published by insights) ---------------------------------------------------------
@@ -339,6 +401,13 @@ TICKET_EVENTS: tuple[type[Event], ...] = (
     TicketRepliedV1,
     TicketCustomerRepliedV1,
     TicketCsatReceivedV1,
+)
+
+# What notify says about deliveries (ticketing follows the customer-facing ones).
+NOTIFICATION_EVENTS: tuple[type[Event], ...] = (
+    NotificationDeliveredV1,
+    NotificationFailedV1,
+    NotificationSuppressedV1,
 )
 
 # One JetStream stream per producing domain; the dead-letter stream collects failures of every consumer.
