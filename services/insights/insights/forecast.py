@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
+import pandas as pd
 from sqlalchemy.ext.asyncio import AsyncSession
 from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
@@ -57,7 +58,9 @@ def fit_forecast(history: np.ndarray, horizon: int, level: float) -> tuple[np.nd
         if np.allclose(history, history[0]):
             flat = np.full(horizon, float(history[0]))
             return flat, flat, flat
-        model = ETSModel(history.astype(float), error="add", trend=None, seasonal="add", seasonal_periods=7)
+        # A dated series: statsmodels' prediction results need an index (a bare array fails in 0.15).
+        series = pd.Series(history.astype(float), index=pd.date_range("2000-01-03", periods=len(history), freq="D"))
+        model = ETSModel(series, error="add", trend=None, seasonal="add", seasonal_periods=7)
         fitted = model.fit(disp=False, maxiter=200)
         frame = fitted.get_prediction(start=len(history), end=len(history) + horizon - 1).summary_frame(
             alpha=1 - level)
@@ -110,7 +113,7 @@ async def forecast_teams(session: AsyncSession, as_of: datetime, *, horizon: int
     results = []
     for team, series in sorted(teams.items()):
         recent_tickets = series["tickets"][-28:].sum()
-        replies_per_ticket = series["agent_replies"][-28:].sum() / recent_tickets if recent_tickets else 0.0
+        replies_per_ticket = float(series["agent_replies"][-28:].sum() / recent_tickets) if recent_tickets else 0.0
         hours_per_ticket = replies_per_ticket * minutes_per_reply / 60
         first = int(np.argmax(series["tickets"] > 0)) if series["tickets"].any() else len(series["tickets"])
         for name, metric in METRICS.items():
@@ -125,7 +128,7 @@ async def forecast_teams(session: AsyncSession, as_of: datetime, *, horizon: int
             results.append(TeamForecast(
                 team=team, metric=name, history_days=len(history), days=days, total=round(total, 1),
                 backtest=backtest(history, backtest_weeks, level),
-                agent_hours=round(total * hours_per_ticket, 1) if name == "tickets" else None))
+                agent_hours=round(float(total * hours_per_ticket), 1) if name == "tickets" else None))
     return results
 
 

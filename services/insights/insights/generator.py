@@ -265,7 +265,8 @@ def generate(seed: int = 15, days: int = 98, daily_volume: float = 40.0,
                text=str(rng.choice(THEMES["export csv"][0])))
     h.events.sort(key=lambda e: e.occurred_at)
     events = [e for e in h.events if e.occurred_at < h.end]  # what had happened by the end of the history
-    truth = Truth(start=start, end=h.end, items=sum(isinstance(e, FeedbackClassifiedV1) for e in events), spike_category=spike_category, spike_channel=spike_channel,
+    truth = Truth(start=start, end=h.end, items=sum(isinstance(e, FeedbackClassifiedV1) for e in events),
+                  spike_category=spike_category, spike_channel=spike_channel,
                   spike_day=spike_day, spike_items=spike_items, wait_threshold_minutes=History.truth_threshold,
                   planted_risk_difference=History.truth_rd, churners=h.churners,
                   decoys=[h.unhappy_small[0], h.happy_valuable[0]], themes=list(THEMES))

@@ -16,7 +16,7 @@ from insights.models import Aggregate
 from insights.settings import InsightsSettings
 
 AGGREGATES = Aggregate.__table__
-SUMS = func.sum(AGGREGATES.c.items + AGGREGATES.c.csat_sum + AGGREGATES.c.frt_sum_min + AGGREGATES.c.tickets)
+SUMS = func.sum(AGGREGATES.c["items"] + AGGREGATES.c.csat_sum + AGGREGATES.c.frt_sum_min + AGGREGATES.c.tickets)
 
 
 @pytest.fixture(scope="module")

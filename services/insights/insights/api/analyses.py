@@ -8,6 +8,7 @@ from fastapi import Query, Request
 from pydantic import BaseModel, Field
 
 from closedloop.api import SessionDep, api_router
+from closedloop.errors import NotFound, problem_responses
 from insights import analysis
 from insights.anomalies import raised_anomalies
 from insights.config import current_config
@@ -113,10 +114,8 @@ async def get_segments(session: SessionDep, as_of: datetime | None = None) -> di
 
 
 @router.get("/customers/{customer_id}/rfm", summary="One customer's RFM scores and segment",
-            responses={404: {"description": "Unknown customer."}})
+            responses=problem_responses(404))
 async def get_customer_rfm(customer_id: str, session: SessionDep, as_of: datetime | None = None) -> dict[str, Any]:
-    from closedloop.errors import NotFound
-
     as_of = await as_of_or_latest(session, as_of)
     for score in await score_customers(session, as_of):
         if score.customer_id == customer_id:

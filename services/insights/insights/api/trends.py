@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from closedloop.api import SessionDep, api_router
+from closedloop.errors import problem_responses
 from insights.dimensions import DIMENSIONS
 from insights.segments import funnel
 from insights.series import METRICS, Interval, default_range, dimension_values, parse_filters, series
@@ -84,7 +85,7 @@ class DimensionValue(BaseModel):
     items: float
 
 
-@router.get("/dimensions/{dimension}/values", response_model=list[DimensionValue],
+@router.get("/dimensions/{dimension}/values", response_model=list[DimensionValue], responses=problem_responses(404),
             summary="The values a dimension took, by volume")
 async def get_dimension_values(dimension: Dimension, session: SessionDep, start: datetime | None = None,
                                end: datetime | None = None,
