@@ -70,7 +70,7 @@ KEDA_SCALED = {"classify": {("FEEDBACK", "classify-feedback-received")},
                "notify": {("TICKET", "notify-ticket-events"), ("ALERT", "notify-alert-raised")}}
 HPA_SCALED = {"ingest", "ticketing", "console", "insights"}
 # The services whose APIs the console calls for people (they accept its pods on port 8000).
-CONSOLE_UPSTREAMS = {"ingest", "classify", "ticketing", "notify"}
+CONSOLE_UPSTREAMS = {"ingest", "classify", "ticketing", "notify", "insights"}
 # Stand-in values for variables whose real value comes from a Secret, to check that the rest parses.
 SECRET_SAMPLES = {"DATABASE_URL": "postgresql://user:password@db:5432/db", "API_KEYS": "key-one,key-two",
                   "SERVICE_API_KEY": "key-one"}
