@@ -21,7 +21,7 @@ from aiosmtpd.controller import Controller
 
 from closedloop.config import DEV_API_KEY
 from closedloop.devtools.nats_server import NatsServer, port_is_open
-from closedloop.devtools.processes import CONSOLE, SERVICES, ServiceProcess, console_env, service_env
+from closedloop.devtools.processes import CONSOLE, INSIGHTS, SERVICES, ServiceProcess, console_env, service_env
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
@@ -116,7 +116,7 @@ def main() -> int:
     mail_sink.start()
 
     processes = []
-    for name in SERVICES:
+    for name in (*SERVICES, INSIGHTS):
         extra = service_extra(name, port, sink_url)
         env = service_env(name, database_url=f"sqlite+aiosqlite:///{VAR / (name + '.db')}", nats_url=nats_url,
                           api_key=api_key, extra=extra)

@@ -18,7 +18,7 @@ from aiosmtpd.controller import Controller
 
 from closedloop.config import DEV_API_KEY
 from closedloop.devtools.nats_server import free_port
-from closedloop.devtools.processes import CONSOLE, SERVICES, ServiceProcess, console_env
+from closedloop.devtools.processes import CONSOLE, INSIGHTS, SERVICES, ServiceProcess, console_env, service_env
 from tests.system import System, start_system, stop_system, wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -51,6 +51,7 @@ class Mailbox:
 class Stack:
     system: System
     console: ServiceProcess
+    insights: ServiceProcess
     mailbox: Mailbox
     # role -> (login, password): people of the identity service when it runs, else the console's demo users.
     logins: dict[str, tuple[str, str]]
@@ -76,8 +77,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                    "NOTIFY_QUIET_HOURS_START": "00:00", "NOTIFY_QUIET_HOURS_END": "00:00",
                    "NOTIFY_FREQUENCY_CAP_PER_HOUR": "1000"}})
     console = None
+    insights = ServiceProcess(INSIGHTS, free_port(), service_env(
+        INSIGHTS, database_url=f"sqlite+aiosqlite:///{tmp / 'insights.db'}", nats_url=system.nats.url,
+        api_key=DEV_API_KEY, extra={"INSIGHTS_LOG_JSON": "false"}), tmp / "insights.log").start()
     try:
-        urls = {name: process.url for name, process in system.services.items()}
+        insights.wait_ready(timeout=60)
+        urls = {**{name: process.url for name, process in system.services.items()}, INSIGHTS: insights.url}
         console = ServiceProcess(CONSOLE, free_port(), console_env(
             database_url=f"sqlite+aiosqlite:///{tmp / 'console.db'}", nats_url=system.nats.url,
             api_key=DEV_API_KEY, urls=urls, extra={"CONSOLE_LOG_JSON": "false"}), tmp / "console.log").start()
@@ -88,10 +93,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         created = system.client("ticketing").post("/v1/agents", json={
             "id": logins["agent"][0], "name": "Alex Agent", "teams": teams, "capacity": 100})
         assert created.status_code == 201, created.text
-        yield Stack(system, console, mailbox, logins)
+        yield Stack(system, console, insights, mailbox, logins)
     finally:
         if console is not None:
             console.stop()
+        insights.stop()
         stop_system(system)
         smtp.stop()
 
@@ -281,7 +287,7 @@ def test_lead_sees_the_charts_with_the_reports_numbers(page, stack):
 
 def test_lead_sees_the_insights_charts_with_the_insights_numbers(page, stack):
     post_feedback(stack, "I was charged twice for my subscription this month", "twice@example.com")
-    insights = stack.api("insights")
+    insights = httpx.Client(base_url=stack.insights.url, headers={"X-API-Key": DEV_API_KEY}, timeout=10)
 
     def caught_up() -> bool:
         status = insights.get("/v1/status").json()

@@ -6,6 +6,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from closedloop.api import create_service_app
+from closedloop.erasure import subscribe_erasure
 from closedloop.events import (
     TICKET_EVENTS,
     FeedbackClassifiedV1,
@@ -28,6 +29,7 @@ from insights.readmodel import (
 )
 from insights.replay import Rebuilder
 from insights.reporting import ReportScheduler
+from insights.rights import erase_customer
 from insights.settings import InsightsSettings
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
@@ -55,6 +57,8 @@ def create_app(settings: InsightsSettings | None = None) -> FastAPI:
     subs = subscriptions(settings)
     for sub in subs:
         runtime.subscribe(sub)
+    # Not part of `subs`: a rebuild replays the read model's streams, never the erasure requests.
+    subscribe_erasure(runtime, erase_customer)
     scheduler = ReportScheduler(runtime.sessions, settings)
     runtime.add_worker(AnalysisWorker(runtime.sessions, settings, after_run=scheduler.maybe_send))
     app = create_service_app(

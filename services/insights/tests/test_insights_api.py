@@ -104,3 +104,40 @@ async def test_sensitivity_is_changed_at_run_time_and_validated(loaded):
     # Only customers worth at least 50,000 can be at risk now: the generator's churners are worth 20-35k.
     risks = (await client.get("/v1/churn-risks")).json()["customers"]
     assert all(r["value"] >= 50_000 for r in risks)
+
+
+async def test_erasure_pseudonymises_the_customer_and_announces_it(app, loaded, nats_server):
+    import json
+    from uuid import uuid4
+
+    import nats
+    from sqlalchemy import func, select
+
+    from closedloop.events import CustomerErasureRequestedV1
+    from insights.models import CustomerFact, FeedbackFact, NeedMention
+
+    client, truth = loaded
+    customer = truth.churners[0]
+    async with app.state.runtime.sessions() as session:
+        before = await session.scalar(select(func.count()).select_from(FeedbackFact)
+                                      .where(FeedbackFact.customer_id == customer))
+    assert before > 0
+    nc = await nats.connect(nats_server.url)
+    try:
+        await app.state.runtime.broker.wait_connected(10)
+        completed = await nc.jetstream().subscribe("customer.erasure_completed.v1")
+        request = CustomerErasureRequestedV1(erasure_id=uuid4(), customer_id=customer)
+        await app.state.runtime.broker.publish(request.nats_subject, request.model_dump_json().encode(), {},
+                                               msg_id=str(request.event_id))
+        done = json.loads((await completed.next_msg(timeout=30)).data)
+    finally:
+        await nc.close()
+    assert done["service"] == "insights" and done["erased"]["feedback_facts"] == before
+    async with app.state.runtime.sessions() as session:
+        for model in (FeedbackFact, CustomerFact, NeedMention):
+            assert await session.scalar(select(func.count()).select_from(model)
+                                        .where(model.customer_id == customer)) == 0
+    # The sums do not change: the customer's items still count, anonymously.
+    span = {"start": truth.start.isoformat(), "end": truth.end.isoformat(), "interval": "month"}
+    volume = (await client.get("/v1/trends", params={"metric": "volume", **span})).json()
+    assert sum(p["value"] for p in volume["points"]) == truth.items
