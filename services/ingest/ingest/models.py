@@ -61,7 +61,7 @@ class Feedback(Base):
     customer_locale: Mapped[str | None] = mapped_column(String(35))
     customer_value: Mapped[float | None] = mapped_column(Float)
     duplicate_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    # Added by 0003: first-class dimensions for insights (optional).
+    # Added by 0004: first-class dimensions for insights (optional).
     region: Mapped[str | None] = mapped_column(String(50))
     product: Mapped[str | None] = mapped_column(String(100))
 
