@@ -1,4 +1,4 @@
-"""`make run`: the whole system on one machine — embedded nats-server, four services, SQLite files.
+"""`make run`: the whole system on one machine — embedded nats-server, five services, SQLite files.
 
 Ports can be changed with CLOSEDLOOP_<NAME>_PORT; with NATS_URL set, that NATS is used instead of
 starting one. Everything lives under var/ (databases, JetStream store, logs).
@@ -20,11 +20,12 @@ from aiosmtpd.controller import Controller
 from closedloop.config import DEV_API_KEY
 from closedloop.devtools.nats_server import NatsServer, port_is_open
 from closedloop.devtools.processes import SERVICES, ServiceProcess, service_env
+from identity.accounts import DEMO_USERS
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
-DEFAULT_PORTS = {"nats": 14222, "ingest": 8001, "classify": 8002, "ticketing": 8003, "notify": 8004, "sink": 8009,
-                 "smtp": 8025}
+DEFAULT_PORTS = {"nats": 14222, "identity": 8005, "ingest": 8001, "classify": 8002, "ticketing": 8003, "notify": 8004,
+                 "sink": 8009, "smtp": 8025}
 
 
 def port(name: str) -> int:
@@ -81,6 +82,11 @@ def main() -> int:
 
     processes = []
     for name in SERVICES:
+        if name == "identity":
+            processes.append(ServiceProcess(name, port(name), service_env(
+                name, database_url=f"sqlite+aiosqlite:///{VAR / (name + '.db')}", nats_url=nats_url,
+                api_key=api_key, extra={"IDENTITY_SEED_DEMO_USERS": "true"}), VAR / "log" / f"{name}.log").start())
+            continue
         extra = {"NOTIFY_SEED_WEBHOOK_URLS": sink_url, "NOTIFY_SMTP_HOST": "127.0.0.1",
                  "NOTIFY_SMTP_PORT": str(port("smtp")),
                  "NOTIFY_PUBLIC_STATUS_BASE_URL": f"http://127.0.0.1:{port('ticketing')}/v1/public/tickets",
@@ -115,13 +121,19 @@ def main() -> int:
             print(f"  {process.name:<10} {process.url}   API docs: {process.url}/docs")
         print(f"  demo webhook receiver: {sink_url}")
         print(f"  demo SMTP server:      127.0.0.1:{port('smtp')} (e-mails are printed here)\n")
-        print(f"  Development API key: {api_key}\n")
+        print(f"  Development API key: {api_key}   (an admin key; development mode only)")
+        identity = next(p for p in processes if p.name == "identity")
+        print(f"  Demo accounts (log in with POST {identity.url}/v1/auth/token):")
+        for user, (_, role, password) in DEMO_USERS.items():
+            print(f"    {user:<8} {password:<24} role {role}")
+        print()
         print("Try it:")
-        print(f"  curl -s -X POST {processes[0].url}/v1/feedback -H 'X-API-Key: {api_key}' "
+        ingest = next(p for p in processes if p.name == "ingest")
+        print(f"  curl -s -X POST {ingest.url}/v1/feedback -H 'X-API-Key: {api_key}' "
               "-H 'Content-Type: application/json' \\\n"
               "    -d '{\"channel\":\"app\",\"text\":\"My card was charged twice and support does not answer\","
               "\"customer\":{\"id\":\"cust-1\",\"tier\":\"vip\"}}'")
-        print(f"  curl -s {processes[0].url}/v1/feedback/<id> -H 'X-API-Key: {api_key}'\n")
+        print(f"  curl -s {ingest.url}/v1/feedback/<id> -H 'X-API-Key: {api_key}'\n")
         print("Press Ctrl-C to stop.", flush=True)
         while True:
             for process in processes:

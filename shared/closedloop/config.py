@@ -1,12 +1,19 @@
 """Settings every service shares. Each service subclasses `ServiceSettings` with its own env prefix
 (`INGEST_`, `CLASSIFY_`, ...), so one process environment can configure all four without clashes."""
 
-from typing import Annotated
+import os
+from typing import Annotated, Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_API_KEY = "dev-key-change-me"
+
+
+def _default_environment() -> str:
+    # One variable for every service of a local run or a test run (`make run`, the test fixtures set it);
+    # `<PREFIX>ENVIRONMENT` still wins for one service. Anything else is production.
+    return "development" if os.environ.get("CLOSEDLOOP_ENVIRONMENT") == "development" else "production"
 
 
 class ServiceSettings(BaseSettings):
@@ -17,8 +24,17 @@ class ServiceSettings(BaseSettings):
     nats_url: str = "nats://127.0.0.1:14222"
     # JetStream replicas for the streams this service creates (3 on a 3-node cluster).
     stream_replicas: int = 1
-    # Comma-separated in the environment: `INGEST_API_KEYS=key1,key2` (two keys allow rotation).
+    # "development" accepts the well-known development key; "production" (the default) refuses it.
+    environment: Literal["development", "production"] = Field(default_factory=_default_environment)
+    # Admin keys from settings, for bootstrap and break-glass use; comma-separated in the environment
+    # (`INGEST_API_KEYS=key1,key2`, two keys allow rotation). Day-to-day keys come from the identity service.
     api_keys: Annotated[list[str], NoDecode] = [DEV_API_KEY]
+    # People's tokens (from the identity service): who issues them, for whom, and clock skew allowed.
+    token_issuer: str = "closedloop-identity"
+    token_audience: str = "closedloop"
+    token_leeway_seconds: int = 30
+    # How often the copy of API keys and signing keys is checked against the identity bucket.
+    identity_refresh_seconds: float = 1.0
     log_level: str = "INFO"
     log_json: bool = True
     # OTLP/HTTP endpoint such as http://otel-collector:4318; tracing stays in-process when empty.

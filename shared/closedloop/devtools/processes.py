@@ -9,7 +9,8 @@ from pathlib import Path
 
 import httpx
 
-SERVICES = ("ingest", "classify", "ticketing", "notify")
+# identity first: the others read the API keys and signing keys it publishes.
+SERVICES = ("identity", "ingest", "classify", "ticketing", "notify")
 
 
 class ServiceProcess:
@@ -75,6 +76,8 @@ def service_env(name: str, *, database_url: str, nats_url: str, api_key: str,
         prefix + "DATABASE_URL": database_url,
         prefix + "NATS_URL": nats_url,
         prefix + "API_KEYS": api_key,
+        # Local runs and end-to-end tests: the development key is accepted (production refuses it).
+        "CLOSEDLOOP_ENVIRONMENT": "development",
         "HF_HUB_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false",
     }

@@ -3,6 +3,7 @@ from typing import Annotated
 from fastapi import Path, Request, Response
 
 from closedloop.api import SessionDep, api_router
+from closedloop.auth import needs
 from closedloop.errors import NotFound, problem_responses
 from ingest.customers import decide_invitation, upsert_customer
 from ingest.models import Customer
@@ -19,7 +20,7 @@ def to_profile(customer: Customer) -> CustomerProfile:
                            updated_at=customer.updated_at)
 
 
-@router.put("/customers/{customer_id}", response_model=CustomerProfile,
+@router.put("/customers/{customer_id}", dependencies=needs("customers:write"), response_model=CustomerProfile,
             responses={201: {"model": CustomerProfile, "description": "The profile was created."},
                        **problem_responses(404)},
             summary="Create or replace a customer profile")
@@ -34,7 +35,8 @@ async def put_customer(customer_id: CustomerId, body: CustomerProfileIn, session
     return to_profile(customer)
 
 
-@router.get("/customers/{customer_id}", response_model=CustomerProfile, responses=problem_responses(404),
+@router.get("/customers/{customer_id}", dependencies=needs("feedback:read"),
+            response_model=CustomerProfile, responses=problem_responses(404),
             summary="A customer profile")
 async def get_customer(customer_id: CustomerId, session: SessionDep) -> CustomerProfile:
     customer = await session.get(Customer, customer_id)
@@ -43,7 +45,8 @@ async def get_customer(customer_id: CustomerId, session: SessionDep) -> Customer
     return to_profile(customer)
 
 
-@router.post("/invitations", response_model=InvitationDecision, summary="May this customer be asked for feedback?")
+@router.post("/invitations", dependencies=needs("feedback:write"),
+             response_model=InvitationDecision, summary="May this customer be asked for feedback?")
 async def invite(body: InvitationRequest, session: SessionDep, request: Request) -> InvitationDecision:
     """Decides whether the customer may be invited to give feedback now: not when an invitation went
     out within the cool-down (30 days by default, `INGEST_INVITATION_COOLDOWN_DAYS`). When allowed,

@@ -6,6 +6,7 @@ from uuid import uuid4
 from sqlalchemy import select
 
 from closedloop.api import SessionDep, api_router
+from closedloop.auth import needs
 from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
 from notify.models import Subscription, WebhookEndpoint
 from notify.schemas import SubscriptionCreate, SubscriptionPublic
@@ -24,7 +25,7 @@ async def check_target(session: SessionDep, body: SubscriptionCreate) -> None:
                            errors=[FieldError(field="body.target", message=message)])
 
 
-@router.post("/subscriptions", status_code=201, response_model=SubscriptionPublic,
+@router.post("/subscriptions", dependencies=needs("config:write"), status_code=201, response_model=SubscriptionPublic,
              summary="Subscribe a recipient to events")
 async def create_subscription(body: SubscriptionCreate, session: SessionDep) -> SubscriptionPublic:
     await check_target(session, body)
@@ -34,7 +35,8 @@ async def create_subscription(body: SubscriptionCreate, session: SessionDep) -> 
     return to_public(subscription)
 
 
-@router.get("/subscriptions", response_model=list[SubscriptionPublic], summary="List subscriptions")
+@router.get("/subscriptions", dependencies=needs("config:write"),
+            response_model=list[SubscriptionPublic], summary="List subscriptions")
 async def list_subscriptions(session: SessionDep, channel: str | None = None,
                              event_type: str | None = None) -> list[SubscriptionPublic]:
     from notify.deliveries import matches
@@ -51,13 +53,15 @@ async def get_or_404(session: SessionDep, subscription_id: str) -> Subscription:
     return subscription
 
 
-@router.get("/subscriptions/{subscription_id}", response_model=SubscriptionPublic, responses=problem_responses(404),
+@router.get("/subscriptions/{subscription_id}", dependencies=needs("config:write"),
+            response_model=SubscriptionPublic, responses=problem_responses(404),
             summary="One subscription")
 async def get_subscription(subscription_id: str, session: SessionDep) -> SubscriptionPublic:
     return to_public(await get_or_404(session, subscription_id))
 
 
-@router.put("/subscriptions/{subscription_id}", response_model=SubscriptionPublic, responses=problem_responses(404),
+@router.put("/subscriptions/{subscription_id}", dependencies=needs("config:write"),
+            response_model=SubscriptionPublic, responses=problem_responses(404),
             summary="Replace a subscription")
 async def replace_subscription(subscription_id: str, body: SubscriptionCreate, session: SessionDep,
                                ) -> SubscriptionPublic:
@@ -69,7 +73,8 @@ async def replace_subscription(subscription_id: str, body: SubscriptionCreate, s
     return to_public(subscription)
 
 
-@router.delete("/subscriptions/{subscription_id}", status_code=204, responses=problem_responses(404),
+@router.delete("/subscriptions/{subscription_id}", dependencies=needs("config:write"),
+               status_code=204, responses=problem_responses(404),
                summary="Remove a subscription")
 async def delete_subscription(subscription_id: str, session: SessionDep) -> None:
     await session.delete(await get_or_404(session, subscription_id))

@@ -5,6 +5,7 @@ from uuid import uuid4
 from sqlalchemy import select
 
 from closedloop.api import SessionDep, api_router
+from closedloop.auth import needs
 from closedloop.errors import NotFound, problem_responses
 from notify import circuit
 from notify.models import CircuitBreaker, WebhookEndpoint
@@ -30,14 +31,16 @@ async def create_endpoint(session, name: str, url: str, event_types: list[str], 
     return endpoint
 
 
-@router.post("/webhooks", status_code=201, response_model=WebhookCreated, summary="Register a webhook endpoint")
+@router.post("/webhooks", dependencies=needs("config:write"),
+             status_code=201, response_model=WebhookCreated, summary="Register a webhook endpoint")
 async def create_webhook(body: WebhookCreate, session: SessionDep) -> WebhookCreated:
     endpoint = await create_endpoint(session, body.name, str(body.url), body.event_types, body.secret)
     await session.commit()
     return WebhookCreated(**to_public(endpoint).model_dump(), secret=endpoint.secret)
 
 
-@router.get("/webhooks", response_model=list[WebhookPublic], summary="List webhook endpoints",
+@router.get("/webhooks", dependencies=needs("config:write"),
+            response_model=list[WebhookPublic], summary="List webhook endpoints",
             description="Each with its circuit breaker: `open` while deliveries to it are postponed after "
                         "consecutive failures, `half_open` while one probe is allowed through.")
 async def list_webhooks(session: SessionDep) -> list[WebhookPublic]:
@@ -46,7 +49,8 @@ async def list_webhooks(session: SessionDep) -> list[WebhookPublic]:
     return [to_public(e, breakers.get(f"webhook:{e.id}")) for e in endpoints]
 
 
-@router.delete("/webhooks/{endpoint_id}", status_code=204, responses=problem_responses(404),
+@router.delete("/webhooks/{endpoint_id}", dependencies=needs("config:write"),
+               status_code=204, responses=problem_responses(404),
                summary="Remove a webhook endpoint and its delivery history")
 async def delete_webhook(endpoint_id: str, session: SessionDep) -> None:
     endpoint = await session.get(WebhookEndpoint, endpoint_id)

@@ -5,6 +5,7 @@ from fastapi import APIRouter, Depends
 from sqlalchemy import select
 
 from closedloop.api import SessionDep
+from closedloop.auth import public
 from closedloop.errors import FieldError, ProblemError, problem_responses
 from closedloop.http import require_json_body
 from ticketing.api.deps import NowDep, OptionsDep, TableDep
@@ -15,7 +16,9 @@ from ticketing.tickets import add_comment
 
 _responses = problem_responses(401, 404, 409, 415, 422)
 _responses[401] = {**_responses[401], "description": "Never: these routes need no API key (the token is the secret)."}
-router = APIRouter(prefix="/v1/public", tags=["public"], dependencies=[Depends(require_json_body)],
+router = APIRouter(prefix="/v1/public", tags=["public"],
+                   dependencies=[Depends(public("the customer's token pages: the unguessable token is the secret")),
+                                 Depends(require_json_body)],
                    responses=_responses)
 
 
