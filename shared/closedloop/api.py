@@ -18,6 +18,7 @@ from closedloop.logs import setup_logging
 from closedloop.messaging import deadletters
 from closedloop.messaging.broker import BrokerUnavailable
 from closedloop.metrics import HttpMetrics, metrics_endpoint
+from closedloop.ratelimit import RateLimiter
 from closedloop.runtime import ServiceRuntime
 from closedloop.telemetry import instrument_app, setup_tracing, shutdown_tracing
 
@@ -35,21 +36,23 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
 
 
-def api_router(tag: str, *extra_statuses: int) -> APIRouter:
+def api_router(tag: str, *extra_statuses: int, dependencies: list[Any] | None = None) -> APIRouter:
     """A router for authenticated JSON resources under /v1, with its error responses documented.
 
     Each route adds the permission it needs (`Depends(require("tickets:read"))`); the router itself
     already refuses a request without valid credentials, so a forgotten declaration never opens a route."""
     return APIRouter(
         prefix="/v1", tags=[tag],
-        dependencies=[Depends(authenticated_baseline), Depends(require_json_body)],
+        dependencies=[Depends(authenticated_baseline), Depends(require_json_body), *(dependencies or [])],
         responses=problem_responses(401, 403, 415, 422, *extra_statuses),
     )
 
 
-def public_router(tag: str, *extra_statuses: int, prefix: str = "/v1", reason: str) -> APIRouter:
+def public_router(tag: str, *extra_statuses: int, prefix: str = "/v1", reason: str,
+                  dependencies: list[Any] | None = None) -> APIRouter:
     """A router whose routes are public on purpose (`reason` says why); JSON bodies only."""
-    return APIRouter(prefix=prefix, tags=[tag], dependencies=[Depends(public(reason)), Depends(require_json_body)],
+    return APIRouter(prefix=prefix, tags=[tag],
+                     dependencies=[Depends(public(reason)), Depends(require_json_body), *(dependencies or [])],
                      responses=problem_responses(415, 422, *extra_statuses))
 
 
@@ -111,6 +114,7 @@ def create_service_app(runtime: ServiceRuntime, *, title: str, description: str,
     app.state.runtime = runtime
     app.state.settings = settings
     app.state.authenticator = Authenticator(settings)
+    app.state.rate_limiter = RateLimiter(settings)
     runtime.add_worker(CredentialSync(runtime.broker, app.state.authenticator.store,
                                       settings.identity_refresh_seconds))
     install_problem_handlers(app)

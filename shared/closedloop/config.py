@@ -35,6 +35,15 @@ class ServiceSettings(BaseSettings):
     token_leeway_seconds: int = 30
     # How often the copy of API keys and signing keys is checked against the identity bucket.
     identity_refresh_seconds: float = 1.0
+    # Rate limits of the routes that take them (closedloop.ratelimit): token buckets per API key or
+    # person and per client IP, in this process (per replica). X-Forwarded-For is believed only from
+    # these proxies (CIDRs, comma-separated; e.g. the ingress controller's pod network).
+    rate_limit_enabled: bool = True
+    rate_limit_key_per_minute: float = 1200.0
+    rate_limit_key_burst: int = 200
+    rate_limit_ip_per_minute: float = 1200.0
+    rate_limit_ip_burst: int = 200
+    rate_limit_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "INFO"
     log_json: bool = True
     # OTLP/HTTP endpoint such as http://otel-collector:4318; tracing stays in-process when empty.
@@ -50,7 +59,7 @@ class ServiceSettings(BaseSettings):
     consumer_backoff_seconds: Annotated[list[float], NoDecode] = [1.0, 5.0, 15.0, 30.0]
     max_body_bytes: int = 1_000_000
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "rate_limit_trusted_proxies", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

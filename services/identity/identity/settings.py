@@ -10,6 +10,9 @@ class IdentitySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="IDENTITY_", extra="ignore")
 
     service_name: str = "identity"
+    # Logins are limited per client IP (the only routes with a rate limit here).
+    rate_limit_ip_per_minute: float = 30.0
+    rate_limit_ip_burst: int = 20
     database_url: str = "sqlite+aiosqlite:///var/identity.db"
 
     # People's tokens: short-lived, EdDSA-signed; the signing key is replaced every

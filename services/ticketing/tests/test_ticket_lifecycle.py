@@ -203,3 +203,15 @@ async def test_duplicates_across_customers_attach_when_configured(database_url, 
         page = (await client.get("/v1/tickets")).json()
         assert page["total"] == 1
         assert page["items"][0]["attached_feedback_ids"] == [str(duplicate.feedback_id)]
+
+
+async def test_public_page_is_rate_limited_per_client_address(database_url, nats_server, clock):
+    app = make_app(database_url, nats_server.url, clock, rate_limit_ip_per_minute=6, rate_limit_ip_burst=2)
+    async with running_app(app, api_key="") as client:
+        ticket = await open_from(app, classified("billing/refund"))
+        answers = [await client.get(f"/v1/public/tickets/{ticket.public_token}") for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 429]
+        assert answers[2].headers["content-type"] == "application/problem+json"
+        assert int(answers[2].headers["Retry-After"]) >= 1
+        # Guessing tokens is limited as well: an unknown token costs a token too.
+        assert (await client.get("/v1/public/tickets/guess")).status_code == 429

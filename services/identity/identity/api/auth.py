@@ -8,12 +8,16 @@ from fastapi import Depends, Request
 from closedloop.api import SessionDep, api_router, public_router
 from closedloop.auth import ROLE_SCOPES, SCOPES, Principal, authenticated
 from closedloop.errors import FieldError, ProblemError, problem_responses
+from closedloop.ratelimit import rate_limit
 from identity.accounts import LOGIN_FAILED, code_login, password_login, token_for
 from identity.models import User
 from identity.schemas import PermissionsPublic, TokenRequest, TokenResponse, WhoAmI
 from identity.signing import jwks_document
 
-login_router = public_router("auth", 400, 401, reason="logging in: the password or one-time code is the credential")
+# Per client IP (IDENTITY_RATE_LIMIT_IP_*): password guessing stays slow.
+login_router = public_router("auth", 400, 401, 429,
+                             reason="logging in: the password or one-time code is the credential",
+                             dependencies=[Depends(rate_limit("login", per_credential=False))])
 jwks_router = public_router("auth", prefix="", reason="public keys, for anyone to verify tokens with")
 router = api_router("auth")
 

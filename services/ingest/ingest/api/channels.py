@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from closedloop.api import SessionDep, api_router
 from closedloop.auth import Principal, authenticated_baseline, require
 from closedloop.errors import ProblemError, problem_responses
+from closedloop.ratelimit import rate_limit
 from ingest.api.feedback import IdempotencyKeyHeader, answer
 from ingest.channels import AppReviewIn, ChatTranscriptIn, SurveyAnswerIn, email_record, parse_email, require_signature
 from ingest.intake import accept_feedback
@@ -20,9 +21,11 @@ ACCEPTED = {200: {"model": FeedbackAccepted, "description": "A repeat of an earl
 MIME_TYPES = ("message/rfc822", "text/plain", "application/octet-stream")
 
 # JSON channels share the JSON guard (415 for anything else); raw e-mail needs its own router.
-router = api_router("channels", 400, 413)
-raw_router = APIRouter(prefix="/v1", tags=["channels"], dependencies=[Depends(authenticated_baseline)],
-                       responses=problem_responses(401, 403, 413, 415, 422))
+# Per key and per client IP (closedloop.ratelimit; INGEST_RATE_LIMIT_*).
+router = api_router("channels", 400, 413, 429, dependencies=[Depends(rate_limit("ingest"))])
+raw_router = APIRouter(prefix="/v1", tags=["channels"],
+                       dependencies=[Depends(authenticated_baseline), Depends(rate_limit("ingest"))],
+                       responses=problem_responses(401, 403, 413, 415, 422, 429))
 
 
 def may_send_on(channel: str) -> Callable[..., Awaitable[Principal]]:

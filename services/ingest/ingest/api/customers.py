@@ -1,15 +1,17 @@
 from typing import Annotated
 
-from fastapi import Path, Request, Response
+from fastapi import Depends, Path, Request, Response
 
 from closedloop.api import SessionDep, api_router
 from closedloop.auth import needs
 from closedloop.errors import NotFound, problem_responses
+from closedloop.ratelimit import rate_limit
 from ingest.customers import decide_invitation, upsert_customer
 from ingest.models import Customer
 from ingest.schemas import CustomerProfile, CustomerProfileIn, InvitationDecision, InvitationRequest
 
-router = api_router("customers", 400, 413)
+# Per key and per client IP (closedloop.ratelimit; INGEST_RATE_LIMIT_*).
+router = api_router("customers", 400, 413, 429, dependencies=[Depends(rate_limit("ingest"))])
 
 CustomerId = Annotated[str, Path(min_length=1, max_length=200, examples=["cust-1042"])]
 

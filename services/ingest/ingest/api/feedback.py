@@ -5,6 +5,7 @@ from fastapi import Depends, Header, Request, Response
 from closedloop.api import SessionDep, api_router
 from closedloop.auth import Principal, needs, require
 from closedloop.errors import NotFound, problem_responses
+from closedloop.ratelimit import rate_limit
 from ingest.batch import accept_batch
 from ingest.intake import Accepted, accept_feedback
 from ingest.models import Feedback
@@ -17,7 +18,8 @@ from ingest.schemas import (
     FeedbackPublic,
 )
 
-router = api_router("feedback", 400, 413)
+# Per key and per client IP (closedloop.ratelimit; INGEST_RATE_LIMIT_*).
+router = api_router("feedback", 400, 413, 429, dependencies=[Depends(rate_limit("ingest"))])
 
 IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
 
