@@ -1,4 +1,4 @@
-"""`make run`: the whole system on one machine — embedded nats-server, five services, SQLite files.
+"""`make run`: the whole system on one machine — embedded nats-server, four services, SQLite files.
 
 Ports can be changed with CLOSEDLOOP_<NAME>_PORT; with NATS_URL set, that NATS is used instead of
 starting one. Everything lives under var/ (databases, JetStream store, logs).
@@ -12,20 +12,22 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 from aiosmtpd.controller import Controller
 
 from closedloop.config import DEV_API_KEY
 from closedloop.devtools.nats_server import NatsServer, port_is_open
-from closedloop.devtools.processes import SERVICES, ServiceProcess, service_env
-from identity.accounts import DEMO_USERS
+from closedloop.devtools.processes import CONSOLE, SERVICES, ServiceProcess, console_env, service_env
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
-DEFAULT_PORTS = {"nats": 14222, "identity": 8005, "ingest": 8001, "classify": 8002, "ticketing": 8003, "notify": 8004,
-                 "sink": 8009, "smtp": 8025}
+MAIL = VAR / "mail"
+DEFAULT_PORTS = {"nats": 14222, "console": 8000, "identity": 8005, "ingest": 8001, "classify": 8002,
+                 "ticketing": 8003, "notify": 8004, "sink": 8009, "smtp": 8025}
 
 
 def port(name: str) -> int:
@@ -56,8 +58,38 @@ class DemoMailSink:
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        print(f"  e-mail  ← to {', '.join(envelope.rcpt_tos)}: “{message['Subject']}”", flush=True)
+        # Kept as files too, so the walk-through can answer one (its Message-ID) and open its links.
+        MAIL.mkdir(parents=True, exist_ok=True)
+        path = MAIL / f"{time.time_ns()}.eml"
+        path.write_bytes(envelope.content)
+        print(f"  e-mail  ← to {', '.join(envelope.rcpt_tos)}: “{message['Subject']}” ({path})", flush=True)
         return "250 Message accepted"
+
+
+DEMO_AGENT = "agent@example.com"
+
+
+def seed_demo_agent(ticketing_url: str, api_key: str) -> str:
+    """The demo agent login is also an agent of ticketing (same id), so "my tickets" has something in it."""
+    response = httpx.post(f"{ticketing_url}/v1/agents", headers={"X-API-Key": api_key}, timeout=10, json={
+        "id": DEMO_AGENT, "name": "Alex Agent", "languages": ["en", "zh"], "capacity": 20,
+        "teams": ["general-support", "payments", "accounts", "engineering-support", "customer-success", "triage"]})
+    if response.status_code not in (201, 409):
+        print(f"Could not create the demo agent: {response.status_code} {response.text[:200]}")
+    return DEMO_AGENT
+
+
+def service_extra(name: str, port: Callable[[str], int], sink_url: str) -> dict[str, str]:
+    """Settings `make run` gives each service on top of the defaults. Every link that leaves the system
+    (status page, CSAT) is built by ticketing from TICKETING_PUBLIC_BASE_URL: here, ticketing itself."""
+    if name == "identity":
+        return {"IDENTITY_SEED_DEMO_USERS": "true"}  # the demo accounts printed below (development mode only)
+    if name == "ticketing":
+        return {"TICKETING_PUBLIC_BASE_URL": f"http://127.0.0.1:{port('ticketing')}"}
+    if name == "notify":
+        return {"NOTIFY_SEED_WEBHOOK_URLS": sink_url, "NOTIFY_SMTP_HOST": "127.0.0.1",
+                "NOTIFY_SMTP_PORT": str(port("smtp")), "NOTIFY_REPLY_ADDRESS": "support@closedloop.local"}
+    return {}
 
 
 def main() -> int:
@@ -82,18 +114,16 @@ def main() -> int:
 
     processes = []
     for name in SERVICES:
-        if name == "identity":
-            processes.append(ServiceProcess(name, port(name), service_env(
-                name, database_url=f"sqlite+aiosqlite:///{VAR / (name + '.db')}", nats_url=nats_url,
-                api_key=api_key, extra={"IDENTITY_SEED_DEMO_USERS": "true"}), VAR / "log" / f"{name}.log").start())
-            continue
-        extra = {"NOTIFY_SEED_WEBHOOK_URLS": sink_url, "NOTIFY_SMTP_HOST": "127.0.0.1",
-                 "NOTIFY_SMTP_PORT": str(port("smtp")),
-                 "NOTIFY_PUBLIC_STATUS_BASE_URL": f"http://127.0.0.1:{port('ticketing')}/v1/public/tickets",
-                 } if name == "notify" else {}
+        extra = service_extra(name, port, sink_url)
         env = service_env(name, database_url=f"sqlite+aiosqlite:///{VAR / (name + '.db')}", nats_url=nats_url,
                           api_key=api_key, extra=extra)
         processes.append(ServiceProcess(name, port(name), env, VAR / "log" / f"{name}.log").start())
+
+    urls = {process.name: process.url for process in processes}
+    console = ServiceProcess(CONSOLE, port(CONSOLE), console_env(
+        database_url=f"sqlite+aiosqlite:///{VAR / 'console.db'}", nats_url=nats_url, api_key=api_key, urls=urls),
+        VAR / "log" / "console.log").start()
+    processes.append(console)
 
     stopping = False
 
@@ -116,24 +146,23 @@ def main() -> int:
         print("Starting Closedloop (the classify model takes a few seconds to load)…", flush=True)
         for process in processes:
             process.wait_ready(timeout=180)
+        demo_agent = seed_demo_agent(urls["ticketing"], api_key)
         print(f"\nClosedloop is running.  NATS: {nats_url}   logs: {VAR / 'log'}\n")
+        print(f"  Console:   {console.url}/   sign in as agent {demo_agent} / agent, or lead@example.com / lead")
+        print("             (also analyst@example.com / analyst, admin@example.com / admin: accounts of the")
+        print(f"             identity service, {urls['identity']}; POST /v1/auth/token there gives their tokens)\n")
         for process in processes:
-            print(f"  {process.name:<10} {process.url}   API docs: {process.url}/docs")
+            if process is not console:
+                print(f"  {process.name:<10} {process.url}   API docs: {process.url}/docs")
         print(f"  demo webhook receiver: {sink_url}")
         print(f"  demo SMTP server:      127.0.0.1:{port('smtp')} (e-mails are printed here)\n")
-        print(f"  Development API key: {api_key}   (an admin key; development mode only)")
-        identity = next(p for p in processes if p.name == "identity")
-        print(f"  Demo accounts (log in with POST {identity.url}/v1/auth/token):")
-        for user, (_, role, password) in DEMO_USERS.items():
-            print(f"    {user:<8} {password:<24} role {role}")
-        print()
+        print(f"  Development API key: {api_key}   (an admin key, accepted in development mode only)\n")
         print("Try it:")
-        ingest = next(p for p in processes if p.name == "ingest")
-        print(f"  curl -s -X POST {ingest.url}/v1/feedback -H 'X-API-Key: {api_key}' "
+        print(f"  curl -s -X POST {processes[0].url}/v1/feedback -H 'X-API-Key: {api_key}' "
               "-H 'Content-Type: application/json' \\\n"
               "    -d '{\"channel\":\"app\",\"text\":\"My card was charged twice and support does not answer\","
               "\"customer\":{\"id\":\"cust-1\",\"tier\":\"vip\"}}'")
-        print(f"  curl -s {ingest.url}/v1/feedback/<id> -H 'X-API-Key: {api_key}'\n")
+        print(f"  curl -s {processes[0].url}/v1/feedback/<id> -H 'X-API-Key: {api_key}'\n")
         print("Press Ctrl-C to stop.", flush=True)
         while True:
             for process in processes:

@@ -47,7 +47,7 @@ PUBLIC_ROUTES = {
     "/v1/auth/token",                           # login: the password is the credential
     "/v1/auth/oidc/login", "/v1/auth/oidc/callback",  # the identity provider's redirects
 }
-PUBLIC_PREFIXES = ("/v1/public/",)              # the customer's token pages
+PUBLIC_PREFIXES = ("/v1/public/", "/tickets/")  # the customer's token pages (JSON and HTML)
 
 
 def test_every_route_declares_its_permission(spec):

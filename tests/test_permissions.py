@@ -126,7 +126,8 @@ async def test_roles_and_the_audit_log_names_the_authenticated_person(apps):
 
         async def token(user: str) -> dict[str, str]:
             answer = await clients["identity"].post("/v1/auth/token",
-                                                    json={"username": user, "password": DEMO_USERS[user][2]})
+                                                    json={"username": DEMO_USERS[user][0],
+                                                          "password": DEMO_USERS[user][2]})
             return {"Authorization": f"Bearer {answer.json()['access_token']}", "X-API-Key": ""}
 
         agent, lead, analyst = await token("agent"), await token("lead"), await token("analyst")
@@ -155,7 +156,7 @@ async def test_roles_and_the_audit_log_names_the_authenticated_person(apps):
         assert moved.status_code == 200, moved.text
         comment = await ticketing.post(f"/v1/tickets/{ticket_id}/comments", headers=agent,
                                        json={"author": "someone-else", "body": "Looking into it", "public": False})
-        assert comment.status_code == 201 and comment.json()["author"] == "user:agent"
+        assert comment.status_code == 201 and comment.json()["author"] == "user:agent@example.com"
         audit = (await ticketing.get(f"/v1/tickets/{ticket_id}/audit", headers=agent)).json()
         actors = {entry["actor"] for entry in audit if entry["action"] != "created"}
-        assert "user:agent" in actors and "the-ceo" not in actors and "someone-else" not in actors
+        assert "user:agent@example.com" in actors and "the-ceo" not in actors and "someone-else" not in actors

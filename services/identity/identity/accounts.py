@@ -14,12 +14,13 @@ from identity.schemas import TokenResponse, UserPublic
 from identity.settings import IdentitySettings
 from identity.signing import issue_token
 
-# Demo accounts of `make run` (development mode only): the passwords are printed and in the README.
+# Demo accounts of `make run` (development mode only), the same the console offers when it runs alone:
+# role -> (login, display name, password). The agent is also an agent of ticketing (scripts/run_local.py).
 DEMO_USERS = {
-    "agent": ("Ada Agent", "agent", "agent-demo-password"),
-    "lead": ("Lee Lead", "lead", "lead-demo-password"),
-    "analyst": ("Ann Analyst", "analyst", "analyst-demo-password"),
-    "admin": ("Adm Admin", "admin", "admin-demo-password"),
+    "agent": ("agent@example.com", "Alex Agent", "agent"),
+    "lead": ("lead@example.com", "Lee Lead", "lead"),
+    "analyst": ("analyst@example.com", "Ann Analyst", "analyst"),
+    "admin": ("admin@example.com", "Adi Admin", "admin"),
 }
 
 LOGIN_FAILED = ProblemError(401, "Unauthorized", "Unknown user, wrong password or disabled account.",
@@ -37,7 +38,7 @@ async def seed_users(session: AsyncSession, settings: IdentitySettings) -> list[
     now = datetime.now(UTC)
     created = []
     if settings.seed_demo_users and settings.environment == "development":
-        for user_id, (name, role, password) in DEMO_USERS.items():
+        for role, (user_id, name, password) in DEMO_USERS.items():
             if await session.get(User, user_id) is None:
                 session.add(new_user(user_id, name, role, now, password=password))
                 created.append(user_id)

@@ -27,7 +27,7 @@ class TokenRequest(BaseModel):
     OpenID Connect callback handed to the console."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"username": "agent", "password": "agent-demo-password"}]})
+        {"username": "agent@example.com", "password": "agent"}]})
 
     username: str | None = Field(default=None, min_length=1, max_length=200)
     password: str | None = Field(default=None, min_length=1, max_length=1000)

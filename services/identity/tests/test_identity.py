@@ -29,6 +29,11 @@ def ingest_app(tmp_path, nats_server):
                                         nats_url=nats_server.url, log_json=False, identity_refresh_seconds=0.2))
 
 
+def demo(role: str) -> tuple[str, str]:
+    login_name, _, password = DEMO_USERS[role]
+    return login_name, password
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", "X-API-Key": ""}
 
@@ -43,11 +48,11 @@ async def test_people_log_in_and_other_services_verify_their_token_offline(datab
         idp = await stack.enter_async_context(running_app(identity))
         ingest = await stack.enter_async_context(running_app(ingest_app))
 
-        wrong = await login(idp, "agent", "not the password")
+        wrong = await login(idp, "agent@example.com", "not the password")
         assert wrong.status_code == 401 and wrong.headers["content-type"] == PROBLEM
         assert (await login(idp, "nobody", "whatever-password")).status_code == 401
 
-        answer = await login(idp, "agent", DEMO_USERS["agent"][2])
+        answer = await login(idp, *demo("agent"))
         assert answer.status_code == 200, answer.text
         body = answer.json()
         assert body["user"]["role"] == "agent" and body["expires_in"] == 900
@@ -55,7 +60,7 @@ async def test_people_log_in_and_other_services_verify_their_token_offline(datab
         token = body["access_token"]
 
         me = (await idp.get("/v1/auth/me", headers=bearer(token))).json()
-        assert (me["kind"], me["id"], me["role"]) == ("user", "agent", "agent")
+        assert (me["kind"], me["id"], me["role"]) == ("user", "agent@example.com", "agent")
         jwks = (await idp.get("/.well-known/jwks.json")).json()
         assert jwks["keys"][0]["alg"] == "EdDSA" and jwks["keys"][0]["kid"]
 
@@ -74,12 +79,12 @@ async def test_people_log_in_and_other_services_verify_their_token_offline(datab
         assert refreshed.status_code == 200 and refreshed.json()["access_token"] != token
 
         # A disabled account can no longer log in or refresh.
-        assert (await idp.patch("/v1/users/agent", json={"disabled": True})).status_code == 200
-        assert (await login(idp, "agent", DEMO_USERS["agent"][2])).status_code == 401
+        assert (await idp.patch("/v1/users/agent@example.com", json={"disabled": True})).status_code == 200
+        assert (await login(idp, *demo("agent"))).status_code == 401
         assert (await idp.post("/v1/auth/refresh", headers=bearer(token))).status_code == 401
 
         # Users are an admin's business: an agent's token gets 403 naming the permission.
-        analyst = (await login(idp, "analyst", DEMO_USERS["analyst"][2])).json()["access_token"]
+        analyst = (await login(idp, *demo("analyst"))).json()["access_token"]
         listed = await idp.get("/v1/users", headers=bearer(analyst))
         assert listed.status_code == 403 and "'admin'" in listed.json()["detail"]
 
@@ -166,7 +171,7 @@ async def test_demo_accounts_only_in_development_and_a_bootstrap_admin(database_
     settings = identity_settings(database_url, nats_server.url, environment="production",
                                  bootstrap_admin_username="root", bootstrap_admin_password="a long root password")
     async with running_app(create_app(settings), api_key="") as idp:
-        assert (await login(idp, "agent", DEMO_USERS["agent"][2])).status_code == 401
+        assert (await login(idp, *demo("agent"))).status_code == 401
         token = (await login(idp, "root", "a long root password")).json()["access_token"]
         users = await idp.get("/v1/users", headers=bearer(token))
         assert [u["id"] for u in users.json()] == ["root"]
