@@ -4,7 +4,7 @@
 import os
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_API_KEY = "dev-key-change-me"
@@ -22,6 +22,11 @@ class ServiceSettings(BaseSettings):
     service_name: str = "closedloop"
     database_url: str = "sqlite+aiosqlite:///var/closedloop.db"
     nats_url: str = "nats://127.0.0.1:14222"
+    # NATS credentials (a user of the server's CLOSEDLOOP account) and the CA that signed its TLS
+    # certificate; empty for the embedded server of `make run` and the tests. See deploy/k8s/README.md.
+    nats_user: str = ""
+    nats_password: SecretStr = SecretStr("")
+    nats_tls_ca_file: str = ""
     # JetStream replicas for the streams this service creates (3 on a 3-node cluster).
     stream_replicas: int = 1
     # "development" accepts the well-known development key; "production" (the default) refuses it.
@@ -58,6 +63,10 @@ class ServiceSettings(BaseSettings):
     consumer_max_deliver: int = 5
     consumer_backoff_seconds: Annotated[list[float], NoDecode] = [1.0, 5.0, 15.0, 30.0]
     max_body_bytes: int = 1_000_000
+    # Retention (closedloop.retention): how often the job runs, and how long rows are kept (0 = forever).
+    retention_interval_seconds: float = 3600.0
+    outbox_retention_days: float = 7.0
+    inbox_retention_days: float = 30.0
 
     @field_validator("api_keys", "rate_limit_trusted_proxies", mode="before")
     @classmethod

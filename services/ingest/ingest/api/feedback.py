@@ -5,6 +5,7 @@ from fastapi import Depends, Header, Request, Response
 from closedloop.api import SessionDep, api_router
 from closedloop.auth import Principal, needs, require
 from closedloop.errors import NotFound, problem_responses
+from closedloop.http import PER_ITEM_VALIDATION
 from closedloop.ratelimit import rate_limit
 from ingest.batch import accept_batch
 from ingest.intake import Accepted, accept_feedback
@@ -51,7 +52,8 @@ def answer(accepted: Accepted, response: Response) -> FeedbackAccepted:
                             reply_to_ticket=accepted.reply_to_ticket)
 
 
-@router.post("/feedback/batch", response_model=BatchResult, summary="Submit up to 1,000 feedback items")
+@router.post("/feedback/batch", response_model=BatchResult, summary="Submit up to 1,000 feedback items",
+             openapi_extra={PER_ITEM_VALIDATION: True})
 async def submit_batch(body: FeedbackBatch, request: Request,
                        principal: Annotated[Principal, Depends(require("feedback:write"))]) -> BatchResult:
     """Each item is shaped like the body of `POST /v1/feedback`, plus an optional `idempotency_key`,

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from closedloop.api import SessionDep, api_router
 from closedloop.auth import needs
 from closedloop.errors import NotFound, ProblemError, problem_responses
+from closedloop.limits import Offset
 from notify.models import Delivery
 from notify.schemas import ChannelName, DeliveryDetail, DeliveryPage, DeliveryPublic, DeliveryStatus
 
@@ -33,7 +34,7 @@ async def list_deliveries(
     source_event_id: str | None = None,
     ticket_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> DeliveryPage:
     filters = []
     if status:

@@ -11,7 +11,7 @@ from closedloop.auth import needs
 from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
 from notify.api.webhooks import check_target as check_outbound
 from notify.models import Subscription, WebhookEndpoint
-from notify.schemas import SubscriptionCreate, SubscriptionPublic
+from notify.schemas import ChannelName, SubscriptionCreate, SubscriptionPublic
 
 router = api_router("subscriptions", 400)
 
@@ -41,7 +41,7 @@ async def create_subscription(body: SubscriptionCreate, session: SessionDep, req
 
 @router.get("/subscriptions", dependencies=needs("config:write"),
             response_model=list[SubscriptionPublic], summary="List subscriptions")
-async def list_subscriptions(session: SessionDep, channel: str | None = None,
+async def list_subscriptions(session: SessionDep, channel: ChannelName | None = None,
                              event_type: str | None = None) -> list[SubscriptionPublic]:
     from notify.deliveries import matches
 
