@@ -83,7 +83,8 @@ def forwarded_auth(request: Request) -> dict[str, str]:
     return {name: request.headers[name] for name in ("x-api-key", "authorization") if name in request.headers}
 
 
-@router.post("/customers/{customer_id}/erasure", status_code=202, response_model=ErasureStatus,
+@router.post("/customers/{customer_id}/erasure", dependencies=needs("customers:write"),
+             status_code=202, response_model=ErasureStatus,
              responses=problem_responses(404), summary="Erase everything held about a customer, in every service")
 async def erase_customer(customer_id: CustomerId, session: SessionDep, request: Request,
                          response: Response) -> ErasureStatus:
@@ -97,7 +98,8 @@ async def erase_customer(customer_id: CustomerId, session: SessionDep, request: 
     return ErasureStatus.model_validate(erasure_status(erasure, request.app.state.settings.erasure_services))
 
 
-@router.get("/erasures/{erasure_id}", response_model=ErasureStatus, responses=problem_responses(404),
+@router.get("/erasures/{erasure_id}", dependencies=needs("customers:write"),
+            response_model=ErasureStatus, responses=problem_responses(404),
             summary="Progress of an erasure, per service")
 async def get_erasure(erasure_id: Annotated[str, Path(max_length=36)], session: SessionDep,
                       request: Request) -> ErasureStatus:
@@ -107,7 +109,8 @@ async def get_erasure(erasure_id: Annotated[str, Path(max_length=36)], session: 
     return ErasureStatus.model_validate(erasure_status(erasure, request.app.state.settings.erasure_services))
 
 
-@router.get("/customers/{customer_id}/export", summary="Everything held about a customer, from every service",
+@router.get("/customers/{customer_id}/export", dependencies=needs("customers:write"),
+            summary="Everything held about a customer, from every service",
             responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}},
                        **problem_responses(404)})
 async def export(customer_id: CustomerId, session: SessionDep, request: Request) -> dict[str, Any]:
