@@ -257,10 +257,10 @@ def chart(page, key: str) -> dict:
 
 
 def test_lead_sees_the_charts_with_the_reports_numbers(page, stack):
-    for i in range(3):
-        post_feedback(stack, f"The app crashes every time I open the settings page, build {i}",
-                      f"crash{i}@example.com")
-    wait_for(lambda: stack.api("ticketing").get("/v1/tickets").json()["total"] >= 3, timeout=60)
+    posted = [post_feedback(stack, f"The app crashes every time I open the settings page, build {i}",
+                            f"crash{i}@example.com") for i in range(3)]
+    for feedback_id in posted:  # every ticket open before the reports are read: no race with the page
+        ticket_of(stack, feedback_id)
     backlog = stack.api("ticketing").get("/v1/reports/backlog").json()
     agents = stack.api("ticketing").get("/v1/agents").json()
 
