@@ -86,7 +86,9 @@ def service_extra(name: str, port: Callable[[str], int], sink_url: str) -> dict[
         return {"TICKETING_PUBLIC_BASE_URL": f"http://127.0.0.1:{port('ticketing')}"}
     if name == "notify":
         return {"NOTIFY_SEED_WEBHOOK_URLS": sink_url, "NOTIFY_SMTP_HOST": "127.0.0.1",
-                "NOTIFY_SMTP_PORT": str(port("smtp")), "NOTIFY_REPLY_ADDRESS": "support@closedloop.local"}
+                "NOTIFY_SMTP_PORT": str(port("smtp")), "NOTIFY_REPLY_ADDRESS": "support@closedloop.local",
+                # The demo shows every e-mail at once, whatever the hour (quiet hours stay on by default).
+                "NOTIFY_QUIET_HOURS_START": "00:00", "NOTIFY_QUIET_HOURS_END": "00:00"}
     return {}
 
 

@@ -1,6 +1,7 @@
 """How each channel sends one rendered delivery: signed webhook POST, Slack-compatible incoming
 webhook, or an e-mail over SMTP. Senders never touch the database; they report a `SendResult`."""
 
+import email.policy
 import json
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -14,6 +15,10 @@ from notify.retry import is_retryable, parse_retry_after
 from notify.settings import NotifySettings
 
 CHANNELS = ("webhook", "email", "slack")
+# Lines up to RFC 5322's 998 characters: with the default 78, a long In-Reply-To or References (one
+# Message-ID has no space to fold at) would be written as an RFC 2047 encoded word, which mail clients
+# do not match against their Message-IDs — the thread would break.
+EMAIL_POLICY = email.policy.default.clone(max_line_length=998)
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ class Senders:
 
     def email_message(self, item: Outgoing) -> EmailMessage:
         content = json.loads(item.payload)
-        message = EmailMessage()
+        message = EmailMessage(policy=EMAIL_POLICY)
         message["From"] = self.settings.smtp_from
         message["To"] = item.target
         message["Subject"] = content["subject"]
