@@ -5,7 +5,7 @@ import email.policy
 import json
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 
 import aiosmtplib
 import httpx
@@ -118,11 +118,18 @@ class Senders:
             message.add_alternative(content["html"], subtype="html")
         return message
 
+    def email_bytes(self, item: Outgoing) -> bytes:
+        """The message as sent. Flattened here, not by aiosmtplib, whose SMTP policy folds at 78
+        characters and would encode a long In-Reply-To (see EMAIL_POLICY)."""
+        return self.email_message(item).as_bytes(policy=EMAIL_POLICY.clone(linesep="\r\n"))
+
     async def send_email(self, item: Outgoing) -> SendResult:
         settings = self.settings
+        sender = parseaddr(settings.smtp_from)[1] or settings.smtp_from
         try:
             await aiosmtplib.send(
-                self.email_message(item), hostname=settings.smtp_host, port=settings.smtp_port,
+                self.email_bytes(item), sender=sender, recipients=[item.target],
+                hostname=settings.smtp_host, port=settings.smtp_port,
                 use_tls=settings.smtp_security == "tls", start_tls=settings.smtp_security == "starttls",
                 username=settings.smtp_username or None,
                 password=settings.smtp_password.get_secret_value() or None,

@@ -107,7 +107,7 @@ def test_threading_headers_are_written_as_they_are():
     payload = email_payload("Re: x [#ABCD1234]", "text", "<p>text</p>", {
         "Message-ID": long_id, "In-Reply-To": long_id, "References": f"<first@mail.example> {long_id}",
         "Reply-To": "support+0123@shop.example"})
-    raw = Senders(NotifySettings()).email_message(Outgoing(str(uuid4()), "email", "a@example.com", payload,
-                                                          "ticket.replied.v1")).as_string()
-    assert f"\nIn-Reply-To: {long_id}\n" in raw and f"References: <first@mail.example> {long_id}" in raw
+    raw = Senders(NotifySettings()).email_bytes(Outgoing(str(uuid4()), "email", "a@example.com", payload,
+                                                        "ticket.replied.v1")).decode()
+    assert f"\r\nIn-Reply-To: {long_id}\r\n" in raw and f"References: <first@mail.example> {long_id}" in raw
     assert "=?utf-8?" not in raw
