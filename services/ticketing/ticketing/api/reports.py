@@ -5,7 +5,7 @@ import math
 import statistics
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -72,12 +72,15 @@ class ResponseTimesReport(BaseModel):
     by_priority: list[ResponseTimesGroup]
 
 
-async def _tickets_created(session: SessionDep, since: datetime, until: datetime) -> list[Ticket]:
-    return list(await session.scalars(select(Ticket).where(Ticket.created_at >= since, Ticket.created_at < until,
-                                                           Ticket.merged_into.is_(None))))
+async def _tickets_created(session: SessionDep, since: datetime, until: datetime) -> list[Any]:
+    # Only the columns the report reads, as rows (attribute access like the model): building ORM objects
+    # for 10,000 tickets took most of the report's time.
+    return list((await session.execute(
+        select(Ticket.team, Ticket.priority, Ticket.created_at, Ticket.first_responded_at, Ticket.resolved_at)
+        .where(Ticket.created_at >= since, Ticket.created_at < until, Ticket.merged_into.is_(None)))).all())
 
 
-def _group(tickets: list[Ticket], **key: str) -> ResponseTimesGroup:
+def _group(tickets: list[Any], **key: str) -> ResponseTimesGroup:
     def minutes(attr: str) -> list[float]:
         return [(getattr(t, attr) - t.created_at).total_seconds() / 60 for t in tickets if getattr(t, attr)]
 
@@ -166,10 +169,13 @@ class BacklogReport(BaseModel):
 
 @router.get("/reports/backlog", response_model=BacklogReport, summary="Tickets not yet resolved, now")
 async def backlog(session: SessionDep) -> BacklogReport:
-    tickets = list(await session.scalars(select(Ticket).where(Ticket.status.in_(ACTIVE_STATUSES))))
+    # Rows of the needed columns, not ORM objects (see _tickets_created).
+    tickets = list((await session.execute(
+        select(Ticket.team, Ticket.priority, Ticket.status, Ticket.assignee, Ticket.sla_breached, Ticket.created_at)
+        .where(Ticket.status.in_(ACTIVE_STATUSES)))).all())
 
     def groups(attr: str) -> list[BacklogGroup]:
-        grouped: dict[str, list[Ticket]] = defaultdict(list)
+        grouped: dict[str, list[Any]] = defaultdict(list)
         for t in tickets:
             grouped[getattr(t, attr)].append(t)
         return [BacklogGroup(key=k, open_tickets=len(v), breached=sum(1 for t in v if t.sla_breached),
