@@ -1,12 +1,12 @@
 """The whole system as separate processes: nats-server, the four services, a webhook receiver."""
 
 import json
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TypeVar

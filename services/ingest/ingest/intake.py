@@ -136,7 +136,8 @@ async def stage_feedback(session: AsyncSession, body: FeedbackCreate, *, idempot
         return Accepted(feedback, duplicate=False, reply_to_ticket=reply.ticket_id)
     outbox.add(session, FeedbackReceivedV1(
         feedback_id=feedback.id, channel=body.channel, text=masked_text, subject=masked_subject,
-        customer=customer, rating=body.rating, language=body.language, external_id=body.external_id, source_id=body.external_id,
+        customer=customer, rating=body.rating, language=body.language, external_id=body.external_id,
+        source_id=body.external_id,
         thread_id=body.thread_id, app_version=body.app_version, platform=body.platform, nps=body.nps,
         csat=body.csat, pii_masked=found, metadata=body.metadata, received_at=now,
     ))

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from closedloop.events import (
     AlertRaisedV1,
     Event,
-    TicketAssignedV1,
     NotificationSuppressedV1,
+    TicketAssignedV1,
     TicketCreatedV1,
     TicketCustomerRepliedV1,
     TicketRepliedV1,

@@ -17,9 +17,9 @@ from closedloop.errors import FieldError, ProblemError
 from closedloop.events import (
     FeedbackClassifiedV1,
     TicketCreatedV1,
+    TicketCustomerRepliedV1,
     TicketFeedbackAttachedV1,
     TicketRecategorizedV1,
-    TicketCustomerRepliedV1,
     TicketRepliedV1,
     TicketResolvedV1,
 )

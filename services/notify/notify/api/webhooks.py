@@ -15,7 +15,8 @@ router = api_router("webhooks", 400)
 
 def to_public(endpoint: WebhookEndpoint, breaker: CircuitBreaker | None = None) -> WebhookPublic:
     return WebhookPublic(id=endpoint.id, name=endpoint.name, url=endpoint.url, event_types=endpoint.event_types,
-                         customer_channels=list(endpoint.customer_channels or []), active=endpoint.active, created_at=endpoint.created_at,
+                         customer_channels=list(endpoint.customer_channels or []), active=endpoint.active,
+                         created_at=endpoint.created_at,
                          circuit=CircuitPublic(state=circuit.state(breaker, datetime.now(UTC)),
                                                consecutive_failures=breaker.consecutive_failures if breaker else 0,
                                                open_until=breaker.open_until if breaker else None))

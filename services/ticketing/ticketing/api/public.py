@@ -8,9 +8,9 @@ from closedloop.api import SessionDep
 from closedloop.errors import FieldError, ProblemError, problem_responses
 from closedloop.http import require_json_body
 from ticketing.api.deps import NowDep, OptionsDep, TableDep
+from ticketing.conversation import record_csat
 from ticketing.models import Comment, CsatResponse, Ticket
 from ticketing.schemas import CsatIn, CsatPublic, CustomerReplyIn, PublicReply, PublicTicket
-from ticketing.conversation import record_csat
 from ticketing.tickets import add_comment
 
 _responses = problem_responses(401, 404, 409, 415, 422)

@@ -15,7 +15,7 @@ from ticketing.api.deps import NowDep, OptionsDep, TableDep, ticket_for_update
 from ticketing.assignment import ACTIVE_STATUSES, assign
 from ticketing.audit import audit
 from ticketing.macros import record_use
-from ticketing.models import Macro, Agent, AttachedFeedback, AuditEntry, Comment, Ticket, TicketLink
+from ticketing.models import Agent, AttachedFeedback, AuditEntry, Comment, Macro, Ticket, TicketLink
 from ticketing.schemas import (
     AuditPublic,
     CommentIn,
