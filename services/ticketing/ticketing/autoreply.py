@@ -100,7 +100,8 @@ async def decide(session: AsyncSession, ticket: Ticket, sentiment: str, now: dat
     return None
 
 
-async def apply(session: AsyncSession, ticket: Ticket, rule: str, now: datetime, reply) -> None:
+async def apply(session: AsyncSession, ticket: Ticket, rule: str, now: datetime,
+                reply: Callable[..., Awaitable[None]]) -> None:
     """Send the auto-reply (`reply` is tickets.add_comment, bound to this ticket's context)."""
     if rule == "incident":
         incident = await matching_incident(session, ticket.category, ticket.description)
