@@ -89,6 +89,9 @@ def service_extra(name: str, port: Callable[[str], int], sink_url: str) -> dict[
                 "NOTIFY_SMTP_PORT": str(port("smtp")), "NOTIFY_REPLY_ADDRESS": "support@closedloop.local",
                 # The demo shows every e-mail at once, whatever the hour (quiet hours stay on by default).
                 "NOTIFY_QUIET_HOURS_START": "00:00", "NOTIFY_QUIET_HOURS_END": "00:00"}
+    if name == "ingest":  # the customer export asks the other services
+        return {f"INGEST_{other.upper()}_URL": f"http://127.0.0.1:{port(other)}" for other in SERVICES
+                if other != "ingest"}
     return {}
 
 

@@ -33,6 +33,10 @@ class ServiceSettings(BaseSettings):
     consumer_max_deliver: int = 5
     consumer_backoff_seconds: Annotated[list[float], NoDecode] = [1.0, 5.0, 15.0, 30.0]
     max_body_bytes: int = 1_000_000
+    # Retention (closedloop.retention): how often the job runs, and how long rows are kept (0 = forever).
+    retention_interval_seconds: float = 3600.0
+    outbox_retention_days: float = 7.0
+    inbox_retention_days: float = 30.0
 
     @field_validator("api_keys", mode="before")
     @classmethod

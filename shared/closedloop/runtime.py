@@ -14,6 +14,7 @@ from closedloop.messaging.broker import Broker
 from closedloop.messaging.consumer import ConsumerOptions, ConsumerRunner, Subscription
 from closedloop.messaging.outbox import Outbox, OutboxRelay
 from closedloop.messaging.tables import InboxMixin
+from closedloop.retention import RetentionWorker, inbox_rule, published_outbox_rule
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,11 @@ class ServiceRuntime:
         )
         self.consumers: list[ConsumerRunner] = []
         self.workers: list[Worker] = []
+        # Services add their own rules (original texts, deliveries) with `retention.add`.
+        self.retention = RetentionWorker(self.sessions, settings.retention_interval_seconds)
+        self.retention.add(published_outbox_rule(outbox.model, settings.outbox_retention_days))
+        self.retention.add(inbox_rule(inbox_model, settings.inbox_retention_days))
+        self.workers.append(self.retention)
 
     def subscribe(self, subscription: Subscription) -> None:
         self.consumers.append(ConsumerRunner(self.settings.service_name, subscription, self.broker,

@@ -4,7 +4,7 @@ seven days up to now. Times are calendar minutes."""
 import math
 import statistics
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Query
@@ -23,11 +23,18 @@ Since = Annotated[datetime | None, Query(description="Start of the period (defau
 Until = Annotated[datetime | None, Query(description="End of the period (default: now).")]
 
 
+# Reports compare a period with the one of equal length before it: bounded, that stays a valid date.
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC)
+
+
 def _period(since: datetime | None, until: datetime | None, now: datetime) -> tuple[datetime, datetime]:
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
             raise ProblemError(400, "Invalid period", f"{name} needs a time zone", slug="invalid-period",
                                errors=[FieldError(field=f"query.{name}", message="add a zone, e.g. Z")])
+        if value is not None and not EARLIEST <= value < LATEST:
+            raise ProblemError(400, "Invalid period", f"{name} must be in 1970-2999", slug="invalid-period",
+                               errors=[FieldError(field=f"query.{name}", message="must be in 1970-2999")])
     until = until or now + timedelta(microseconds=1)  # the period includes this very moment
     since = since or until - timedelta(days=7)
     if since >= until:
