@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-PACKAGES := -e shared -e services/ingest -e services/classify -e services/ticketing -e services/notify -e services/console
+PACKAGES := -e shared -e services/ingest -e services/classify -e services/ticketing -e services/notify -e services/console -e services/insights
 PROJECT_FILES := constraints.txt requirements-dev.txt shared/pyproject.toml $(wildcard services/*/pyproject.toml)
 
 .PHONY: install run test test-fast bench evaluate lint format openapi clean help
@@ -43,6 +43,7 @@ test-fast: install
 
 bench: install
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/insights_queries.py
 
 # Classification accuracy, trained and measured through the classify service's own HTTP API.
 BANKING77 ?= ../shared/data/banking77/train.csv

@@ -89,7 +89,9 @@ def start_system(tmp_path: Path, databases: dict[str, str],
     system = System(nats, services, receiver)
     try:
         for process in services.values():
-            process.wait_ready(timeout=180)
+            # classify loads two sentence models and 24 languages' detectors: tens of seconds on an idle
+            # machine, minutes on a shared one (seen: over 180 s with seven test runs on two cores).
+            process.wait_ready(timeout=420)
     except Exception:
         stop_system(system)
         raise

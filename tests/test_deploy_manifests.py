@@ -36,6 +36,7 @@ from pydantic_settings import BaseSettings
 from classify.settings import ClassifySettings
 from console.settings import ConsoleSettings
 from ingest.settings import IngestSettings
+from insights.settings import InsightsSettings
 from notify.settings import NotifySettings
 from ticketing.settings import TicketingSettings
 
@@ -46,6 +47,7 @@ COMPONENTS = ("ingress", "external-secrets", "service-monitors")
 SETTINGS: dict[str, type[BaseSettings]] = {
     "ingest": IngestSettings, "classify": ClassifySettings,
     "ticketing": TicketingSettings, "notify": NotifySettings, "console": ConsoleSettings,
+    "insights": InsightsSettings,
 }
 SERVICES = tuple(SETTINGS)
 # The oldest Kubernetes minor the manifests support, and the newest kubernetes-validate knows.
@@ -59,19 +61,22 @@ CUSTOM_KINDS = {
 }
 # Durable consumers per stream, as the services create them.
 DURABLES = {
-    "FEEDBACK": {"classify-feedback-received", "ticketing-feedback-classified", "ingest-feedback-classified"},
-    "TICKET": {"ingest-ticket-events", "notify-ticket-events"},
+    "FEEDBACK": {"classify-feedback-received", "ticketing-feedback-classified", "ingest-feedback-classified",
+                 "insights-feedback-events"},
+    "TICKET": {"ingest-ticket-events", "notify-ticket-events", "insights-ticket-events"},
     "ALERT": {"notify-alert-raised"},
 }
 KEDA_SCALED = {"classify": {("FEEDBACK", "classify-feedback-received")},
                "notify": {("TICKET", "notify-ticket-events"), ("ALERT", "notify-alert-raised")}}
-HPA_SCALED = {"ingest", "ticketing", "console"}
+HPA_SCALED = {"ingest", "ticketing", "console", "insights"}
 # The services whose APIs the console calls for people (they accept its pods on port 8000).
-CONSOLE_UPSTREAMS = {"ingest", "classify", "ticketing", "notify"}
+CONSOLE_UPSTREAMS = {"ingest", "classify", "ticketing", "notify", "insights"}
 # Stand-in values for variables whose real value comes from a Secret, to check that the rest parses.
 SECRET_SAMPLES = {"DATABASE_URL": "postgresql://user:password@db:5432/db", "API_KEYS": "key-one,key-two",
-                  "SERVICE_API_KEY": "key-one"}
+                  "SERVICE_API_KEY": "key-one", "NATS_PASSWORD": "nats-password"}
 API_KEYS_SECRET = "closedloop-api-keys"
+NATS_AUTH_SECRET, NATS_TLS_SECRET = "nats-auth", "nats-tls"
+NATS_USERS = {*SERVICES, "console", "system"}
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -161,10 +166,13 @@ def app_routes() -> dict[str, dict[str, set[str]]]:
         from notify.settings import NotifySettings
         from console.main import create_app as console_app
         from console.settings import ConsoleSettings
+        from insights.main import create_app as insights_app
+        from insights.settings import InsightsSettings
 
         factories = {"ingest": (ingest_app, IngestSettings), "classify": (classify_app, ClassifySettings),
                      "ticketing": (ticketing_app, TicketingSettings), "notify": (notify_app, NotifySettings),
-                     "console": (console_app, ConsoleSettings)}
+                     "console": (console_app, ConsoleSettings),
+                     "insights": (insights_app, InsightsSettings)}
         routes = {}
         for name, (factory, settings) in factories.items():
             app = factory(settings(database_url="sqlite+aiosqlite:///:memory:", run_migrations=False,
@@ -310,8 +318,9 @@ def test_no_secret_in_clear(overlay: str) -> None:
     objects = rendered(overlay)
     assert not of_kind(objects, "Secret"), "Secrets are referenced by name, never rendered from the repo"
     refs = referenced_secrets(objects)
-    assert set(refs) == {API_KEYS_SECRET} | {f"{s}-db-app" for s in SERVICES}
+    assert set(refs) == {API_KEYS_SECRET, NATS_AUTH_SECRET} | {f"{s}-db-app" for s in SERVICES}
     assert refs[API_KEYS_SECRET] == set(SERVICES)
+    assert refs[NATS_AUTH_SECRET] == NATS_USERS
     assert all(keys == {"uri"} for name, keys in refs.items() if name.endswith("-db-app"))
     readme = (K8S / "README.md").read_text()
     assert all(f"`{name}`" in readme for name in refs), "every Secret the manifests read is documented"
@@ -319,6 +328,45 @@ def test_no_secret_in_clear(overlay: str) -> None:
         for key, value in configmap.get("data", {}).items():
             assert not re.search(r"API_KEYS|PASSWORD|DATABASE_URL", key), f"{key} belongs in a Secret"
             assert "://" not in value or "@" not in value.split("://", 1)[1].split("/")[0], f"credentials in {key}"
+
+
+def nats_conf_users() -> dict[str, str]:
+    """user -> the environment variable its password comes from, as nats.conf declares them."""
+    conf = (K8S / "base" / "nats" / "nats.conf").read_text()
+    return dict(re.findall(r"\{user: (\w+), password: \$(\w+)\}", conf))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_nats_requires_credentials_and_tls(overlay: str) -> None:
+    objects = rendered(overlay)
+    conf = (K8S / "base" / "nats" / "nats.conf").read_text()
+    # Clients and cluster routes over TLS; no anonymous user; JetStream in the services' account.
+    assert conf.count("tls {") == 2 and "no_auth_user" not in conf and "authorization" not in conf
+    assert re.search(r"CLOSEDLOOP \{\s*jetstream: enabled", conf) and "system_account: SYS" in conf
+    users = nats_conf_users()
+    assert set(users) == NATS_USERS
+    nats = by_name(objects, "StatefulSet")["nats"]
+    container = next(c for c in pod_spec(nats)["containers"] if c["name"] == "nats")
+    from_secret = {v["name"]: v["valueFrom"]["secretKeyRef"] for v in container["env"]
+                   if "secretKeyRef" in v.get("valueFrom", {})}
+    assert {name: (ref["name"], ref["key"]) for name, ref in from_secret.items()} == {
+        variable: (NATS_AUTH_SECRET, user) for user, variable in users.items()}
+    tls_volumes = [v for v in pod_spec(nats)["volumes"] if v.get("secret", {}).get("secretName") == NATS_TLS_SECRET]
+    assert len(tls_volumes) == 1 and "items" not in tls_volumes[0]["secret"], "the server needs its key"
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts[tls_volumes[0]["name"]] == "/etc/nats/tls"
+    assert all(path.startswith("/etc/nats/tls/") for path in re.findall(r"(?:cert|key|ca)_file: (\S+)", conf))
+    # Each service (and the console) mounts only the CA, at the path its settings name.
+    deployments = by_name(objects, "Deployment")
+    for name in (*SERVICES, "console"):
+        spec = pod_spec(deployments[name])
+        ca = [v for v in spec["volumes"] if v.get("secret", {}).get("secretName") == NATS_TLS_SECRET]
+        assert len(ca) == 1 and ca[0]["secret"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}], name
+        main = next(c for c in spec["containers"] if c["name"] == name)
+        assert {m["name"]: m["mountPath"] for m in main["volumeMounts"]}[ca[0]["name"]] == "/etc/closedloop/nats"
+    for scaled in of_kind(objects, "ScaledObject"):
+        lag = [t for t in scaled["spec"]["triggers"] if t["type"] == "nats-jetstream"]
+        assert lag and {t["metadata"]["account"] for t in lag} == {"CLOSEDLOOP"}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -413,7 +461,11 @@ def test_environment_matches_settings(overlay: str, monkeypatch: pytest.MonkeyPa
             if workload["kind"] == "Deployment" and container["name"] == service:
                 assert {f"{prefix}{v}" for v in ("NATS_URL", "API_KEYS", "OTLP_ENDPOINT")} <= set(env), where
                 assert env[f"{prefix}RUN_MIGRATIONS"] == "false", f"{where}: the migration Job migrates"
-                assert env[f"{prefix}NATS_URL"] == "nats://nats:4222"
+                # NATS over TLS, as this service's own user (password from the nats-auth Secret).
+                assert env[f"{prefix}NATS_URL"] == "tls://nats:4222"
+                assert env[f"{prefix}NATS_USER"] == service
+                assert env[f"{prefix}NATS_TLS_CA_FILE"] == "/etc/closedloop/nats/ca.crt"
+                assert env[f"{prefix}NATS_PASSWORD"] == SECRET_SAMPLES["NATS_PASSWORD"], where
         if workload["kind"] == "Job":
             command = pod_spec(workload)["containers"][0]["command"]
             assert command == ["alembic", "-c", "alembic.ini", "upgrade", "head"]
@@ -459,7 +511,7 @@ def test_network_policies(overlay: str) -> None:
         external = [p for p in peers if "ipBlock" in p]
         if service == "console":
             assert targets >= CONSOLE_UPSTREAMS, "the console reaches the APIs it calls"
-        if service == "notify":
+        if service in ("notify", "insights"):  # webhooks and e-mail; the weekly report's e-mail
             assert external and all("10.0.0.0/8" in p["ipBlock"]["except"] for p in external)
         else:
             assert not external, f"{service} has no business outside the cluster"
@@ -498,7 +550,7 @@ def test_images(overlay: str) -> None:
               for c in all_containers(pod_spec(o))}
     for image in images:
         assert re.search(r":[\w.-]+$", image.rsplit("/", 1)[-1]) and not image.endswith(":latest"), image
-    ours = {i for i in images if re.search(r"closedloop/(ingest|classify|ticketing|notify|console):", i)}
+    ours = {i for i in images if re.search(r"closedloop/(ingest|classify|ticketing|notify|console|insights):", i)}
     assert len({i.split(":")[0].rsplit("/", 1)[-1] for i in ours}) == len(SERVICES)
     if overlay == "prod":
         assert all(i.startswith("registry.example.com/") and not i.endswith(":dev") for i in ours)
@@ -595,7 +647,7 @@ def test_compose_infrastructure() -> None:
                 assert (REPO / source).exists(), f"{name}: {source} is missing"
     # The init script creates a database and role for each service.
     init = (REPO / "deploy/compose/postgres-init/10-closedloop-databases.sh").read_text()
-    assert "for service in ingest classify ticketing notify console" in init
+    assert "for service in ingest classify ticketing notify console insights" in init
     for secret in re.findall(r"\$\{(\w+)(?::\?|\})", (REPO / "docker-compose.yml").read_text()):
         assert secret in env_example(), f"{secret} is missing from .env.example"
     scraped = (REPO / "deploy/compose/prometheus.yml").read_text()

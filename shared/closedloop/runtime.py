@@ -34,7 +34,10 @@ class ServiceRuntime:
         self.engine = create_engine(settings.database_url)
         self.sessions = session_factory(self.engine)
         self.read_sessions = read_session_factory(self.engine)
-        self.broker = Broker(settings.nats_url, settings.service_name, settings.stream_replicas)
+        self.broker = Broker(settings.nats_url, settings.service_name, settings.stream_replicas,
+                             user=settings.nats_user or None,
+                             password=settings.nats_password.get_secret_value() or None,
+                             tls_ca_file=settings.nats_tls_ca_file or None)
         self.relay = OutboxRelay(outbox, self.sessions, self.broker,
                                  poll_seconds=settings.outbox_poll_seconds,
                                  batch_size=settings.outbox_batch_size)
