@@ -10,6 +10,7 @@ from email.utils import formatdate, make_msgid, parseaddr
 import aiosmtplib
 import httpx
 
+from closedloop.outbound import OutboundPolicy, UnsafeTarget
 from notify import signing
 from notify.retry import is_retryable, parse_retry_after
 from notify.settings import NotifySettings
@@ -63,9 +64,23 @@ def slack_payload(text: str) -> str:
     return json.dumps({"text": text, "blocks": blocks}, ensure_ascii=False)
 
 
-async def post_json(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
+async def post_json(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str],
+                    policy: OutboundPolicy | None = None) -> SendResult:
+    extensions = {}
+    if policy is not None:
+        # Resolved and checked now, and connected to the checked address (DNS rebinding).
+        try:
+            pinned = await policy.pin(url)
+        except UnsafeTarget as exc:
+            return SendResult(False, None, f"refused: {exc}"[:1000], retryable=False)
+        except OSError as exc:
+            return SendResult(False, None, str(exc)[:1000], retryable=True)
+        url, headers = pinned.url, {**headers, "Host": pinned.host_header}
+        if pinned.sni_hostname:
+            extensions["sni_hostname"] = pinned.sni_hostname
     try:
-        response = await client.post(url, content=body, headers={"Content-Type": "application/json", **headers})
+        response = await client.post(url, content=body, headers={"Content-Type": "application/json", **headers},
+                                     extensions=extensions)
     except httpx.HTTPError as exc:
         return SendResult(False, None, f"{type(exc).__name__}: {exc}"[:1000])
     if 200 <= response.status_code < 300:
@@ -77,8 +92,10 @@ async def post_json(client: httpx.AsyncClient, url: str, body: bytes, headers: d
 class Senders:
     def __init__(self, settings: NotifySettings, timeout: float | None = None) -> None:
         self.settings = settings
+        # Redirects are never followed: a redirect could point anywhere, past the address check.
         self.client = httpx.AsyncClient(timeout=timeout or settings.webhook_timeout_seconds,
                                         follow_redirects=False, headers={"User-Agent": "Closedloop-Webhooks/1"})
+        self.policy = OutboundPolicy.from_settings(settings)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -87,7 +104,7 @@ class Senders:
         if item.channel == "email":
             return await self.send_email(item)
         if item.channel == "slack":
-            return await post_json(self.client, item.target, item.payload.encode(), {})
+            return await post_json(self.client, item.target, item.payload.encode(), {}, self.policy)
         return await self.send_webhook(item)
 
     async def send_webhook(self, item: Outgoing) -> SendResult:
@@ -96,7 +113,7 @@ class Senders:
             signing.HEADER: signing.sign(item.secret or "", body),
             "Closedloop-Delivery-Id": item.id,
             "Closedloop-Event-Type": item.event_type,
-        })
+        }, self.policy)
 
     def email_message(self, item: Outgoing) -> EmailMessage:
         content = json.loads(item.payload)
