@@ -66,10 +66,14 @@ async def post_json(client: httpx.AsyncClient, url: str, body: bytes, headers: d
 
 
 class Senders:
-    def __init__(self, settings: NotifySettings, timeout: float | None = None) -> None:
+    def __init__(self, settings: NotifySettings, timeout: float | None = None, max_connections: int = 100) -> None:
         self.settings = settings
+        # One client for every send: its connections are kept alive and reused (no TCP and TLS set-up per
+        # webhook); as many as the dispatcher has sends in flight.
         self.client = httpx.AsyncClient(timeout=timeout or settings.webhook_timeout_seconds,
-                                        follow_redirects=False, headers={"User-Agent": "Closedloop-Webhooks/1"})
+                                        follow_redirects=False, headers={"User-Agent": "Closedloop-Webhooks/1"},
+                                        limits=httpx.Limits(max_connections=max_connections,
+                                                            max_keepalive_connections=max_connections))
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -24,8 +24,10 @@ from closedloop.events import (
     TicketSlaWarningV1,
 )
 from closedloop.metrics import NOTIFICATIONS
+from closedloop.wakeup import wake_after_commit
 from notify import nospam, templating
 from notify.channels import email_payload, slack_payload
+from notify.dispatcher import DELIVERIES_CHANNEL
 from notify.models import Delivery, Subscription, WebhookEndpoint
 from notify.settings import NotifySettings
 
@@ -162,6 +164,8 @@ class Planner:
                 continue  # a default and a subscription naming the same person: one message
             seen.add((intent.channel, intent.recipient, intent.template_key))
             planned.append(await self._notification(session, event, intent, ticket_id, now))
+        if any(delivery.status == "pending" for delivery in planned):
+            wake_after_commit(session, DELIVERIES_CHANNEL)  # sent right after this commits, not at the next poll
         return planned
 
     def _add(self, session: AsyncSession, delivery: Delivery, event: Event, ticket_id: str | None,
