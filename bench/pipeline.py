@@ -375,6 +375,11 @@ class NotifyResult:
     distinct: int
     first_to_last_seconds: float
     wall_seconds: float
+    cpu_seconds: float  # notify's own CPU time from ready to the last webhook
+
+    @property
+    def cpu_ms_per_delivery(self) -> float:
+        return self.cpu_seconds * 1000 / max(1, self.delivered)
 
     @property
     def rate(self) -> float:
@@ -387,13 +392,15 @@ def notify_alone(backend: str, count: int, extra: dict[str, str] | None = None) 
     with running_stack(backend, services=("notify",), extra={"notify": extra or {}},
                        before_services=lambda url: asyncio.run(_publish_ticket_events(url, count))) as stack:
         started = time.monotonic()
+        cpu_before = stack.cpu_seconds()["notify"]
         deadline = started + max(120.0, count / 20)
         while stack.receiver.count() < count and time.monotonic() < deadline:
-            time.sleep(0.2)
+            time.sleep(0.05)
         wall = time.monotonic() - started
+        cpu = stack.cpu_seconds()["notify"] - cpu_before
         time.sleep(1.0)
         rows = asyncio.run(_rows(stack.database_urls["notify"],
                                  "SELECT id, delivered_at FROM deliveries WHERE channel = 'webhook'"))
         times = sorted(_utc(at) for _, at in rows if at is not None)
         return NotifyResult(count, len(times), len(rows), len({row[0] for row in rows}),
-                            times[-1] - times[0] if len(times) > 1 else 0.0, wall)
+                            times[-1] - times[0] if len(times) > 1 else 0.0, wall, cpu)

@@ -230,7 +230,8 @@ def notify_benchmark(backend: str, args: argparse.Namespace) -> None:
           f"one webhook endpoint on the local receiver")
     result = pipeline.notify_alone(backend, args.notify_events)
     print(f"  {result.delivered} of {result.count} delivered ({result.rows} delivery rows, {result.distinct} "
-          f"distinct) in {result.wall_seconds:.1f} s; first → last delivered_at: {result.rate:,.0f} webhooks/s")
+          f"distinct) in {result.wall_seconds:.1f} s; first → last delivered_at: {result.rate:,.0f} webhooks/s; "
+          f"notify CPU {result.cpu_ms_per_delivery:.2f} ms per webhook (machine load average {os.getloadavg()[0]:.1f})")
 
 
 def soak_benchmark(backend: str, args: argparse.Namespace, rate: float) -> None:
