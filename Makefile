@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-PACKAGES := -e shared -e services/ingest -e services/classify -e services/ticketing -e services/notify
+PACKAGES := -e shared -e services/ingest -e services/classify -e services/ticketing -e services/notify -e services/console
 PROJECT_FILES := constraints.txt requirements-dev.txt shared/pyproject.toml $(wildcard services/*/pyproject.toml)
 
 .PHONY: install run test test-fast bench evaluate lint format openapi clean help

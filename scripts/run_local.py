@@ -15,16 +15,17 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 from aiosmtpd.controller import Controller
 
 from closedloop.config import DEV_API_KEY
 from closedloop.devtools.nats_server import NatsServer, port_is_open
-from closedloop.devtools.processes import SERVICES, ServiceProcess, service_env
+from closedloop.devtools.processes import CONSOLE, SERVICES, ServiceProcess, console_env, service_env
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
-DEFAULT_PORTS = {"nats": 14222, "ingest": 8001, "classify": 8002, "ticketing": 8003, "notify": 8004, "sink": 8009,
-                 "smtp": 8025}
+DEFAULT_PORTS = {"nats": 14222, "console": 8000, "ingest": 8001, "classify": 8002, "ticketing": 8003, "notify": 8004,
+                 "sink": 8009, "smtp": 8025}
 
 
 def port(name: str) -> int:
@@ -59,6 +60,19 @@ class DemoMailSink:
         return "250 Message accepted"
 
 
+DEMO_AGENT = "agent@example.com"
+
+
+def seed_demo_agent(ticketing_url: str, api_key: str) -> str:
+    """The demo agent login is also an agent of ticketing (same id), so "my tickets" has something in it."""
+    response = httpx.post(f"{ticketing_url}/v1/agents", headers={"X-API-Key": api_key}, timeout=10, json={
+        "id": DEMO_AGENT, "name": "Alex Agent", "languages": ["en", "zh"], "capacity": 20,
+        "teams": ["general-support", "payments", "accounts", "engineering-support", "customer-success", "triage"]})
+    if response.status_code not in (201, 409):
+        print(f"Could not create the demo agent: {response.status_code} {response.text[:200]}")
+    return DEMO_AGENT
+
+
 def main() -> int:
     api_key = os.environ.get("CLOSEDLOOP_API_KEY", DEV_API_KEY)
     busy = [f"{name}={port(name)}" for name in DEFAULT_PORTS
@@ -89,6 +103,12 @@ def main() -> int:
                           api_key=api_key, extra=extra)
         processes.append(ServiceProcess(name, port(name), env, VAR / "log" / f"{name}.log").start())
 
+    urls = {process.name: process.url for process in processes}
+    console = ServiceProcess(CONSOLE, port(CONSOLE), console_env(
+        database_url=f"sqlite+aiosqlite:///{VAR / 'console.db'}", nats_url=nats_url, api_key=api_key, urls=urls),
+        VAR / "log" / "console.log").start()
+    processes.append(console)
+
     stopping = False
 
     def shutdown(*_: object) -> None:
@@ -110,9 +130,13 @@ def main() -> int:
         print("Starting Closedloop (the classify model takes a few seconds to load)…", flush=True)
         for process in processes:
             process.wait_ready(timeout=180)
+        demo_agent = seed_demo_agent(urls["ticketing"], api_key)
         print(f"\nClosedloop is running.  NATS: {nats_url}   logs: {VAR / 'log'}\n")
+        print(f"  Console:   {console.url}/   sign in as agent {demo_agent} / agent, or lead@example.com / lead")
+        print("             (also analyst@example.com / analyst, admin@example.com / admin)\n")
         for process in processes:
-            print(f"  {process.name:<10} {process.url}   API docs: {process.url}/docs")
+            if process is not console:
+                print(f"  {process.name:<10} {process.url}   API docs: {process.url}/docs")
         print(f"  demo webhook receiver: {sink_url}")
         print(f"  demo SMTP server:      127.0.0.1:{port('smtp')} (e-mails are printed here)\n")
         print(f"  Development API key: {api_key}\n")

@@ -28,3 +28,11 @@ async def postgres_databases() -> AsyncIterator[dict[str, str]]:
         await drop_postgres_database(name)
 
 
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
+    """Keep each phase's report on the test item, so fixtures can tell a failed test (browser screenshots)."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)

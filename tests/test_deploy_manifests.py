@@ -34,6 +34,7 @@ from kubernetes_validate.utils import SchemaNotFoundError
 from pydantic_settings import BaseSettings
 
 from classify.settings import ClassifySettings
+from console.settings import ConsoleSettings
 from ingest.settings import IngestSettings
 from notify.settings import NotifySettings
 from ticketing.settings import TicketingSettings
@@ -44,7 +45,7 @@ OVERLAYS = ("dev", "prod")
 COMPONENTS = ("ingress", "external-secrets", "service-monitors")
 SETTINGS: dict[str, type[BaseSettings]] = {
     "ingest": IngestSettings, "classify": ClassifySettings,
-    "ticketing": TicketingSettings, "notify": NotifySettings,
+    "ticketing": TicketingSettings, "notify": NotifySettings, "console": ConsoleSettings,
 }
 SERVICES = tuple(SETTINGS)
 # The oldest Kubernetes minor the manifests support, and the newest kubernetes-validate knows.
@@ -64,9 +65,12 @@ DURABLES = {
 }
 KEDA_SCALED = {"classify": {("FEEDBACK", "classify-feedback-received")},
                "notify": {("TICKET", "notify-ticket-events"), ("ALERT", "notify-alert-raised")}}
-HPA_SCALED = {"ingest", "ticketing"}
+HPA_SCALED = {"ingest", "ticketing", "console"}
+# The services whose APIs the console calls for people (they accept its pods on port 8000).
+CONSOLE_UPSTREAMS = {"ingest", "classify", "ticketing", "notify"}
 # Stand-in values for variables whose real value comes from a Secret, to check that the rest parses.
-SECRET_SAMPLES = {"DATABASE_URL": "postgresql://user:password@db:5432/db", "API_KEYS": "key-one,key-two"}
+SECRET_SAMPLES = {"DATABASE_URL": "postgresql://user:password@db:5432/db", "API_KEYS": "key-one,key-two",
+                  "SERVICE_API_KEY": "key-one"}
 API_KEYS_SECRET = "closedloop-api-keys"
 
 
@@ -155,9 +159,12 @@ def app_routes() -> dict[str, dict[str, set[str]]]:
         from ticketing.settings import TicketingSettings
         from notify.main import create_app as notify_app
         from notify.settings import NotifySettings
+        from console.main import create_app as console_app
+        from console.settings import ConsoleSettings
 
         factories = {"ingest": (ingest_app, IngestSettings), "classify": (classify_app, ClassifySettings),
-                     "ticketing": (ticketing_app, TicketingSettings), "notify": (notify_app, NotifySettings)}
+                     "ticketing": (ticketing_app, TicketingSettings), "notify": (notify_app, NotifySettings),
+                     "console": (console_app, ConsoleSettings)}
         routes = {}
         for name, (factory, settings) in factories.items():
             app = factory(settings(database_url="sqlite+aiosqlite:///:memory:", run_migrations=False,
@@ -432,12 +439,17 @@ def test_network_policies(overlay: str) -> None:
             labels = obj["spec"]["template"]["metadata"]["labels"]
             assert any(selects(p, labels) for p in policies.values()), f"{obj['metadata']['name']}: no policy"
 
+    console_peer = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "console"}}}
     for service in SERVICES:
         spec = policies[service]["spec"]
         for rule in spec["ingress"]:
-            # HTTP only from other namespaces' ingress controller / Prometheus, never from anywhere.
-            assert all(set(peer) == {"namespaceSelector"} for peer in rule["from"]), rule
+            # HTTP only from other namespaces' ingress controller / Prometheus, or from the console's pods
+            # to the APIs it calls; never from anywhere.
+            allowed = ([{"namespaceSelector"}] if all("namespaceSelector" in peer for peer in rule["from"])
+                       else [console_peer] if service in CONSOLE_UPSTREAMS else [])
+            assert allowed and all(set(peer) in allowed or peer in allowed for peer in rule["from"]), rule
             assert [p["port"] for p in rule["ports"]] == [8000]
+        assert (service in CONSOLE_UPSTREAMS) == any(console_peer in rule["from"] for rule in spec["ingress"])
         peers = [peer for rule in spec["egress"] for peer in rule["to"]]
         databases = {p["podSelector"]["matchLabels"]["cnpg.io/cluster"] for p in peers
                      if "cnpg.io/cluster" in p.get("podSelector", {}).get("matchLabels", {})}
@@ -445,6 +457,8 @@ def test_network_policies(overlay: str) -> None:
         targets = {p["podSelector"]["matchLabels"].get("app.kubernetes.io/name") for p in peers if "podSelector" in p}
         assert {"nats", "otel-collector"} <= targets
         external = [p for p in peers if "ipBlock" in p]
+        if service == "console":
+            assert targets >= CONSOLE_UPSTREAMS, "the console reaches the APIs it calls"
         if service == "notify":
             assert external and all("10.0.0.0/8" in p["ipBlock"]["except"] for p in external)
         else:
@@ -484,8 +498,8 @@ def test_images(overlay: str) -> None:
               for c in all_containers(pod_spec(o))}
     for image in images:
         assert re.search(r":[\w.-]+$", image.rsplit("/", 1)[-1]) and not image.endswith(":latest"), image
-    ours = {i for i in images if re.search(r"closedloop/(ingest|classify|ticketing|notify):", i)}
-    assert len({i.split(":")[0].rsplit("/", 1)[-1] for i in ours}) == 4
+    ours = {i for i in images if re.search(r"closedloop/(ingest|classify|ticketing|notify|console):", i)}
+    assert len({i.split(":")[0].rsplit("/", 1)[-1] for i in ours}) == len(SERVICES)
     if overlay == "prod":
         assert all(i.startswith("registry.example.com/") and not i.endswith(":dev") for i in ours)
 
@@ -581,7 +595,7 @@ def test_compose_infrastructure() -> None:
                 assert (REPO / source).exists(), f"{name}: {source} is missing"
     # The init script creates a database and role for each service.
     init = (REPO / "deploy/compose/postgres-init/10-closedloop-databases.sh").read_text()
-    assert "for service in ingest classify ticketing notify" in init
+    assert "for service in ingest classify ticketing notify console" in init
     for secret in re.findall(r"\$\{(\w+)(?::\?|\})", (REPO / "docker-compose.yml").read_text()):
         assert secret in env_example(), f"{secret} is missing from .env.example"
     scraped = (REPO / "deploy/compose/prometheus.yml").read_text()

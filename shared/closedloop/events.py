@@ -113,6 +113,31 @@ class FeedbackClassifiedV1(Event):
     # and the nearest recent messages above the similarity threshold.
     duplicate_of: UUID | None = None
     near_duplicates: list[NearDuplicate] = Field(default_factory=list)
+    # Additive (issue 10): where the feedback came from, so answers go back into the same conversation.
+    thread_id: str | None = None  # e-mail thread (first Message-ID) or chat/app conversation id
+    source_id: str | None = None  # the id in the source system; for e-mail the message's own Message-ID
+
+
+class FeedbackReplyReceivedV1(Event):
+    """A customer's answer to one of our messages about a ticket (recognised by ingest from the e-mail's
+    In-Reply-To/References, the ticket address in To, the ticket reference in the subject, or a known
+    chat/app thread). It continues that ticket instead of opening one, so classify does not see it."""
+
+    nats_subject: ClassVar[str] = "feedback.reply_received.v1"
+
+    feedback_id: UUID
+    ticket_id: UUID
+    channel: Channel
+    text: str  # quoted history stripped, personal data masked (as for feedback.received.v1)
+    subject: str | None = None
+    customer: CustomerRef
+    language: str | None = None
+    thread_id: str | None = None
+    message_id: str | None = None  # the reply's own Message-ID (e-mail)
+    in_reply_to: str | None = None
+    references: list[str] = Field(default_factory=list)
+    matched_by: Literal["in_reply_to", "references", "to_address", "subject", "thread_id"]
+    received_at: datetime
 
 
 # --- ticket domain (published by ticketing) ------------------------------------------------
@@ -139,6 +164,17 @@ class TicketSnapshot(BaseModel):
     first_response_due_at: datetime | None = None
     resolution_due_at: datetime | None = None
     tags: list[str] = Field(default_factory=list)
+    # Additive (issue 10): how to answer the customer. `channel` is where the feedback came from;
+    # `thread_id`/`source_message_id` thread our answers into that conversation; the links are built
+    # by ticketing from its one public base URL, so every message carries the same, right links.
+    channel: str | None = None
+    language: str | None = None
+    reference: str | None = None  # the ticket number customers see, e.g. "3F2B9C1E"
+    thread_id: str | None = None
+    source_message_id: str | None = None
+    status_url: str | None = None
+    csat_url: str | None = None
+    incident_id: str | None = None
 
 
 class TicketCreatedV1(Event):
@@ -206,6 +242,51 @@ class TicketRecategorizedV1(Event):
     actor: str
 
 
+class TicketRepliedV1(Event):
+    """A public message to the customer was accepted for delivery: an agent's reply, the resolution
+    message, or an auto-reply. Internal notes never produce it. Notify delivers it over `channel`."""
+
+    nats_subject: ClassVar[str] = "ticket.replied.v1"
+
+    ticket: TicketSnapshot
+    comment_id: int
+    author: str  # display name shown to the customer (never an agent's e-mail address)
+    author_type: Literal["agent", "system"]
+    text: str  # what the agent finally wrote (after editing any macro)
+    language: str | None = None
+    channel: str  # email, chat, app, web, ...: where the customer is answered
+    visibility: Literal["public"] = "public"
+    kind: Literal["reply", "resolution", "auto_reply"] = "reply"
+    macro_id: str | None = None
+    auto_reply_rule: str | None = None  # praise, incident
+    first_response: bool = False
+
+
+class TicketCustomerRepliedV1(Event):
+    """The customer's answer joined to a ticket (e-mail reply, chat/app message, or the status page)."""
+
+    nats_subject: ClassVar[str] = "ticket.customer_replied.v1"
+
+    ticket: TicketSnapshot
+    comment_id: int
+    feedback_id: UUID | None = None  # the ingest feedback item it came as (none from the status page)
+    text: str
+    channel: str
+    language: str | None = None
+    message_id: str | None = None  # an e-mail reply's Message-ID: the next answer is threaded to it
+    reopened: bool = False  # the ticket was resolved, closed or pending and is open again
+
+
+class TicketCsatReceivedV1(Event):
+    nats_subject: ClassVar[str] = "ticket.csat_received.v1"
+
+    ticket: TicketSnapshot
+    score: int = Field(ge=1, le=5)
+    comment: str | None = None
+    source: Literal["page", "survey"]
+    replaced_score: int | None = None  # a later rating replaces an earlier one
+
+
 # --- alerts and notifications --------------------------------------------------------------
 
 
@@ -226,9 +307,16 @@ class NotificationDeliveredV1(Event):
     channel: str
     target: str
     attempts: int
+    # Additive (issue 10): which event and ticket it was about, and whether it went to the customer,
+    # so ticketing can show a reply as delivered or undelivered.
+    event_type: str | None = None
+    ticket_id: UUID | None = None
+    to_customer: bool = False
 
 
 class NotificationFailedV1(Event):
+    """The delivery is in the dead-letter state (attempts exhausted or a permanent error); it can be replayed."""
+
     nats_subject: ClassVar[str] = "notification.failed.v1"
 
     delivery_id: UUID
@@ -237,6 +325,25 @@ class NotificationFailedV1(Event):
     target: str
     attempts: int
     error: str
+    event_type: str | None = None
+    ticket_id: UUID | None = None
+    to_customer: bool = False
+
+
+class NotificationSuppressedV1(Event):
+    """A message to the customer that was never sent (no address or partner endpoint for the channel,
+    e-mail not configured, frequency cap, template error): `reason` says which."""
+
+    nats_subject: ClassVar[str] = "notification.suppressed.v1"
+
+    delivery_id: UUID
+    source_event_id: UUID
+    channel: str
+    target: str
+    reason: str
+    event_type: str | None = None
+    ticket_id: UUID | None = None
+    to_customer: bool = False
 
 
 TICKET_EVENTS: tuple[type[Event], ...] = (
@@ -247,6 +354,16 @@ TICKET_EVENTS: tuple[type[Event], ...] = (
     TicketSlaBreachedV1,
     TicketResolvedV1,
     TicketRecategorizedV1,
+    TicketRepliedV1,
+    TicketCustomerRepliedV1,
+    TicketCsatReceivedV1,
+)
+
+# What notify says about deliveries (ticketing follows the customer-facing ones).
+NOTIFICATION_EVENTS: tuple[type[Event], ...] = (
+    NotificationDeliveredV1,
+    NotificationFailedV1,
+    NotificationSuppressedV1,
 )
 
 # One JetStream stream per producing domain; the dead-letter stream collects failures of every consumer.

@@ -127,6 +127,8 @@ class FeedbackReceivedHandler:
             duplicate_of=result.duplicate_of,
             near_duplicates=[NearDuplicate(feedback_id=n.feedback_id, similarity=n.similarity)  # type: ignore[arg-type]
                              for n in result.near_duplicates],
+            # Passed through so the answer to the customer lands in the same conversation.
+            thread_id=event.thread_id, source_id=event.source_id or event.external_id,
         ))
 
 

@@ -57,7 +57,7 @@ async def test_lifecycle_replies_notes_resolve_csat_and_reopen(app, clock):
         resolved = await status(client, ticket.id, "resolved")
         assert resolved.status_code == 200 and resolved.json()["resolved_at"] == "2026-11-23T11:30:00Z"
         [event] = await outbox_events(app, "ticket.resolved.v1")
-        assert event["csat_url"] == f"http://127.0.0.1:8003/v1/public/tickets/{ticket.public_token}/csat"
+        assert event["csat_url"] == f"http://127.0.0.1:8003/tickets/{ticket.public_token}/csat"
         assert event["ticket"]["customer"]["email"] == "c@example.com"
         assert event["ticket"]["public_token"] == ticket.public_token
 

@@ -12,6 +12,7 @@ from closedloop.api import create_service_app
 from closedloop.events import FeedbackClassifiedV1
 from closedloop.messaging.consumer import Subscription
 from closedloop.runtime import ServiceRuntime
+from ticketing import links
 from ticketing.api import agents, public, reports, rules, sla_policies, tickets
 from ticketing.clock import Clock, SystemClock
 from ticketing.models import InboxMessage, outbox
@@ -38,6 +39,7 @@ async def on_feedback_classified(context: Context, session: AsyncSession, event:
 def create_app(settings: TicketingSettings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or TicketingSettings()
     table = load_routing_table(settings.routing_table_path or None)
+    links.set_base_url(settings.public_base_url)
     context = Context(table=table, clock=clock or SystemClock(), options=TicketOptions(
         duplicate_window=timedelta(hours=settings.duplicate_window_hours),
         public_base_url=settings.public_base_url.rstrip("/"),

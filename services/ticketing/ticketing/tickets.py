@@ -21,6 +21,7 @@ from closedloop.events import (
     TicketRecategorizedV1,
     TicketResolvedV1,
 )
+from ticketing import links
 from ticketing.assignment import ACTIVE_STATUSES, assign, auto_assign
 from ticketing.audit import audit
 from ticketing.clock import Clock, SystemClock
@@ -217,9 +218,9 @@ async def change_status(session: AsyncSession, ticket: Ticket, status: str, acto
         ticket.resolved_at = now
         await stop_clock(session, ticket, "first_response", now)
         await stop_clock(session, ticket, "resolution", now)
-        status_url = f"{options.public_base_url}/v1/public/tickets/{ticket.public_token}"
         outbox.add(session, TicketResolvedV1(ticket=snapshot(ticket, table.lead_of(ticket.team)), resolved_at=now,
-                                             csat_url=f"{status_url}/csat", status_url=status_url))
+                                             csat_url=links.csat_url(ticket.public_token),
+                                             status_url=links.status_url(ticket.public_token)))
     elif status == "closed":
         ticket.closed_at = now
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import httpx
 
+# The pipeline services; the console (the people's UI over their APIs) is started after them.
 SERVICES = ("ingest", "classify", "ticketing", "notify")
+CONSOLE = "console"
 
 
 class ServiceProcess:
@@ -79,4 +81,13 @@ def service_env(name: str, *, database_url: str, nats_url: str, api_key: str,
         "TOKENIZERS_PARALLELISM": "false",
     }
     env.update(extra or {})
+    return env
+
+
+def console_env(*, database_url: str, nats_url: str, api_key: str, urls: dict[str, str],
+                extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The console's environment: its own database and NATS, and where the services' APIs answer."""
+    env = service_env(CONSOLE, database_url=database_url, nats_url=nats_url, api_key=api_key, extra=extra)
+    env["CONSOLE_SERVICE_API_KEY"] = api_key
+    env.update({f"CONSOLE_{name.upper()}_URL": url for name, url in urls.items()})
     return env

@@ -92,6 +92,15 @@ class Broker:
         # Nats-Msg-Id makes JetStream drop a second publish of the same event within the window.
         await self.js.publish(subject, payload, timeout=5, headers={**headers, "Nats-Msg-Id": msg_id})
 
+    async def subscribe_core(self, subject: str, callback) -> None:  # type: ignore[no-untyped-def]
+        """A plain NATS subscription (no JetStream consumer): every subscribed process gets every message
+        published from now on; nothing is acked, kept or redelivered. Only for fan-out that may miss
+        messages while it is down, such as the console's live updates to browsers. Waits for the connection;
+        nats-py subscribes again by itself after a reconnect."""
+        await self.wait_connected()
+        assert self._nc is not None
+        await self._nc.subscribe(subject, cb=callback)
+
     async def close(self) -> None:
         if self._connect_task is not None:
             self._connect_task.cancel()

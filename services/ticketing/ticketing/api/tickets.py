@@ -1,17 +1,18 @@
 import base64
 import binascii
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import Query, Request
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.api import SessionDep, api_router
+from closedloop.db import UTCDateTime
 from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
 from ticketing import tickets as lifecycle
 from ticketing.api.deps import NowDep, OptionsDep, TableDep, ticket_for_update
-from ticketing.assignment import assign
+from ticketing.assignment import ACTIVE_STATUSES, assign
 from ticketing.audit import audit
 from ticketing.models import Agent, AttachedFeedback, AuditEntry, Comment, Ticket, TicketLink
 from ticketing.schemas import (
@@ -61,10 +62,22 @@ async def list_tickets(
     breached: Annotated[bool | None, Query(description="Only tickets that did (not) breach an SLA target.")] = None,
     text: Annotated[str | None, Query(min_length=1, max_length=200,
                                       description="Case-insensitive text in the title or description.")] = None,
+    active: Annotated[bool | None, Query(description="Only tickets not yet resolved (new, open, pending).")] = None,
+    due_before: Annotated[datetime | None, Query(description="Only tickets whose next SLA due time is before this "
+                                                             "(e.g. the queue of tickets breaching soon).")] = None,
+    sort: Annotated[Literal["created", "due"], Query(
+        description="`created`: newest first (the default); `due`: the next SLA due time first (first response "
+                    "while unanswered, then resolution), tickets without one last.")] = "created",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> TicketPage:
     filters = []
+    if active is not None:
+        filters.append(Ticket.status.in_(ACTIVE_STATUSES) if active else Ticket.status.not_in(ACTIVE_STATUSES))
+    if due_before is not None:
+        if due_before.tzinfo is None:
+            raise _invalid("query.due_before", "needs a time zone, e.g. Z")
+        filters.append(_next_due < due_before)
     if status:
         filters.append(Ticket.status == status)
     if team:
@@ -85,6 +98,8 @@ async def list_tickets(
         filters.append(Ticket.feedback_id == feedback_id)
     total = await session.scalar(select(func.count()).select_from(Ticket).where(*filters)) or 0
     query = select(Ticket).where(*filters)
+    if sort == "due":
+        return await _page_by_due(session, query, filters, total, limit, cursor)
     if cursor:
         created, ticket_id = _decode_cursor(cursor)
         query = query.where(or_(Ticket.created_at < created,
@@ -92,6 +107,35 @@ async def list_tickets(
     rows = list(await session.scalars(query.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit + 1)))
     next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return TicketPage(items=await to_public_many(session, rows[:limit]), total=total, next_cursor=next_cursor)
+
+
+# The next SLA time a ticket is held to: its first response while nobody answered, then its resolution.
+_next_due = case((and_(Ticket.first_responded_at.is_(None), Ticket.first_response_due_at.is_not(None)),
+                  Ticket.first_response_due_at), else_=Ticket.resolution_due_at)
+# Far beyond any due time, so tickets without one sort last on every database (NULLS LAST differs).
+_NO_DUE = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+async def _page_by_due(session: AsyncSession, query, filters, total: int, limit: int,  # type: ignore[no-untyped-def]
+                       cursor: str | None) -> TicketPage:
+    """Tickets by next due time (earliest first), id as the tie-break; the cursor is the last row's (due, id)."""
+    due_key = func.coalesce(_next_due, literal(_NO_DUE, UTCDateTime()))
+    if cursor:
+        due, ticket_id = _decode_cursor(cursor)
+        query = query.where(or_(due_key > due, and_(due_key == due, Ticket.id > ticket_id)))
+    rows = list(await session.scalars(query.order_by(due_key, Ticket.id).limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        last_due = _ticket_next_due(last) or _NO_DUE
+        next_cursor = base64.urlsafe_b64encode(f"{last_due.isoformat()}|{last.id}".encode()).decode()
+    return TicketPage(items=await to_public_many(session, rows[:limit]), total=total, next_cursor=next_cursor)
+
+
+def _ticket_next_due(ticket: Ticket) -> datetime | None:
+    if ticket.first_responded_at is None and ticket.first_response_due_at is not None:
+        return ticket.first_response_due_at
+    return ticket.resolution_due_at
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketPublic, responses=problem_responses(404),

@@ -1,0 +1,256 @@
+"""The console in a real headless Chromium against the real stack (four services, nats-server, SQLite,
+an aiosmtpd server): an agent sees new feedback arrive without reloading, opens it, recategorizes it,
+replies with a suggested macro and resolves it; a lead's charts show the reports' numbers; an agent is
+refused the routing-rules page. Skipped (never passed) where Chromium or Playwright is missing; a failed
+test leaves a screenshot in var/test-screenshots/."""
+
+import email
+import email.policy
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+
+from closedloop.config import DEV_API_KEY
+from closedloop.devtools.nats_server import free_port
+from closedloop.devtools.processes import CONSOLE, SERVICES, ServiceProcess, console_env
+from tests.system import System, start_system, stop_system, wait_for
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "test-screenshots"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
+pytestmark = [pytest.mark.e2e, pytest.mark.browser,
+              pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}")]
+
+
+class Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        with self.lock:
+            self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 Message accepted"
+
+    def bodies_to(self, address: str) -> list[str]:
+        with self.lock:
+            found = [m for m in self.messages if address in str(m["To"])]
+        return [part.get_content() for m in found for part in m.walk() if part.get_content_type() == "text/plain"]
+
+
+@dataclass
+class Stack:
+    system: System
+    console: ServiceProcess
+    mailbox: Mailbox
+
+    @property
+    def url(self) -> str:
+        return self.console.url
+
+    def api(self, service: str) -> httpx.Client:
+        return self.system.client(service)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("console-stack")
+    mailbox = Mailbox()
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    databases = {name: f"sqlite+aiosqlite:///{tmp / (name + '.db')}" for name in SERVICES}
+    system = start_system(tmp, databases, overrides={
+        # Quiet hours off (equal start and end) and no frequency cap: the test must not depend on the clock.
+        "notify": {"NOTIFY_SMTP_HOST": "127.0.0.1", "NOTIFY_SMTP_PORT": str(smtp.port),
+                   "NOTIFY_QUIET_HOURS_START": "00:00", "NOTIFY_QUIET_HOURS_END": "00:00",
+                   "NOTIFY_FREQUENCY_CAP_PER_HOUR": "1000"}})
+    console = None
+    try:
+        urls = {name: process.url for name, process in system.services.items()}
+        console = ServiceProcess(CONSOLE, free_port(), console_env(
+            database_url=f"sqlite+aiosqlite:///{tmp / 'console.db'}", nats_url=system.nats.url,
+            api_key=DEV_API_KEY, urls=urls, extra={"CONSOLE_LOG_JSON": "false"}), tmp / "console.log").start()
+        console.wait_ready(timeout=60)
+        # The demo agent sign-in is also ticketing's agent (same id), in every team: new tickets land in "Mine".
+        teams = [t["key"] for t in system.client("ticketing").get("/v1/teams").json()]
+        created = system.client("ticketing").post("/v1/agents", json={
+            "id": "agent@example.com", "name": "Alex Agent", "teams": teams, "capacity": 100})
+        assert created.status_code == 201, created.text
+        yield Stack(system, console, mailbox)
+    finally:
+        if console is not None:
+            console.stop()
+        stop_system(system)
+        smtp.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator["sync_api.Browser"]:
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, stack, request) -> Iterator["sync_api.Page"]:
+    context = browser.new_context(base_url=stack.url, viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    yield page
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+
+
+def sign_in(page, who: str) -> None:
+    page.goto("/login")
+    page.get_by_label("E-mail").fill(f"{who}@example.com")
+    page.get_by_label("Password").fill(who)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    assert "/login" not in page.url, f"{who} could not sign in"
+
+
+def post_feedback(stack: Stack, text: str, customer_email: str) -> str:
+    response = stack.api("ingest").post("/v1/feedback", json={
+        "channel": "email", "text": text,
+        "customer": {"id": f"cust-{uuid.uuid4().hex[:8]}", "tier": "vip", "email": customer_email}})
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
+
+
+def ticket_of(stack: Stack, feedback_id: str) -> dict:
+    def found():
+        page = stack.api("ticketing").get("/v1/tickets", params={"feedback_id": feedback_id}).json()
+        return page["items"][0] if page["items"] else None
+    return wait_for(found, timeout=60)
+
+
+def test_agent_sees_new_feedback_live_opens_recategorizes_and_resolves_it(page, stack):
+    sign_in(page, "agent")
+    page.goto("/queues/mine")
+    page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+    title = f"My card payment failed three times at checkout, order {uuid.uuid4().hex[:6]}"
+    customer_email = f"ana.{uuid.uuid4().hex[:6]}@example.com"
+    feedback_id = post_feedback(stack, title, customer_email)
+
+    row_link = page.get_by_role("link", name=title)
+    row_link.wait_for(timeout=60_000)  # arrives by server-sent event; nobody reloads
+    assert page.evaluate("window.__sameDocument") is True, "the queue was reloaded instead of updated live"
+    ticket = ticket_of(stack, feedback_id)
+
+    row_link.click()
+    page.wait_for_url(f"**/tickets/{ticket['id']}")
+    assert page.locator("blockquote.customer-words").inner_text().startswith("My card payment failed")
+    assert page.locator(".conf").inner_text().endswith("%")
+
+    # Recategorize with the taxonomy picker: ticketing records it, classify keeps it as a training example.
+    new_category = "billing/refund" if ticket["category"] != "billing/refund" else "billing/payment_failure"
+    page.get_by_label("Filter categories").fill(new_category)
+    page.locator("#category").select_option(new_category)
+    page.locator("#recategorize").click()
+    page.wait_for_url(f"**/tickets/{ticket['id']}")
+    assert "Category changed" in page.locator(".flash").inner_text()
+    assert new_category in page.locator("#category-now + code").inner_text()
+    assert stack.api("ticketing").get(f"/v1/tickets/{ticket['id']}").json()["category"] == new_category
+    wait_for(lambda: any(e["text"].startswith("My card payment failed") for e in stack.api("classify").get(
+        "/v1/training-examples", params={"label": new_category, "limit": 500}).json()["items"]), timeout=30)
+
+    # Resolve.
+    page.locator("#status").select_option("resolved")
+    page.locator("#change-status").click()
+    page.wait_for_url(f"**/tickets/{ticket['id']}")
+    assert page.locator("#ticket-status").inner_text() == "resolved"
+    assert stack.api("ticketing").get(f"/v1/tickets/{ticket['id']}").json()["status"] == "resolved"
+
+
+def suggested_replies_api(stack: Stack) -> bool:
+    paths = stack.api("ticketing").get("/openapi.json").json()["paths"]
+    return any(path.endswith("/suggested-replies") for path in paths)
+
+
+def test_agent_replies_with_a_suggested_macro_and_the_customer_gets_the_email(page, stack):
+    if not suggested_replies_api(stack):
+        pytest.skip("ticketing has no suggested-replies API on this branch yet")
+    customer_email = f"bo.{uuid.uuid4().hex[:6]}@example.com"
+    feedback_id = post_feedback(stack, f"I was charged twice for order {uuid.uuid4().hex[:6]}", customer_email)
+    ticket = ticket_of(stack, feedback_id)
+    sign_in(page, "agent")
+    page.goto(f"/tickets/{ticket['id']}")
+
+    # Reply with a suggested macro: the macro's text fills the composer; the e-mail reaches the customer.
+    macros = page.locator("#macro option[data-body]")
+    assert macros.count() >= 1, "no suggested replies on the ticket"
+    chosen = macros.first.get_attribute("value")
+    page.locator("#macro").select_option(chosen)
+    text = page.locator("#reply-body").input_value()
+    assert text, "choosing a macro fills the reply"
+    page.locator("#reply-body").fill(text + "\n\nAlex")
+    page.locator("#send-reply").click()
+    page.wait_for_url(f"**/tickets/{ticket['id']}")
+    assert "Reply sent." in page.locator(".flash").inner_text()
+    first_line = text.strip().splitlines()[0][:40]
+    wait_for(lambda: any(first_line in body for body in stack.mailbox.bodies_to(customer_email)), timeout=60)
+
+
+
+def chart(page, key: str) -> dict:
+    page.wait_for_function(f"window.consoleCharts && window.consoleCharts[{key!r}]")
+    return page.evaluate(f"""() => {{ const c = window.consoleCharts[{key!r}];
+        return {{labels: c.data.labels, series: c.data.datasets.map(d => [d.label, d.data]),
+                 drawn: c.canvas.width > 0 && c.getDatasetMeta(0).data.length}}; }}""")
+
+
+def test_lead_sees_the_charts_with_the_reports_numbers(page, stack):
+    for i in range(3):
+        post_feedback(stack, f"The app crashes every time I open the settings page, build {i}",
+                      f"crash{i}@example.com")
+    wait_for(lambda: stack.api("ticketing").get("/v1/tickets").json()["total"] >= 3, timeout=60)
+    backlog = stack.api("ticketing").get("/v1/reports/backlog").json()
+    agents = stack.api("ticketing").get("/v1/agents").json()
+
+    sign_in(page, "lead")
+    page.goto("/dashboards")
+    by_team = chart(page, "backlog-by-team")
+    assert by_team["drawn"], "the chart has drawn its bars"
+    assert by_team["labels"] == [row["key"] for row in backlog["by_team"]]
+    assert by_team["series"] == [["Within SLA", [r["open_tickets"] - r["breached"] for r in backlog["by_team"]]],
+                                 ["Breached", [r["breached"] for r in backlog["by_team"]]]]
+    by_priority = chart(page, "backlog-by-priority")
+    assert sum(by_priority["series"][0][1]) + sum(by_priority["series"][1][1]) == backlog["total"]
+    load = chart(page, "agent-load")
+    assert load["labels"] == [a["id"] for a in agents]
+    assert load["series"][0][1] == [a["load"] for a in agents]
+
+    csv_text = page.request.get("/dashboards/backlog-by-team.csv").text()
+    lines = csv_text.strip().splitlines()
+    assert lines[0] == "label,Within SLA,Breached"
+    assert lines[1:] == [f"{r['key']},{r['open_tickets'] - r['breached']},{r['breached']}" for r in backlog["by_team"]]
+    # The numbers are on the page too, for people who do not see the chart.
+    assert page.locator('[data-numbers="backlog-by-team"] tbody tr').count() == len(backlog["by_team"])
+
+
+def test_agent_is_refused_the_routing_rules_page_and_a_lead_is_not(page, stack):
+    sign_in(page, "agent")
+    response = page.goto("/admin/routing-rules")
+    assert response.status == 403
+    assert "403" in page.locator("h1").inner_text()
+    assert page.get_by_role("link", name="Admin").count() == 0, "agents are not offered the admin pages"
+
+    page.context.clear_cookies()
+    sign_in(page, "lead")
+    response = page.goto("/admin/routing-rules")
+    assert response.status == 200
+    assert page.get_by_role("heading", name="Routing rules").is_visible()
