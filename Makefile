@@ -30,6 +30,8 @@ $(STAMP): $(PROJECT_FILES)
 	# torch first, pinned: otherwise a resolver may pick a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.13.0
 	$(BIN)/python -m pip install --quiet -c constraints.txt $(PACKAGES) -r requirements-dev.txt
+	# The classifier's int8 ONNX graph, converted from the packaged model (cached in var/models; ADR 0007).
+	$(BIN)/python -m classify.quantized
 	touch $(STAMP)
 
 run: install
@@ -41,8 +43,9 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -m "not e2e"
 
+# BENCH_ARGS=--quick for a short run (~15-20 min instead of ~60); see README "Benchmarks".
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # Classification accuracy, trained and measured through the classify service's own HTTP API.
 BANKING77 ?= ../shared/data/banking77/train.csv

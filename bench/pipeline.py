@@ -222,7 +222,7 @@ class StepResult:
         return "\n".join(lines)
 
 
-async def open_loop(stack: Stack, rate: float, seconds: float, tag: str, abort_lag_seconds: float = 15.0,
+async def open_loop(stack: Stack, rate: float, seconds: float, tag: str, abort_lag_seconds: float = 5.0,
                     drain_seconds: float = 120.0) -> StepResult:
     """Post `rate` items/s for `seconds`, sampling the lag every second; then wait for the webhooks."""
     result = StepResult(rate, seconds)

@@ -16,7 +16,9 @@ Figures are printed, never asserted: speed is this benchmark's job, not the test
 import argparse
 import asyncio
 import os
+import signal
 import statistics
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -255,14 +257,33 @@ def soak_benchmark(backend: str, args: argparse.Namespace, rate: float) -> None:
             f"{name} {before[name]:.0f} → {after[name]:.0f}" for name in before))
 
 
+def accuracy_benchmark(args: argparse.Namespace) -> None:
+    import accuracy
+
+    print(f"\nBanking77 accuracy, full precision against int8 ({args.accuracy_csv}, 80/20 stratified, seed 13)")
+    results = accuracy.measure(args.accuracy_csv, ClassifySettings().model_name, args.accuracy_limit)
+    for kind, figures in results.items():
+        print(f"  {kind:17} ensemble {figures['ensemble']:.4f}, embedding LR alone {figures['embedding_lr']:.4f} "
+              f"on {figures['validation']:.0f} validation texts (encoded {figures['texts']:.0f} texts in "
+              f"{figures['encode_seconds']:.0f} s)")
+    if len(results) == 2:
+        (_, full), (_, int8) = results.items()
+        print(f"  difference (int8 − full): ensemble {100 * (int8['ensemble'] - full['ensemble']):+.2f} points, "
+              f"embedding LR {100 * (int8['embedding_lr'] - full['embedding_lr']):+.2f} points")
+
+
 def format_rss(sizes: dict[str, float]) -> str:
     return ", ".join(f"{name} {size:.0f}" for name, size in sizes.items())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", nargs="+", choices=["classify", "pipeline", "notify", "soak"],
-                        default=["classify", "pipeline", "notify", "soak"], help="parts to run (default: all)")
+    parser.add_argument("--only", nargs="+", choices=["classify", "pipeline", "notify", "soak", "accuracy"],
+                        default=["classify", "pipeline", "notify", "soak", "accuracy"],
+                        help="parts to run (default: all)")
+    parser.add_argument("--accuracy-csv", type=Path, default=Path(__file__).resolve().parents[1] / ".." / "shared"
+                        / "data" / "banking77" / "train.csv")
+    parser.add_argument("--accuracy-limit", type=int, help="use only the first N rows of --accuracy-csv")
     parser.add_argument("--backends", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite", "postgresql"])
     parser.add_argument("--quick", action="store_true",
                         help="short steps: 15 s per rate, 3 search steps, 1 classify round, 60 s soak, 1,000 "
@@ -288,10 +309,14 @@ def main() -> None:
     parser.add_argument("--train-limit", type=int, default=10_000, help="rows of --train-csv to use")
     parser.add_argument("--rounds", type=int, default=3, help="service runs, each between two baseline runs")
     args = parser.parse_args()
+    # SIGTERM (a CI timeout, kill) unwinds like Ctrl-C, so the services, NATS and the receiver are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.quick:
         args.step_seconds, args.search_seconds, args.search_steps = 15.0, 15.0, 3
         args.rounds, args.soak_seconds, args.notify_events = 1, 60.0, 1000
 
+    if "accuracy" in args.only:
+        accuracy_benchmark(args)
     classify_alone = classify_benchmark(args) if "classify" in args.only else None
     sustainable: dict[str, float] = {}
     for backend in args.backends:

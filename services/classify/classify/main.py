@@ -33,9 +33,13 @@ log = logging.getLogger(__name__)
 
 
 @functools.cache
-def shared_embedder(model_name: str, batch_size: int = 32, workers: int = 1) -> Embedder:
+def shared_embedder(model_name: str, batch_size: int = 32, workers: int = 1, quantized: bool | None = None,
+                    cache_dir: str | None = None) -> Embedder:
     # One copy of the weights per process, however many apps it builds (tests build several).
-    return Embedder(model_name, batch_size=batch_size, workers=workers)
+    defaults = ClassifySettings()
+    return Embedder(model_name, batch_size=batch_size, workers=workers,
+                    quantized=defaults.quantized if quantized is None else quantized,
+                    cache_dir=cache_dir or defaults.model_cache_dir)
 
 
 @functools.cache
@@ -50,7 +54,8 @@ def build_engine(settings: ClassifySettings, file_taxonomy_path: str | None) -> 
     # `make bench`, taken from the model. Torch's own threads are not affected. Training runs on one too.
     threadpool_limits(1, user_api="blas")
     embedder = shared_embedder(settings.model_name, settings.embed_batch_size,
-                               settings.embed_workers or default_workers())
+                               settings.embed_workers or default_workers(), settings.quantized,
+                               settings.model_cache_dir)
     taxonomy = load_taxonomy(file_taxonomy_path)
     languages = shared_language_detector(settings.languages)
     duplicates = DuplicateIndex(embedder.dimension, settings.duplicate_window_hours * 3600,

@@ -2,7 +2,8 @@
 retries, a circuit breaker per target, and a final dead-letter state.
 
 A delivery is leased in a short transaction, sent with no database lock held, and its outcome
-recorded (with `notification.delivered.v1` / `notification.failed.v1` in the outbox) in another.
+recorded (with `notification.delivered.v1` / `notification.failed.v1` in the outbox) in another, which
+records every outcome that completed meanwhile (see `Dispatcher`).
 A dispatcher that dies mid-send leaves a lease that simply expires, so the delivery is sent again:
 receivers get at-least-once delivery and de-duplicate on the `Closedloop-Delivery-Id` header.
 """

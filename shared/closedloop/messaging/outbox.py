@@ -1,7 +1,8 @@
 """Transactional outbox: `Outbox.add` stores an event with the change; `OutboxRelay` publishes it.
 
 The relay publishes rows in id order and marks them published only after JetStream acknowledged
-them. While NATS is down it keeps the rows and retries; a row published twice (crash between
+them. It wakes when a transaction that wrote events commits (in this process, and on PostgreSQL in
+every replica through LISTEN/NOTIFY: closedloop.wakeup, ADR 0006); its poll is only the safety net. While NATS is down it keeps the rows and retries; a row published twice (crash between
 publish and commit) is dropped by JetStream's de-duplication on `Nats-Msg-Id`.
 
 Staged events are written when their transaction commits, all in one multi-row INSERT: ORM objects
