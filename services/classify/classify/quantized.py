@@ -69,13 +69,12 @@ class QuantizedEncoder:
 
 
 def model_fingerprint(model_path: str) -> str:
-    """A short hash of the model's weight and config files (names, sizes, modification times)."""
+    """A short hash of the model's files (names and sizes: modification times change when an image copies them)."""
     digest = hashlib.sha256(FORMAT_VERSION.encode())
     root = Path(model_path)
     files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
     for file in files:
-        stat = file.stat()
-        digest.update(f"{file.relative_to(root)}:{stat.st_size}:{int(stat.st_mtime)}".encode())
+        digest.update(f"{file.relative_to(root)}:{file.stat().st_size}".encode())
     if not files:
         digest.update(model_path.encode())
     return digest.hexdigest()[:16]
