@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from closedloop.devtools.processes import CONSOLE, SERVICES, ServiceProcess, con
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
+MAIL = VAR / "mail"
 DEFAULT_PORTS = {"nats": 14222, "console": 8000, "ingest": 8001, "classify": 8002, "ticketing": 8003, "notify": 8004,
                  "sink": 8009, "smtp": 8025}
 
@@ -56,7 +58,11 @@ class DemoMailSink:
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        print(f"  e-mail  ← to {', '.join(envelope.rcpt_tos)}: “{message['Subject']}”", flush=True)
+        # Kept as files too, so the walk-through can answer one (its Message-ID) and open its links.
+        MAIL.mkdir(parents=True, exist_ok=True)
+        path = MAIL / f"{time.time_ns()}.eml"
+        path.write_bytes(envelope.content)
+        print(f"  e-mail  ← to {', '.join(envelope.rcpt_tos)}: “{message['Subject']}” ({path})", flush=True)
         return "250 Message accepted"
 
 
@@ -71,6 +77,17 @@ def seed_demo_agent(ticketing_url: str, api_key: str) -> str:
     if response.status_code not in (201, 409):
         print(f"Could not create the demo agent: {response.status_code} {response.text[:200]}")
     return DEMO_AGENT
+
+
+def service_extra(name: str, port: Callable[[str], int], sink_url: str) -> dict[str, str]:
+    """Settings `make run` gives each service on top of the defaults. Every link that leaves the system
+    (status page, CSAT) is built by ticketing from TICKETING_PUBLIC_BASE_URL: here, ticketing itself."""
+    if name == "ticketing":
+        return {"TICKETING_PUBLIC_BASE_URL": f"http://127.0.0.1:{port('ticketing')}"}
+    if name == "notify":
+        return {"NOTIFY_SEED_WEBHOOK_URLS": sink_url, "NOTIFY_SMTP_HOST": "127.0.0.1",
+                "NOTIFY_SMTP_PORT": str(port("smtp")), "NOTIFY_REPLY_ADDRESS": "support@closedloop.local"}
+    return {}
 
 
 def main() -> int:
@@ -95,10 +112,7 @@ def main() -> int:
 
     processes = []
     for name in SERVICES:
-        extra = {"NOTIFY_SEED_WEBHOOK_URLS": sink_url, "NOTIFY_SMTP_HOST": "127.0.0.1",
-                 "NOTIFY_SMTP_PORT": str(port("smtp")),
-                 "NOTIFY_PUBLIC_STATUS_BASE_URL": f"http://127.0.0.1:{port('ticketing')}/v1/public/tickets",
-                 } if name == "notify" else {}
+        extra = service_extra(name, port, sink_url)
         env = service_env(name, database_url=f"sqlite+aiosqlite:///{VAR / (name + '.db')}", nats_url=nats_url,
                           api_key=api_key, extra=extra)
         processes.append(ServiceProcess(name, port(name), env, VAR / "log" / f"{name}.log").start())

@@ -1,6 +1,8 @@
 """The whole system as separate processes: nats-server, the four services, a webhook receiver."""
 
 import json
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 import threading
 import time
 from collections.abc import Callable
@@ -70,14 +72,17 @@ def start_system(tmp_path: Path, databases: dict[str, str],
     nats = NatsServer(free_port(), tmp_path / "jetstream", tmp_path / "nats.log").start()
     receiver = WebhookReceiver()
     services = {}
+    ports = {name: free_port() for name in SERVICES}
     for name in SERVICES:
         extra = {"NOTIFY_SEED_WEBHOOK_URLS": receiver.url,
                  "NOTIFY_WEBHOOK_BACKOFF_BASE_SECONDS": "0.2"} if name == "notify" else {}
+        if name == "ticketing":  # the links customers get lead to this ticketing process
+            extra["TICKETING_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{ports[name]}"
         extra[f"{name.upper()}_LOG_JSON"] = "false"
         extra[f"{name.upper()}_CONSUMER_BACKOFF_SECONDS"] = "0.2,0.5"
         extra.update((overrides or {}).get(name, {}))
         env = service_env(name, database_url=databases[name], nats_url=nats.url, api_key=DEV_API_KEY, extra=extra)
-        services[name] = ServiceProcess(name, free_port(), env, tmp_path / f"{name}.log").start()
+        services[name] = ServiceProcess(name, ports[name], env, tmp_path / f"{name}.log").start()
     system = System(nats, services, receiver)
     try:
         for process in services.values():
@@ -86,6 +91,34 @@ def start_system(tmp_path: Path, databases: dict[str, str],
         stop_system(system)
         raise
     return system
+
+
+class SmtpSink:
+    """A real SMTP server (aiosmtpd) on a free port that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[EmailMessage] = []
+        self.lock = threading.Lock()
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+                with sink.lock:
+                    sink.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
+                return "250 OK"
+
+        self.port = free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def to(self, address: str) -> list[EmailMessage]:
+        with self.lock:
+            return [m for m in self.messages if address in str(m["To"])]
+
+    def close(self) -> None:
+        self.controller.stop()
 
 
 def stop_system(system: System) -> None:

@@ -52,6 +52,8 @@ class Stack:
     system: System
     console: ServiceProcess
     mailbox: Mailbox
+    # role -> (login, password): people of the identity service when it runs, else the console's demo users.
+    logins: dict[str, tuple[str, str]]
 
     @property
     def url(self) -> str:
@@ -80,17 +82,33 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             database_url=f"sqlite+aiosqlite:///{tmp / 'console.db'}", nats_url=system.nats.url,
             api_key=DEV_API_KEY, urls=urls, extra={"CONSOLE_LOG_JSON": "false"}), tmp / "console.log").start()
         console.wait_ready(timeout=60)
-        # The demo agent sign-in is also ticketing's agent (same id), in every team: new tickets land in "Mine".
+        logins = people(system)
+        # The agent who signs in is also ticketing's agent (same id), in every team: new tickets land in "Mine".
         teams = [t["key"] for t in system.client("ticketing").get("/v1/teams").json()]
         created = system.client("ticketing").post("/v1/agents", json={
-            "id": "agent@example.com", "name": "Alex Agent", "teams": teams, "capacity": 100})
+            "id": logins["agent"][0], "name": "Alex Agent", "teams": teams, "capacity": 100})
         assert created.status_code == 201, created.text
-        yield Stack(system, console, mailbox)
+        yield Stack(system, console, mailbox, logins)
     finally:
         if console is not None:
             console.stop()
         stop_system(system)
         smtp.stop()
+
+
+def people(system: System) -> dict[str, tuple[str, str]]:
+    """One person per role: accounts of the identity service where it runs (the console then signs in
+    through it and calls the services with their tokens), else the console's own demo users."""
+    if "identity" not in system.services:
+        return {role: (f"{role}@example.com", role) for role in ("agent", "lead", "analyst", "admin")}
+    logins = {}
+    for role in ("agent", "lead", "analyst", "admin"):
+        password = f"{role}-browser-test-password"
+        response = system.client("identity").post("/v1/users", json={
+            "id": f"{role}-1", "display_name": f"{role.title()} One", "role": role, "password": password})
+        assert response.status_code == 201, response.text
+        logins[role] = (f"{role}-1", password)
+    return logins
 
 
 @pytest.fixture(scope="module")
@@ -114,10 +132,11 @@ def page(browser, stack, request) -> Iterator["sync_api.Page"]:
     context.close()
 
 
-def sign_in(page, who: str) -> None:
+def sign_in(page, stack: Stack, who: str) -> None:
+    login, password = stack.logins[who]
     page.goto("/login")
-    page.get_by_label("E-mail").fill(f"{who}@example.com")
-    page.get_by_label("Password").fill(who)
+    page.get_by_label("User name").fill(login)
+    page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
     assert "/login" not in page.url, f"{who} could not sign in"
@@ -139,7 +158,7 @@ def ticket_of(stack: Stack, feedback_id: str) -> dict:
 
 
 def test_agent_sees_new_feedback_live_opens_recategorizes_and_resolves_it(page, stack):
-    sign_in(page, "agent")
+    sign_in(page, stack, "agent")
     page.goto("/queues/mine")
     page.evaluate("window.__sameDocument = true")  # gone if the page reloads
     title = f"My card payment failed three times at checkout, order {uuid.uuid4().hex[:6]}"
@@ -151,7 +170,16 @@ def test_agent_sees_new_feedback_live_opens_recategorizes_and_resolves_it(page, 
     assert page.evaluate("window.__sameDocument") is True, "the queue was reloaded instead of updated live"
     ticket = ticket_of(stack, feedback_id)
 
-    row_link.click()
+    # Keyboard: ? shows the shortcuts, j selects the first ticket (the earliest due), Enter opens it.
+    page.keyboard.press("?")
+    assert page.locator("#help").is_visible()
+    page.keyboard.press("Escape")
+    rows = page.locator("[data-ticket-row]")
+    position = [rows.nth(i).get_attribute("data-ticket-id") for i in range(rows.count())].index(ticket["id"])
+    for _ in range(position + 1):
+        page.keyboard.press("j")
+    assert rows.nth(position).get_attribute("aria-selected") == "true"
+    page.keyboard.press("Enter")
     page.wait_for_url(f"**/tickets/{ticket['id']}")
     assert page.locator("blockquote.customer-words").inner_text().startswith("My card payment failed")
     assert page.locator(".conf").inner_text().endswith("%")
@@ -187,7 +215,7 @@ def test_agent_replies_with_a_suggested_macro_and_the_customer_gets_the_email(pa
     customer_email = f"bo.{uuid.uuid4().hex[:6]}@example.com"
     feedback_id = post_feedback(stack, f"I was charged twice for order {uuid.uuid4().hex[:6]}", customer_email)
     ticket = ticket_of(stack, feedback_id)
-    sign_in(page, "agent")
+    sign_in(page, stack, "agent")
     page.goto(f"/tickets/{ticket['id']}")
 
     # Reply with a suggested macro: the macro's text fills the composer; the e-mail reaches the customer.
@@ -221,7 +249,7 @@ def test_lead_sees_the_charts_with_the_reports_numbers(page, stack):
     backlog = stack.api("ticketing").get("/v1/reports/backlog").json()
     agents = stack.api("ticketing").get("/v1/agents").json()
 
-    sign_in(page, "lead")
+    sign_in(page, stack, "lead")
     page.goto("/dashboards")
     by_team = chart(page, "backlog-by-team")
     assert by_team["drawn"], "the chart has drawn its bars"
@@ -243,14 +271,14 @@ def test_lead_sees_the_charts_with_the_reports_numbers(page, stack):
 
 
 def test_agent_is_refused_the_routing_rules_page_and_a_lead_is_not(page, stack):
-    sign_in(page, "agent")
+    sign_in(page, stack, "agent")
     response = page.goto("/admin/routing-rules")
     assert response.status == 403
     assert "403" in page.locator("h1").inner_text()
     assert page.get_by_role("link", name="Admin").count() == 0, "agents are not offered the admin pages"
 
     page.context.clear_cookies()
-    sign_in(page, "lead")
+    sign_in(page, stack, "lead")
     response = page.goto("/admin/routing-rules")
     assert response.status == 200
     assert page.get_by_role("heading", name="Routing rules").is_visible()

@@ -683,3 +683,46 @@ def test_dockerignore() -> None:
     ignored = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()}
     assert {".git", ".venv", "var", ".env", "**/__pycache__", "**/*.egg-info"} <= ignored
     assert not {"shared", "services", "constraints.txt"} & ignored, "the images need these"
+
+
+# --- the public base URL: one setting, set everywhere (issue 10) ------------------------------------------
+
+
+def config_map_value(objects: tuple[dict[str, Any], ...], name: str, key: str) -> str | None:
+    for config in of_kind(objects, "ConfigMap"):
+        if config["metadata"]["name"].startswith(name):
+            return config.get("data", {}).get(key)
+    return None
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_public_base_url_is_set_in_each_overlay(overlay: str) -> None:
+    objects = rendered(overlay)
+    base = config_map_value(objects, "ticketing-config", "TICKETING_PUBLIC_BASE_URL")
+    assert base and base.startswith(("http://", "https://")), f"{overlay}: ticketing has no public base URL"
+    assert config_map_value(objects, "notify-config", "NOTIFY_REPLY_ADDRESS"), f"{overlay}: no reply address"
+    if overlay == "prod":
+        hosts = {rule["host"] for ingress in of_kind(objects, "Ingress") if ingress["metadata"]["name"] == "ticketing"
+                 for rule in ingress["spec"]["rules"]}
+        assert base.startswith("https://") and base.removeprefix("https://").rstrip("/") in hosts, (
+            "prod links must lead to ticketing's public host")
+
+
+def test_public_base_url_in_compose_and_make_run() -> None:
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    env = compose["services"]["ticketing"]["environment"]
+    assert "CLOSEDLOOP_PUBLIC_BASE_URL" in env["TICKETING_PUBLIC_BASE_URL"]
+    example = (REPO / ".env.example").read_text()
+    assert "CLOSEDLOOP_PUBLIC_BASE_URL=http://127.0.0.1:8003" in example, "compose publishes ticketing on 8003"
+    assert "127.0.0.1:8003:8000" in compose["services"]["ticketing"]["ports"]
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import run_local
+    finally:
+        sys.path.pop(0)
+    ports = {"ticketing": 8103, "smtp": 8125}
+    extra = run_local.service_extra("ticketing", ports.__getitem__, "http://sink")
+    assert extra["TICKETING_PUBLIC_BASE_URL"] == "http://127.0.0.1:8103", "make run links lead to its ticketing"
+    assert not any("URL" in key and key != "NOTIFY_SEED_WEBHOOK_URLS"
+                   for key in run_local.service_extra("notify", ports.__getitem__, "http://sink")), (
+        "notify builds no links of its own")

@@ -49,9 +49,13 @@ def run_twenty(system) -> None:
     created = wait_for(lambda: (e := system.receiver.events("ticket.created.v1")) and len(e) >= 20 and e,
                        timeout=60)
     assert {e["data"]["ticket"]["ticket_id"] for e in created} == {t["id"] for t in tickets.values()}
-    deliveries = wait_for(lambda: (d := notify.get("/v1/deliveries", params={"status": "delivered"}).json())
-                          ["total"] >= 20 and d, timeout=60)
+    deliveries = wait_for(lambda: (d := notify.get("/v1/deliveries", params={
+        "status": "delivered", "event_type": "ticket.created.v1"}).json())["total"] >= 20 and d, timeout=60)
     assert deliveries["total"] == 20
+    # The two praise messages were thanked by the auto-reply (ticket.replied.v1) and closed themselves.
+    thanked = wait_for(lambda: (e := system.receiver.events("ticket.replied.v1")) and len(e) >= 2 and e, timeout=60)
+    assert sorted((e["data"]["kind"], e["data"]["auto_reply_rule"]) for e in thanked) == [
+        ("auto_reply", "praise")] * 2
 
 
 def test_twenty_feedback_items_become_tickets_and_webhooks_sqlite(system):

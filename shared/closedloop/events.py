@@ -140,6 +140,20 @@ class FeedbackReplyReceivedV1(Event):
     received_at: datetime
 
 
+class FeedbackCsatAnsweredV1(Event):
+    """A CSAT survey answer (ingest's survey channel) about a ticket: ticketing records it as the
+    ticket's CSAT, as if given on the ticket's page."""
+
+    nats_subject: ClassVar[str] = "feedback.csat_answered.v1"
+
+    feedback_id: UUID
+    ticket: str  # as the survey named it: the ticket id, its public token or its reference
+    score: int = Field(ge=1, le=5)
+    comment: str | None = None
+    customer: CustomerRef
+    received_at: datetime
+
+
 # --- ticket domain (published by ticketing) ------------------------------------------------
 
 

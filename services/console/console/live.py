@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 SUBJECTS = ("ticket.>", "alert.>", "notification.>")
 QUEUE_SIZE = 200
 HEARTBEAT_SECONDS = 15.0
+# A stream ends after this long and the browser reconnects (EventSource does it by itself, `retry` below):
+# no connection outlives a deploy's graceful-shutdown window by much, and load rebalances over replicas.
+STREAM_SECONDS = 300.0
 
 
 def summarise(subject: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -78,9 +81,10 @@ class LiveHub:
     async def stream(self) -> AsyncIterator[str]:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
         self.listeners.add(queue)
+        ends = asyncio.get_running_loop().time() + STREAM_SECONDS
         try:
             yield "retry: 3000\n: connected\n\n"
-            while queue in self.listeners:
+            while queue in self.listeners and asyncio.get_running_loop().time() < ends:
                 try:
                     event = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
                 except TimeoutError:

@@ -33,6 +33,9 @@ class ConsoleSettings(ServiceSettings):
     # Only used while identity_url is empty; never in production.
     demo_users: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEMO_USERS))
     service_api_key: str = DEV_API_KEY
+    # Shown under the sign-in form, e.g. the demo accounts of a local run. Empty: the demo users above
+    # when they are in use, else nothing.
+    login_hint: str = ""
     session_hours: float = 12.0
     # Secure cookies need HTTPS; the local run is plain HTTP.
     cookie_secure: bool = False

@@ -3,6 +3,7 @@
 The only place that knows how a user's credentials travel: a JWT from the identity service as
 `Authorization: Bearer`, or (development stand-in) the service API key."""
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,11 @@ class Upstream:
 class UserApi:
     upstream: Upstream
     headers: dict[str, str]
+    # GET answers kept for one page (see `for_one_page`): two charts of the same report ask once.
+    cache: dict[tuple[str, str, str], Any] | None = None
+
+    def for_one_page(self) -> "UserApi":
+        return UserApi(self.upstream, self.headers, {})
 
     async def request(self, method: str, service: str, path: str, *, params: dict[str, Any] | None = None,
                       json: Any = None, ok_missing: bool = False) -> Any:
@@ -75,7 +81,13 @@ class UserApi:
         return response.json()
 
     async def get(self, service: str, path: str, **params: Any) -> Any:
-        return await self.request("GET", service, path, params=params)
+        if self.cache is None:
+            return await self.request("GET", service, path, params=params)
+        key = (service, path, repr(sorted(params.items())))
+        if key not in self.cache:
+            # The task, not its result: concurrent charts asking for the same report share one call.
+            self.cache[key] = asyncio.ensure_future(self.request("GET", service, path, params=params))
+        return await asyncio.shield(self.cache[key])
 
     async def get_or_none(self, service: str, path: str, **params: Any) -> Any:
         return await self.request("GET", service, path, params=params, ok_missing=True)

@@ -179,7 +179,7 @@ async def test_pages_need_a_session_and_the_role_is_checked_on_the_server(consol
         response = await client.get("/queues/mine")
         assert response.status_code == 303 and response.headers["location"].startswith("/login?next=")
         wrong = await client.post("/login", data={"username": "agent@example.com", "password": "x"})
-        assert wrong.status_code == 401 and "Wrong e-mail or password." in wrong.text
+        assert wrong.status_code == 401 and "Wrong user name or password." in wrong.text
 
         await _signed_in(client, "agent")
         for path in ("/admin/routing-rules", "/admin/models", "/admin/taxonomy", "/admin"):

@@ -153,6 +153,9 @@ class ParsedEmail(BaseModel):
     thread_id: str | None
     language: str | None
     to: list[str]
+    cc: list[str] = []
+    in_reply_to: list[str] = []
+    references: list[str] = []
 
 
 def _message_ids(value: str | None) -> list[str]:
@@ -185,6 +188,8 @@ def parse_email(raw: bytes) -> ParsedEmail:
         message_id=message_ids[0] if message_ids else None, thread_id=thread[0] if thread else None,
         language=language if language and re.match(LANGUAGE_TAG, language) else None,
         to=[address for _, address in getaddresses([str(message.get("To", ""))]) if address],
+        cc=[address for _, address in getaddresses([str(message.get("Cc", ""))]) if address],
+        in_reply_to=_message_ids(message.get("In-Reply-To")), references=_message_ids(message.get("References")),
     )
 
 
@@ -201,7 +206,12 @@ def email_record(parsed: ParsedEmail, customer_id: str, tier: str | None) -> Fee
         "channel": "email", "text": parsed.text, "subject": parsed.subject,
         "customer": {"id": customer_id, "email": parsed.sender, "name": parsed.sender_name, "tier": tier},
         "external_id": parsed.message_id[:200] if parsed.message_id else None, "thread_id": parsed.thread_id,
-        "language": parsed.language, "metadata": {"to": parsed.to, "message_id": parsed.message_id},
+        "language": parsed.language,
+        # The threading headers: ingest.replies joins an answer to its ticket by them.
+        "metadata": {"to": parsed.to, "message_id": parsed.message_id,
+                     **({"cc": parsed.cc} if parsed.cc else {}),
+                     **({"in_reply_to": parsed.in_reply_to} if parsed.in_reply_to else {}),
+                     **({"references": parsed.references} if parsed.references else {})},
     }, {"subject": "body.headers.Subject", "customer": "body.headers.From", "external_id": "body.headers.Message-ID",
         "thread_id": "body.headers.References"})
 

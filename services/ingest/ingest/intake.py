@@ -12,7 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.errors import FieldError, ProblemError
-from closedloop.events import CustomerRef, FeedbackReceivedV1
+from closedloop.events import CustomerRef, FeedbackCsatAnsweredV1, FeedbackReceivedV1, FeedbackReplyReceivedV1
+from ingest import replies
 from ingest.cleaning import mask_pii
 from ingest.models import Customer, Feedback, FeedbackDuplicate, IdempotencyKey, outbox
 from ingest.schemas import DuplicateReason, FeedbackCreate
@@ -24,6 +25,7 @@ class Accepted:
     feedback: Feedback
     duplicate: bool
     reason: DuplicateReason | None = None
+    reply_to_ticket: str | None = None
 
 
 def _request_hash(body: FeedbackCreate) -> str:
@@ -120,13 +122,30 @@ async def stage_feedback(session: AsyncSession, body: FeedbackCreate, *, idempot
     if idempotency_key:
         session.add(IdempotencyKey(key=idempotency_key, request_hash=request_hash,
                                    feedback_id=feedback.id, created_at=now))
+    customer = CustomerRef(id=feedback.customer_id, tier=tier, email=email, name=name, locale=locale, value=value)
+    reply = await replies.find_ticket(session, body)
+    if reply is not None:
+        # An answer to one of our messages: it continues its ticket (ticketing adds it as the customer's
+        # comment and reopens the ticket), so classify never sees it and no second ticket opens.
+        feedback.ticket_id, feedback.status = reply.ticket_id, "ticket_opened"
+        outbox.add(session, FeedbackReplyReceivedV1(
+            feedback_id=feedback.id, ticket_id=reply.ticket_id, channel=body.channel, text=masked_text,
+            subject=masked_subject, customer=customer, language=body.language, thread_id=body.thread_id,
+            message_id=body.external_id if body.channel == "email" else None, in_reply_to=reply.in_reply_to,
+            references=reply.references, matched_by=reply.matched_by, received_at=now))
+        return Accepted(feedback, duplicate=False, reply_to_ticket=reply.ticket_id)
     outbox.add(session, FeedbackReceivedV1(
         feedback_id=feedback.id, channel=body.channel, text=masked_text, subject=masked_subject,
-        customer=CustomerRef(id=feedback.customer_id, tier=tier, email=email, name=name, locale=locale, value=value),
-        rating=body.rating, language=body.language, external_id=body.external_id, source_id=body.external_id,
+        customer=customer, rating=body.rating, language=body.language, external_id=body.external_id, source_id=body.external_id,
         thread_id=body.thread_id, app_version=body.app_version, platform=body.platform, nps=body.nps,
         csat=body.csat, pii_masked=found, metadata=body.metadata, received_at=now,
     ))
+    about = (body.metadata or {}).get("ticket_id")
+    if body.channel == "survey" and body.csat is not None and isinstance(about, str) and about.strip():
+        # A CSAT survey about a ticket: ticketing records the score as that ticket's CSAT.
+        outbox.add(session, FeedbackCsatAnsweredV1(
+            feedback_id=feedback.id, ticket=about.strip(), score=body.csat, customer=customer, received_at=now,
+            comment=None if (body.metadata or {}).get("score_only") else masked_text))
     return Accepted(feedback, duplicate=False)
 
 

@@ -104,6 +104,10 @@ class FeedbackAccepted(BaseModel):
         default=None, description="`idempotency_key` (a retry), `source_id` (same channel and external_id) or "
                                   "`same_text` (the same customer sent the same text within the window).")
     status_url: str
+    reply_to_ticket: str | None = Field(
+        default=None, description="Set when this was recognised as the customer's answer about a ticket (e-mail "
+                                  "In-Reply-To/References, ticket address or tag; chat/app thread): it continues "
+                                  "that ticket instead of opening one.")
 
 
 class CustomerPublic(BaseModel):

@@ -43,8 +43,12 @@ class Outgoing:
     circuit_key: str = ""
 
 
-def email_payload(subject: str, text: str, html: str | None) -> str:
-    return json.dumps({"subject": subject, "text": text, "html": html}, ensure_ascii=False)
+def email_payload(subject: str, text: str, html: str | None, headers: dict[str, str] | None = None) -> str:
+    """`headers`: Message-ID, In-Reply-To, References and Reply-To of a customer e-mail (see notify.threads)."""
+    content: dict[str, object] = {"subject": subject, "text": text, "html": html}
+    if headers:
+        content["headers"] = headers
+    return json.dumps(content, ensure_ascii=False)
 
 
 def slack_payload(text: str) -> str:
@@ -117,7 +121,12 @@ class Senders:
         message["To"] = item.target
         message["Subject"] = content["subject"]
         message["Date"] = formatdate(localtime=False)
-        message["Message-ID"] = make_msgid(idstring=item.id.replace("-", ""), domain="closedloop")
+        headers = content.get("headers") or {}
+        message["Message-ID"] = headers.get("Message-ID") or make_msgid(idstring=item.id.replace("-", ""),
+                                                                         domain="closedloop")
+        for name in ("In-Reply-To", "References", "Reply-To"):
+            if headers.get(name):
+                message[name] = headers[name]
         message["Closedloop-Delivery-Id"] = item.id
         message["Closedloop-Event-Type"] = item.event_type
         message.set_content(content["text"])

@@ -1,6 +1,7 @@
 """The templates notify ships with. They are inserted into the `templates` table at start-up when
 missing, and can then be edited over the API (`/v1/templates`). Customer-facing notifications come in
-en, es, pt and de; internal ones in en. Keys are event types; "event" is the generic summary used by
+en, zh (Simplified Chinese), es, pt and de; internal ones in en. Customer e-mails get the ticket tag
+`[#<reference>]` appended to their subject by the planner (so an edited template cannot lose it). Keys are event types; "event" is the generic summary used by
 subscriptions that name no template."""
 
 from dataclasses import dataclass
@@ -45,6 +46,12 @@ _ACK = {
            "Sie erhalten eine erste Antwort innerhalb von {{ expected_response }}.",
            "Den Status verfolgen Sie hier:",
            "Ihr Support-Team"),
+    "zh": ("我们已收到您的消息：{{ ticket.title }}",
+           "{% if customer.name %}{{ customer.name }}，{% endif %}您好：",
+           "感谢您联系我们。我们已就“{{ ticket.title }}”创建工单 {{ reference }}。",
+           "我们将在 {{ expected_response }}内给您首次答复。",
+           "您可以在这里查看进展：",
+           "客服团队"),
 }
 
 _CSAT = {
@@ -72,7 +79,36 @@ _CSAT = {
            "Würden Sie unsere Hilfe kurz mit 1 bis 5 bewerten?",
            "Das Ticket finden Sie weiterhin hier:",
            "Ihr Support-Team"),
+    "zh": ("您对我们的服务满意吗？{{ ticket.title }}",
+           "{% if customer.name %}{{ customer.name }}，{% endif %}您好：",
+           "您的工单 {{ reference }}（“{{ ticket.title }}”）已解决。",
+           "能否花一点时间，为我们的帮助打个分（1 到 5 分）？",
+           "您仍可以在这里查看工单：",
+           "客服团队"),
 }
+
+# An agent's reply (or the resolution message, or an auto-reply): the agent's own words, then the link.
+_REPLY = {
+    "en": ("Re: {{ ticket.title }}", "You can follow your request and answer here:",
+           "Simply reply to this e-mail to answer."),
+    "zh": ("回复：{{ ticket.title }}", "您可以在这里查看并回复您的请求：", "直接回复此邮件即可答复我们。"),
+    "es": ("Re: {{ ticket.title }}", "Puedes seguir tu solicitud y responder aquí:",
+           "Responde a este correo para contestarnos."),
+    "pt": ("Re: {{ ticket.title }}", "Pode acompanhar o seu pedido e responder aqui:",
+           "Basta responder a este e-mail."),
+    "de": ("Re: {{ ticket.title }}", "Ihre Anfrage verfolgen und beantworten Sie hier:",
+           "Antworten Sie einfach auf diese E-Mail."),
+}
+
+
+def _reply(language: str) -> DefaultTemplate:
+    subject, follow, answer = _REPLY[language]
+    text = ("{{ reply.text }}\n\n— {{ reply.author }}\n\n"
+            f"{{% if status_url %}}{follow} {{{{ status_url }}}}\n{{% endif %}}{answer}\n")
+    html = ('<div style="white-space:pre-wrap">{{ reply.text }}</div>\n<p>— {{ reply.author }}</p>\n'
+            f'{{% if status_url %}}<p>{follow} <a href="{{{{ status_url }}}}">{{{{ status_url }}}}</a></p>{{% endif %}}\n'
+            f"<p>{answer}</p>")
+    return DefaultTemplate("ticket.replied.v1", "email", language, subject, text, html)
 
 
 def _acknowledgement(language: str) -> DefaultTemplate:
@@ -149,5 +185,6 @@ _INTERNAL = [
 DEFAULT_TEMPLATES: list[DefaultTemplate] = [
     *(_acknowledgement(language) for language in _ACK),
     *(_csat(language) for language in _CSAT),
+    *(_reply(language) for language in _REPLY),
     *_INTERNAL,
 ]

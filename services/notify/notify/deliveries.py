@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,18 +17,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from closedloop.events import (
     AlertRaisedV1,
     Event,
+    NotificationSuppressedV1,
     TicketAssignedV1,
     TicketCreatedV1,
+    TicketCustomerRepliedV1,
+    TicketRepliedV1,
     TicketResolvedV1,
     TicketSlaBreachedV1,
     TicketSlaWarningV1,
 )
 from closedloop.metrics import NOTIFICATIONS
 from closedloop.wakeup import wake_after_commit
-from notify import nospam, templating
+from notify import nospam, templating, threads
 from notify.channels import email_payload, slack_payload
 from notify.dispatcher import DELIVERIES_CHANNEL
-from notify.models import Delivery, Subscription, WebhookEndpoint
+from notify.models import Delivery, Subscription, WebhookEndpoint, outbox
 from notify.settings import NotifySettings
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,7 @@ class Intent:
     language: str | None = None
     timezone: str | None = None
     subscription_id: str | None = None
+    audience: str = "internal"  # customer, internal or subscriber
 
 
 def _first(*values: Any) -> Any:
@@ -95,7 +99,8 @@ def default_intents(event: Event, settings: NotifySettings) -> list[Intent]:
     key = event.nats_subject
     if isinstance(event, TicketCreatedV1 | TicketResolvedV1):
         address = _email(ticket.customer.email)
-        return [Intent("email", address, key, customer_language(event), customer_timezone(event))] if address else []
+        return [Intent("email", address, key, customer_language(event), customer_timezone(event),
+                       audience="customer")] if address else []
     if isinstance(event, TicketAssignedV1):
         address = _email(getattr(event, "assignee_email", None), getattr(ticket, "assignee_email", None),
                          event.assignee)
@@ -150,23 +155,60 @@ class Planner:
                 continue
             intents.append(Intent(subscription.channel, subscription.target,
                                   subscription.template_key or templating.GENERIC_KEY,
-                                  subscription.language, subscription.timezone, subscription.id))
+                                  subscription.language, subscription.timezone, subscription.id,
+                                  audience="subscriber"))
+        if isinstance(event, TicketCustomerRepliedV1) and event.message_id:
+            await threads.record(session, ticket_id, event.message_id, "in", None, now)  # type: ignore[arg-type]
+        if isinstance(event, TicketRepliedV1):
+            planned += await self._reply_to_customer(session, event, endpoints, hooked, intents, now)
 
         for endpoint in hooked:
             delivery_id = str(uuid4())
             planned.append(self._add(session, Delivery(
                 id=delivery_id, channel="webhook", endpoint_id=endpoint.id, recipient=endpoint.url,
                 target=endpoint.url, payload=webhook_body(delivery_id, event), status="pending",
-                next_attempt_at=now), event, ticket_id, now))
+                next_attempt_at=now, audience="subscriber"), event, ticket_id, now))
         seen: set[tuple[str, str, str]] = set()
         for intent in intents:
             if (intent.channel, intent.recipient, intent.template_key) in seen:
                 continue  # a default and a subscription naming the same person: one message
             seen.add((intent.channel, intent.recipient, intent.template_key))
             planned.append(await self._notification(session, event, intent, ticket_id, now))
-        if any(delivery.status == "pending" for delivery in planned):
-            wake_after_commit(session, DELIVERIES_CHANNEL)  # sent right after this commits, not at the next poll
         return planned
+
+    async def _reply_to_customer(self, session: AsyncSession, event: TicketRepliedV1,
+                                 endpoints: dict[str, WebhookEndpoint], hooked: list[WebhookEndpoint],
+                                 intents: list[Intent], now: datetime) -> list[Delivery]:
+        """The customer is answered over the channel the feedback came from: a partner's endpoint for
+        the channel (chat, app, ...) gets the reply as a signed webhook; an e-mail ticket, or any
+        other ticket of a customer with an address, gets a threaded e-mail. With no way to reach the
+        customer, a suppressed delivery records why (and ticketing shows the reply as undelivered)."""
+        ticket = event.ticket
+        partners = [e for e in endpoints.values() if event.channel in (e.customer_channels or [])]
+        if event.channel != "email" and partners:
+            planned = []
+            for endpoint in partners:
+                if endpoint in hooked:  # it subscribed to the event anyway: that delivery is the reply
+                    hooked.remove(endpoint)
+                delivery_id = str(uuid4())
+                planned.append(self._add(session, Delivery(
+                    id=delivery_id, channel="webhook", endpoint_id=endpoint.id, recipient=endpoint.url,
+                    target=endpoint.url, payload=webhook_body(delivery_id, event), status="pending",
+                    next_attempt_at=now, audience="customer", template_key=event.nats_subject),
+                    event, str(ticket.ticket_id), now))
+            return planned
+        address = _email(ticket.customer.email)
+        if address:
+            intents.insert(0, Intent("email", address, event.nats_subject, customer_language(event),
+                                     customer_timezone(event), audience="customer"))
+            return []
+        reason = f"no_route: no partner endpoint for channel {event.channel!r} and no customer e-mail address"
+        delivery = self._add(session, Delivery(
+            id=str(uuid4()), channel="email" if event.channel == "email" else "webhook", endpoint_id=None,
+            recipient=ticket.customer.id,
+            target=ticket.customer.id, template_key=event.nats_subject, payload="", status="suppressed",
+            next_attempt_at=now, reason=reason, audience="customer"), event, str(ticket.ticket_id), now)
+        return [delivery]
 
     def _add(self, session: AsyncSession, delivery: Delivery, event: Event, ticket_id: str | None,
              now: datetime) -> Delivery:
@@ -176,8 +218,15 @@ class Planner:
         delivery.attempts = 0
         delivery.created_at = now
         session.add(delivery)
+        if delivery.status == "pending":
+            wake_after_commit(session, DELIVERIES_CHANNEL)  # sent right after this commits, not at the next poll
         if delivery.status == "suppressed":
             NOTIFICATIONS.labels(delivery.channel, "suppressed").inc()
+            if delivery.audience == "customer":  # ticketing shows such a reply as undelivered
+                outbox.add(session, NotificationSuppressedV1(
+                    delivery_id=UUID(delivery.id), source_event_id=event.event_id, channel=delivery.channel,
+                    target=delivery.target, reason=delivery.reason or "", event_type=event.nats_subject,
+                    ticket_id=UUID(ticket_id) if ticket_id else None, to_customer=True))
         return delivery
 
     async def _notification(self, session: AsyncSession, event: Event, intent: Intent, ticket_id: str | None,
@@ -187,12 +236,19 @@ class Planner:
         await session.flush()
         context = templating.build_context(event, settings, intent.recipient)
         language, payload, error = intent.language, "", None
+        delivery_id = str(uuid4())
         try:
             rendered = await templating.render(session, intent.template_key, intent.channel, intent.language,
                                                context, settings.fallback_language)
             language = rendered.language
-            payload = (email_payload(rendered.subject, rendered.text, rendered.html) if intent.channel == "email"
-                       else slack_payload(rendered.text))
+            if intent.channel == "email" and intent.audience == "customer" and ticket_id is not None:
+                subject, headers = await threads.customer_email(session, event, rendered.subject, delivery_id,
+                                                                settings, now)
+                payload = email_payload(subject, rendered.text, rendered.html, headers)
+            elif intent.channel == "email":
+                payload = email_payload(rendered.subject, rendered.text, rendered.html)
+            else:
+                payload = slack_payload(rendered.text)
         except templating.TemplateInvalid as exc:
             error = f"template_error: {exc}"
         if error:
@@ -200,15 +256,23 @@ class Planner:
         elif intent.channel == "email" and not settings.smtp_host:
             decision = nospam.Decision("suppressed", now, "channel_disabled: e-mail is not configured "
                                                           "(NOTIFY_SMTP_HOST)")
+        elif isinstance(event, TicketRepliedV1) and intent.audience == "customer":
+            # A message of a conversation the customer started: never capped, held or de-duplicated.
+            decision = nospam.Decision("pending", now)
         else:
             decision = await nospam.decide(session, settings, channel=intent.channel, recipient=intent.recipient,
                                            template_key=intent.template_key, ticket_id=ticket_id,
                                            urgent=is_urgent(event), timezone=intent.timezone, now=now)
+        if decision.status != "suppressed" and intent.channel == "email" and '"Message-ID"' in payload:
+            # Part of the conversation from now on: the next e-mail answers this one.
+            await threads.record(session, ticket_id, json.loads(payload)["headers"]["Message-ID"], "out",  # type: ignore[arg-type]
+                                 delivery_id, now)
         if decision.status == "suppressed":
             log.info("notification suppressed", extra={"recipient": intent.recipient, "reason": decision.reason,
                                                        "event_type": event.nats_subject})
         return self._add(session, Delivery(
-            id=str(uuid4()), channel=intent.channel, endpoint_id=None, recipient=intent.recipient,
+            id=delivery_id, channel=intent.channel, endpoint_id=None, recipient=intent.recipient,
             target=intent.recipient, subscription_id=intent.subscription_id, template_key=intent.template_key,
             language=language, payload=payload, status=decision.status, next_attempt_at=decision.next_attempt_at,
-            reason=decision.reason), event, ticket_id, now)
+            reason=decision.reason, audience=intent.audience), event, ticket_id, now)
+

@@ -233,14 +233,15 @@ class Dispatcher:
         if delivery.status == "delivered":
             outbox.add(session, NotificationDeliveredV1(
                 delivery_id=UUID(delivery.id), source_event_id=UUID(delivery.source_event_id),
-                channel=delivery.channel, target=delivery.target, attempts=delivery.attempts))
+                channel=delivery.channel, target=delivery.target, attempts=delivery.attempts,
+                **about(delivery)))
         elif delivery.status == "failed":
             log.warning("delivery failed for good", extra={"delivery_id": delivery.id, "channel": delivery.channel,
                                                            "error": delivery.last_error})
             outbox.add(session, NotificationFailedV1(
                 delivery_id=UUID(delivery.id), source_event_id=UUID(delivery.source_event_id),
                 channel=delivery.channel, target=delivery.target, attempts=delivery.attempts,
-                error=delivery.last_error or ""))
+                error=delivery.last_error or "", **about(delivery)))
         return was_open and breaker.open_until is None
 
     async def _release_postponed(self, session: AsyncSession, item: Outgoing, now: datetime) -> None:
@@ -260,6 +261,12 @@ class Dispatcher:
 
 # The name the dispatcher had when it sent webhooks only.
 WebhookDispatcher = Dispatcher
+
+
+def about(delivery: Delivery) -> dict[str, object]:
+    """What the outcome events say about the delivery's subject (ticketing follows replies to customers)."""
+    return {"event_type": delivery.event_type, "ticket_id": UUID(delivery.ticket_id) if delivery.ticket_id else None,
+            "to_customer": delivery.audience == "customer"}
 
 
 def record_attempt(delivery: Delivery, result: SendResult, policy: RetryPolicy, now: datetime) -> None:

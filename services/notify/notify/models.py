@@ -7,6 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from closedloop.db import ServiceBase, UTCDateTime, new_metadata
 from closedloop.messaging.models import messaging_models
+from closedloop.messaging.tables import AutoIncrementId
 
 
 class Base(ServiceBase):
@@ -28,6 +29,9 @@ class WebhookEndpoint(Base):
     event_types: Mapped[list[str]] = mapped_column(JSON)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # A partner's endpoint that answers customers on these channels (e.g. ["chat", "app"]): replies to
+    # tickets from them are delivered here as ticket.replied.v1 (0003).
+    customer_channels: Mapped[list[str] | None] = mapped_column(JSON, default=list)
 
 
 class Delivery(Base):
@@ -66,6 +70,8 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # customer (the person the ticket is about), internal (assignee, lead, operations) or subscriber (0003).
+    audience: Mapped[str | None] = mapped_column(String(20), default=None)
 
 
 class Subscription(Base):
@@ -117,3 +123,18 @@ class CircuitBreaker(Base):
     # While half-open: the single probe in flight holds the target until this time.
     probe_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ThreadMessage(Base):
+    """One e-mail of a ticket's conversation with the customer, ours or theirs: the next one we send
+    answers the latest (`In-Reply-To`) and lists them all (`References`)."""
+
+    __tablename__ = "thread_messages"
+    __table_args__ = (UniqueConstraint("ticket_id", "message_id", name="uq_thread_messages_ticket_message"),)
+
+    id: Mapped[int] = mapped_column(AutoIncrementId, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[str] = mapped_column(String(36), index=True)
+    message_id: Mapped[str] = mapped_column(String(500))
+    direction: Mapped[str] = mapped_column(String(10))  # in | out
+    delivery_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

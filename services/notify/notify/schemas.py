@@ -47,6 +47,10 @@ class WebhookCreate(BaseModel):
                                    description="Glob patterns over event subjects.")
     secret: str | None = Field(default=None, min_length=16, max_length=200,
                                description="Signing secret; generated when omitted.")
+    customer_channels: list[Literal["chat", "app", "app_review", "web", "api", "survey"]] = Field(
+        default_factory=list, examples=[["chat", "app"]],
+        description="A partner's endpoint that answers customers on these channels: agents' replies to tickets "
+                    "from them are delivered here (ticket.replied.v1, with the conversation's thread_id).")
 
 
 class WebhookPublic(BaseModel):
@@ -54,6 +58,7 @@ class WebhookPublic(BaseModel):
     name: str
     url: str
     event_types: list[str]
+    customer_channels: list[str] = Field(default_factory=list)
     active: bool
     created_at: datetime
     circuit: CircuitPublic | None = Field(default=None, description="The endpoint's circuit breaker.")
@@ -76,6 +81,8 @@ class DeliveryPublic(BaseModel):
     template_key: str | None
     language: str | None
     ticket_id: str | None
+    audience: str | None = Field(default=None, description="customer (the ticket's customer), internal "
+                                                            "(assignee, lead, operations) or subscriber.")
     source_event_id: str
     event_type: str
     target: str

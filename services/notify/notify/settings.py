@@ -42,10 +42,10 @@ class NotifySettings(ServiceSettings):
 
     # Who gets what by default (on top of the subscriptions made over the API).
     default_notifications: bool = True
-    # The customer's public status page: "<base>/<public token or ticket id>".
-    public_status_base_url: str = "http://127.0.0.1:8001/status"
-    # Where customers rate a resolution when the event carries no csat_url: "<base>/<token or id>".
-    csat_base_url: str = "http://127.0.0.1:8001/csat"
+    # Customers' answers come back to this address: Reply-To is "<local>+<ticket>@<domain>" (route the
+    # domain's mail to ingest's /v1/channels/email); its domain also names our Message-IDs. Links in
+    # messages come from the ticket events (ticketing's TICKETING_PUBLIC_BASE_URL), never from here.
+    reply_address: str = "support@closedloop.local"
     # Operations: a Slack-compatible incoming webhook and/or an e-mail address for alert.raised.v1.
     ops_slack_webhook_url: str = ""
     ops_email: str = ""

@@ -19,6 +19,7 @@ from closedloop.events import (
     Event,
     TicketAssignedV1,
     TicketCreatedV1,
+    TicketRepliedV1,
     TicketResolvedV1,
     TicketSlaBreachedV1,
     TicketSlaWarningV1,
@@ -41,6 +42,7 @@ _UNITS = {
     "es": (("minuto", "minutos"), ("hora", "horas"), ("día", "días")),
     "pt": (("minuto", "minutos"), ("hora", "horas"), ("dia", "dias")),
     "de": (("Minute", "Minuten"), ("Stunde", "Stunden"), ("Tag", "Tage")),
+    "zh": (("分钟", "分钟"), ("小时", "小时"), ("天", "天")),
 }
 
 
@@ -154,15 +156,15 @@ async def render(session: AsyncSession, key: str, channel: str, language: str | 
 
 # --- context -------------------------------------------------------------------------------------
 
-def public_link(base: str, ticket: TicketSnapshot) -> str:
-    return f"{base.rstrip('/')}/{ticket.public_token or ticket.ticket_id}"
-
-
 def expected_response(event: Event, ticket: TicketSnapshot) -> timedelta | None:
     due = ticket.first_response_due_at
     if due is not None:
         return max(due - event.occurred_at, timedelta(minutes=1))
     return DEFAULT_FIRST_RESPONSE.get(ticket.priority)
+
+
+def reference_of(ticket: TicketSnapshot) -> str:
+    return ticket.reference or str(ticket.ticket_id).split("-")[0].upper()
 
 
 def build_context(event: Event, settings: NotifySettings, recipient: str | None = None) -> dict[str, Any]:
@@ -173,12 +175,15 @@ def build_context(event: Event, settings: NotifySettings, recipient: str | None 
         "ticket": data.get("ticket"), "customer": (data.get("ticket") or {}).get("customer") or {},
         "alert": data if isinstance(event, AlertRaisedV1) else None,
         "status_url": None, "csat_url": None, "expected_response": None, "due_at": None, "reference": None,
+        # ticket.replied.v1: what the agent wrote and who they are (a display name, never an address).
+        "reply": {"text": data["text"], "author": data["author"], "kind": data.get("kind")}
+        if isinstance(event, TicketRepliedV1) else None,
     }
     if ticket is not None:
-        context["reference"] = str(ticket.ticket_id).split("-")[0].upper()
-        context["status_url"] = getattr(event, "status_url", None) or public_link(settings.public_status_base_url,
-                                                                                  ticket)
-        context["csat_url"] = getattr(event, "csat_url", None) or public_link(settings.csat_base_url, ticket)
+        context["reference"] = reference_of(ticket)
+        # Links come from ticketing (one public base URL for every link that leaves the system).
+        context["status_url"] = getattr(event, "status_url", None) or ticket.status_url
+        context["csat_url"] = getattr(event, "csat_url", None) or ticket.csat_url
         context["due_at"] = ticket.first_response_due_at.isoformat() if ticket.first_response_due_at else None
         context["_expected_response_delta"] = expected_response(event, ticket)
     return context
@@ -194,7 +199,9 @@ def sample_event(key: str) -> Event:
         category="billing/unexpected_charge", sentiment="negative",
         customer=CustomerRef(id="cust-1", tier="vip", email="ana@example.com", name="Ana"),
         assignee="agent@example.com", public_token="pub-3f2b9c1e", team_lead="lead@example.com",
-        first_response_due_at=now + timedelta(hours=2),
+        first_response_due_at=now + timedelta(hours=2), channel="email", reference="3F2B9C1E",
+        status_url="https://support.example.com/tickets/pub-3f2b9c1e",
+        csat_url="https://support.example.com/tickets/pub-3f2b9c1e/csat",
     )
     samples: dict[str, Event] = {
         "ticket.created.v1": TicketCreatedV1(ticket=ticket, occurred_at=now),
@@ -204,6 +211,9 @@ def sample_event(key: str) -> Event:
         "ticket.sla_breached.v1": TicketSlaBreachedV1(ticket=ticket, target="first_response", due_at=now,
                                                       previous_priority="P2", occurred_at=now),
         "ticket.resolved.v1": TicketResolvedV1(ticket=ticket, resolved_at=now, occurred_at=now),
+        "ticket.replied.v1": TicketRepliedV1(ticket=ticket, comment_id=1, author="Ana", author_type="agent",
+                                             text="We refunded the duplicate charge; it shows within 3 days.",
+                                             language="en", channel="email", occurred_at=now),
         "alert.raised.v1": AlertRaisedV1(kind="negative_spike", severity="critical", occurred_at=now,
                                          message="Negative feedback share is 42% over the last hour",
                                          metrics={"negative_share": 0.42, "volume": 180}),

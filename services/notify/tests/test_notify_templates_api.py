@@ -105,10 +105,13 @@ async def test_an_edited_template_is_used_for_the_next_email(make_app, smtp_serv
         edited |= {"subject": "Got it! #{{ reference }}", "body_text": "Thanks {{ customer.name }}: {{ status_url }}"}
         assert (await client.put(f"/v1/templates/{english['id']}", json=edited)).status_code == 200
 
-        ticket = notify_kit.snapshot(customer=CustomerRef(id="c-8", email="sam@example.com", name="Sam"))
+        ticket = notify_kit.snapshot(customer=CustomerRef(id="c-8", email="sam@example.com", name="Sam"),
+                                     status_url="https://support.example.com/tickets/tok-8")
         await notify_kit.publish(app, TicketCreatedV1(ticket=ticket))
         await eventually(notify_kit.where(client, status="delivered"), timeout=15)
         [message] = smtp_server.to("sam@example.com")
-        assert message["Subject"] == f"Got it! #{str(ticket.ticket_id)[:8].upper()}"
+        reference = str(ticket.ticket_id)[:8].upper()
+        # The ticket tag is appended to every customer e-mail, so the answer finds its ticket.
+        assert message["Subject"] == f"Got it! #{reference} [#{reference}]"
         assert message.get_body(("plain",)).get_content().startswith(
-            f"Thanks Sam: http://127.0.0.1:8001/status/{ticket.ticket_id}")
+            "Thanks Sam: https://support.example.com/tickets/tok-8")

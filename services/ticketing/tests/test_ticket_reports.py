@@ -27,6 +27,9 @@ async def reply(client, ticket_id):
 
 async def test_response_times_compliance_backlog_csat_and_top_issues(app, clock):
     async with running_app(app) as client:
+        # Praise stays a ticket an agent answers here (the auto-reply would close it: test_auto_reply.py).
+        rules = await client.put("/v1/auto-reply", json={"praise": {"enabled": False}})
+        assert rules.status_code == 200
         # Last week: 1 refund ticket. This week: 3 refund, 2 outage, 1 praise.
         clock.set(MONDAY_9_UTC - timedelta(days=7))
         await open_from(app, classified("billing/refund"))

@@ -89,7 +89,8 @@ async def test_filters(app):
         assert await names(priority="P1") == {"payment", "login"}
         assert await names(priority="P0") == {"outage"}
         assert await names(status="resolved") == {"outage"}
-        assert await names(status="new") == set(TICKETS) - {"outage"}
+        assert await names(status="new") == set(TICKETS) - {"outage", "praise"}
+        assert await names(status="closed") == {"praise"}, "praise is thanked and closes itself (auto-reply)"
         assert await names(category="billing") == {"refund", "payment"}
         assert await names(category="billing/refund") == {"refund"}
         assert await names(category="bill") == set(), "a prefix matches whole taxonomy levels only"

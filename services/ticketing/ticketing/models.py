@@ -66,6 +66,12 @@ class Ticket(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     merged_into: Mapped[str | None] = mapped_column(String(36), default=None)
+    # Added in 0003: the conversation the feedback came from (answers go back into it), what the
+    # customer felt (for suggested replies), and the declared incident the ticket belongs to.
+    thread_id: Mapped[str | None] = mapped_column(String(500), default=None)
+    source_message_id: Mapped[str | None] = mapped_column(String(500), default=None)
+    emotions: Mapped[list[str] | None] = mapped_column(JSON, default=list)
+    incident_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
 
 
 class RoutingRule(Base):
@@ -163,6 +169,16 @@ class Comment(Base):
     public: Mapped[bool] = mapped_column(Boolean)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Added in 0003. A public agent/system message is announced as ticket.replied.v1 (`event_id`) and
+    # its delivery to the customer followed from notify's events: pending → delivered | undelivered.
+    kind: Mapped[str | None] = mapped_column(String(20), default=None)  # reply, resolution, auto_reply
+    channel: Mapped[str | None] = mapped_column(String(20), default=None)
+    event_id: Mapped[str | None] = mapped_column(String(36), default=None, index=True)
+    delivery_status: Mapped[str | None] = mapped_column(String(20), default=None)
+    delivery_error: Mapped[str | None] = mapped_column(Text, default=None)
+    macro_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    feedback_id: Mapped[str | None] = mapped_column(String(36), default=None)  # a customer's reply by e-mail/chat
+    message_id: Mapped[str | None] = mapped_column(String(500), default=None)
 
 
 class AuditEntry(Base):
@@ -206,3 +222,59 @@ class CsatResponse(Base):
     score: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[str | None] = mapped_column(String(20), default="page")  # page | survey (0003)
+
+
+class Macro(Base):
+    """A reply template in one language; placeholders are filled for the ticket, the agent edits the
+    result, and what the agent finally sends is the reply."""
+
+    __tablename__ = "macros"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(20))
+    # A taxonomy key (any level) the macro is written for; NULL: any category.
+    category: Mapped[str | None] = mapped_column(String(200))
+    emotions: Mapped[list[str]] = mapped_column(JSON)  # e.g. ["anger"]: written for an upset customer
+    body: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MacroUse(Base):
+    """An agent sent a reply from this macro on a ticket like this: what suggestions learn from."""
+
+    __tablename__ = "macro_uses"
+    __table_args__ = (Index("ix_macro_uses_category", "category"),)
+
+    id: Mapped[int] = mapped_column(AutoIncrementId, primary_key=True, autoincrement=True)
+    macro_id: Mapped[str] = mapped_column(String(36), ForeignKey("macros.id", ondelete="CASCADE"), index=True)
+    ticket_id: Mapped[str] = mapped_column(String(36))
+    category: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str | None] = mapped_column(String(20))
+    emotions: Mapped[list[str]] = mapped_column(JSON)
+    sentiment: Mapped[str | None] = mapped_column(String(20))
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Incident(Base):
+    """A declared incident: feedback that matches it while it is open gets its public message."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)  # internal
+    # {"en": "...", "zh": "..."}: what customers are told; the fallback language's text when theirs is missing.
+    public_message: Mapped[dict[str, str]] = mapped_column(JSON)
+    categories: Mapped[list[str]] = mapped_column(JSON)  # taxonomy keys (any level) it covers
+    keywords: Mapped[list[str]] = mapped_column(JSON)  # any of them in the text also matches
+    status: Mapped[str] = mapped_column(String(20))  # proposed (from a spike alert) | open | resolved
+    source: Mapped[str] = mapped_column(String(20))  # declared | alert
+    alert: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    confirmed_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -298,6 +298,9 @@ class StatusChange(BaseModel):
 
     status: Status
     actor: str = Actor
+    message: str | None = Field(default=None, min_length=1, max_length=20000,
+                                description="With `resolved`: a public resolution message sent to the customer "
+                                            "(announced as ticket.replied.v1, kind `resolution`).")
 
 
 class CommentIn(BaseModel):
@@ -308,7 +311,10 @@ class CommentIn(BaseModel):
     author: str = Field(min_length=1, max_length=200)
     author_type: Literal["agent", "customer"] = "agent"
     public: bool = Field(True, description="Public reply (the customer sees it) or internal note.")
-    body: str = Field(min_length=1, max_length=20000)
+    body: str = Field(min_length=1, max_length=20000,
+                      description="What is sent: the agent's final text (a macro's text as edited).")
+    macro_id: str | None = Field(default=None, max_length=36,
+                                 description="The macro the text started from; suggestions learn from it.")
 
 
 class CommentPublic(BaseModel):
@@ -322,6 +328,15 @@ class CommentPublic(BaseModel):
     public: bool
     body: str
     created_at: datetime
+    kind: str | None = Field(default=None, description="Public messages to the customer: reply, resolution or "
+                                                        "auto_reply.")
+    channel: str | None = Field(default=None, description="Where it was delivered or came from (email, chat, web…).")
+    delivery_status: Literal["pending", "delivered", "undelivered"] | None = Field(
+        default=None, description="Messages to the customer: pending until notify reports; undelivered when the "
+                                  "delivery was dead-lettered or could not be sent (see delivery_error).")
+    delivery_error: str | None = None
+    macro_id: str | None = None
+    feedback_id: str | None = Field(default=None, description="A customer's reply by e-mail or chat: its feedback.")
 
 
 class MergeIn(BaseModel):
@@ -399,3 +414,119 @@ class PublicTicket(BaseModel):
     resolved_at: datetime | None
     replies: list[PublicReply]
     csat: CsatPublic | None
+
+
+# --- macros and suggested replies -------------------------------------------------------------------
+
+MacroLanguage = Field(min_length=2, max_length=20, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$",
+                      description="BCP 47, e.g. en, zh, zh-CN.")
+
+
+class MacroIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "name": "Refund on its way", "language": "en", "category": "billing/refund", "emotions": [],
+        "body": "Hello {{ customer_name }}, your refund for ticket {{ ticket_number }} is on its way. "
+                "Follow it here: {{ status_link }}"}]})
+
+    name: str = Field(min_length=1, max_length=200)
+    language: str = MacroLanguage
+    category: str | None = Field(default=None, min_length=1, max_length=200,
+                                 description="A taxonomy key (any level) it is written for; null: any category.")
+    emotions: list[Literal["anger", "frustration", "urgency"]] = Field(
+        default_factory=list, description="Written for a customer showing these emotions.")
+    body: str = Field(min_length=1, max_length=20000, description=(
+        "Text with placeholders {{ customer_name }}, {{ ticket_number }}, {{ expected_time }}, {{ status_link }}."))
+    active: bool = True
+
+
+class MacroUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    language: str | None = Field(default=None, min_length=2, max_length=20,
+                                 pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+    category: str | None = Field(default=None, min_length=1, max_length=200)
+    emotions: list[Literal["anger", "frustration", "urgency"]] | None = None
+    body: str | None = Field(default=None, min_length=1, max_length=20000)
+    active: bool | None = None
+
+
+class MacroPublic(MacroIn):
+    id: str
+    builtin: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class SuggestedReply(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "macro_id": "0b5b2c4e-5d1e-5b7a-9d8e-1f2a3b4c5d6e", "name": "Duplicate charge reversed", "language": "en",
+        "score": 0.71, "prior": 0.77, "similar_uses": 4,
+        "reasons": ["written for billing/unexpected_charge", "chosen 4 times on similar tickets"],
+        "text": "Hello Ana, You were right: the payment was taken twice. …"}]})
+
+    macro_id: str
+    name: str
+    language: str
+    score: float = Field(description="0–1; the prior pulled towards what agents chose on similar tickets.")
+    prior: float = Field(description="What the macro was written for (category, emotions), 0–1.")
+    similar_uses: int = Field(description="Times agents sent it on tickets of the same category (or top level).")
+    reasons: list[str]
+    text: str = Field(description="The macro with this ticket's placeholders filled in; the agent edits it and "
+                                  "sends the final text as a comment with `macro_id`.")
+
+
+# --- incidents ------------------------------------------------------------------------------------------
+
+
+class IncidentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "title": "Card payments failing", "description": "PSP outage since 09:40, failover in progress.",
+        "public_message": {"en": "We know card payments are failing right now and are fixing it. "
+                                 "No need to retry; we will write when it works again.",
+                           "zh": "我们已知悉目前银行卡支付失败的问题，正在修复中。无需重试，恢复后我们会通知您。"},
+        "categories": ["billing/payment_failure"], "keywords": ["payment failed"]}]})
+
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(min_length=1, max_length=20000, description="Internal: what is going on.")
+    public_message: dict[str, str] = Field(min_length=1, description="What customers are told, by language "
+                                                                     "(en used when theirs is missing).")
+    categories: list[str] = Field(default_factory=list, description="Taxonomy keys (any level) it covers.")
+    keywords: list[str] = Field(default_factory=list, description="Any of these in the text also matches.")
+
+
+class IncidentUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, min_length=1, max_length=20000)
+    public_message: dict[str, str] | None = Field(default=None, min_length=1)
+    categories: list[str] | None = None
+    keywords: list[str] | None = None
+
+
+class IncidentConfirm(BaseModel):
+    """An operator turns a spike alert into a declared incident."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    public_message: dict[str, str] = Field(min_length=1)
+    categories: list[str] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+    description: str | None = Field(default=None, max_length=20000)
+
+
+class IncidentPublic(BaseModel):
+    id: str
+    title: str
+    description: str
+    public_message: dict[str, str]
+    categories: list[str]
+    keywords: list[str]
+    status: Literal["proposed", "open", "resolved"]
+    source: Literal["declared", "alert"]
+    alert: dict[str, object] | None
+    confirmed_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    ticket_count: int = Field(0, description="Tickets linked to it.")

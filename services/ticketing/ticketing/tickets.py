@@ -19,9 +19,11 @@ from closedloop.events import (
     TicketCreatedV1,
     TicketFeedbackAttachedV1,
     TicketRecategorizedV1,
+    TicketCustomerRepliedV1,
+    TicketRepliedV1,
     TicketResolvedV1,
 )
-from ticketing import links
+from ticketing import autoreply, links
 from ticketing.assignment import ACTIVE_STATUSES, assign, auto_assign
 from ticketing.audit import audit
 from ticketing.clock import Clock, SystemClock
@@ -155,7 +157,13 @@ async def open_ticket(session: AsyncSession, event: FeedbackClassifiedV1, table:
         created_at=now, updated_at=now, language=message.language, severity=decision.score.severity,
         tags=decision.tags, priority_score=decision.score.score,
         rule_id=decision.rule.id if decision.rule else None, sla_breached=False,
+        thread_id=getattr(event, "thread_id", None), source_message_id=_source_message_id(event),
+        emotions=list(result.emotions or []),
     )
+    rule = await autoreply.decide(session, ticket, result.sentiment, now)
+    if rule == "praise_no_ticket":
+        await _thank_without_ticket(session, ticket, now, table)
+        return ticket
     session.add(ticket)
     await session.flush()  # visible to the next message of the same consumer batch (duplicates)
     audit(session, ticket.id, "routing", "created", now, team=ticket.team, priority=ticket.priority,
@@ -170,7 +178,33 @@ async def open_ticket(session: AsyncSession, event: FeedbackClassifiedV1, table:
         assign(session, ticket, agent, "routing", now, f"rule {decision.rule.name if decision.rule else ''!r}", lead)
     elif not decision.triage:
         await auto_assign(session, ticket, now, lead)
+    if rule is not None:
+        async def reply(body: str, rule: str, macro_id: str | None = None) -> None:
+            await add_comment(session, ticket, author="auto-reply", author_type="system", public=True, body=body,
+                              now=now, table=table, options=options, kind="auto_reply", macro_id=macro_id,
+                              auto_reply_rule=rule)
+        await autoreply.apply(session, ticket, rule, now, reply)
     return ticket
+
+
+async def _thank_without_ticket(session: AsyncSession, ticket: Ticket, now: datetime, table: RoutingTable) -> None:
+    """Praise with auto-reply mode "no_ticket": the thank-you goes out, no ticket is stored; the audit log
+    keeps the decision under the id the ticket would have had."""
+    text, macro_id = await autoreply.thank_you(session, ticket, now)
+    ticket.status = "closed"
+    audit(session, ticket.id, "auto-reply", "auto_reply_without_ticket", now, feedback_id=ticket.feedback_id,
+          rule="praise", macro_id=macro_id)
+    view = snapshot(ticket, table.lead_of(ticket.team)).model_copy(update={"status_url": None, "csat_url": None})
+    outbox.add(session, TicketRepliedV1(ticket=view, comment_id=0, author="Support team", author_type="system",
+                                        text=text, language=ticket.language, channel=ticket.channel,
+                                        kind="auto_reply", macro_id=macro_id, auto_reply_rule="praise",
+                                        first_response=False, occurred_at=now))
+
+
+def _source_message_id(event: FeedbackClassifiedV1) -> str | None:
+    """The customer's own e-mail Message-ID: our first answer is threaded to it."""
+    source = getattr(event, "source_id", None)
+    return source if event.channel == "email" and source and source.startswith("<") else None
 
 
 async def attach_feedback(session: AsyncSession, ticket: Ticket, event: FeedbackClassifiedV1, reason: str,
@@ -180,7 +214,7 @@ async def attach_feedback(session: AsyncSession, ticket: Ticket, event: Feedback
     audit(session, ticket.id, "routing", "feedback_attached", now, feedback_id=str(event.feedback_id),
           reason=reason)
     await add_comment(session, ticket, author=event.customer.id, author_type="customer", public=True,
-                      body=event.text, now=now, table=table)
+                      body=event.text, now=now, table=table, announce=False)
     # Ingest shows this feedback's status from it; partners subscribed to ticket.* see it too.
     outbox.add(session, TicketFeedbackAttachedV1(ticket=snapshot(ticket, table.lead_of(ticket.team)),
                                                  feedback_id=event.feedback_id, reason=reason))
@@ -227,22 +261,66 @@ async def change_status(session: AsyncSession, ticket: Ticket, status: str, acto
 
 async def add_comment(session: AsyncSession, ticket: Ticket, *, author: str, author_type: str, public: bool,
                       body: str, now: datetime, table: RoutingTable,
-                      options: TicketOptions | None = None) -> Comment:
-    """A public reply or an internal note. An agent's first public reply is the first response; a
-    customer's reply resumes a pending ticket and reopens a resolved one."""
+                      options: TicketOptions | None = None, channel: str | None = None, kind: str | None = None,
+                      macro_id: str | None = None, feedback_id: str | None = None, message_id: str | None = None,
+                      announce: bool = True, auto_reply_rule: str | None = None) -> Comment:
+    """A public reply or an internal note. A public agent or system message is announced as
+    `ticket.replied.v1` (notify delivers it to the customer) and the first one is the first response:
+    it was accepted for delivery the moment this transaction commits (an auto-reply is announced too, but
+    is not a person's first response). Internal notes never leave
+    ticketing. A customer's reply resumes a pending ticket and reopens a resolved or closed one, and is
+    announced as `ticket.customer_replied.v1` (unless `announce` is off: feedback attached as a duplicate)."""
+    options = options or TicketOptions()
+    outgoing = public and author_type in ("agent", "system")
     comment = Comment(ticket_id=ticket.id, author=author, author_type=author_type, public=public, body=body,
-                      created_at=now)
+                      created_at=now, kind=(kind or "reply") if outgoing else None,
+                      channel=channel or (ticket.channel if outgoing else None),
+                      delivery_status="pending" if outgoing else None, macro_id=macro_id, feedback_id=feedback_id,
+                      message_id=message_id)
     session.add(comment)
     ticket.updated_at = now
-    audit(session, ticket.id, author, "public_reply" if public else "internal_note", now, author_type=author_type)
-    if author_type == "agent" and public and ticket.first_responded_at is None:
+    audit(session, ticket.id, author, "public_reply" if public else "internal_note", now, author_type=author_type,
+          kind=comment.kind, macro_id=macro_id, rule=auto_reply_rule)
+    first_response = False
+    # Only a person's reply is the first response: an auto-reply answers, but does not stop the clock.
+    if outgoing and author_type == "agent" and ticket.first_responded_at is None:
+        first_response = True
         ticket.first_responded_at = now
         await stop_clock(session, ticket, "first_response", now)
         if ticket.status == "new":
-            await change_status(session, ticket, "open", author, now, table, options or TicketOptions())
-    elif author_type == "customer" and ticket.status in ("pending", "resolved"):
-        await change_status(session, ticket, "open", author, now, table, options or TicketOptions())
+            await change_status(session, ticket, "open", author, now, table, options)
+    reopened = False
+    if author_type == "customer" and ticket.status in ("pending", "resolved", "closed") and (
+            ticket.status != "closed" or feedback_id is not None):
+        reopened = True
+        await change_status(session, ticket, "open", author, now, table, options)
+    await session.flush()  # the comment id goes into the event
+    lead = table.lead_of(ticket.team)
+    if outgoing:
+        event = TicketRepliedV1(
+            ticket=snapshot(ticket, lead), comment_id=comment.id, author=await display_name(session, author,
+                                                                                            author_type),
+            author_type=author_type, text=body, language=ticket.language, channel=comment.channel or "api",
+            kind=comment.kind, macro_id=macro_id, auto_reply_rule=auto_reply_rule,  # type: ignore[arg-type]
+            first_response=first_response, occurred_at=now)
+        comment.event_id = str(event.event_id)
+        outbox.add(session, event)
+    elif author_type == "customer" and public and announce:
+        outbox.add(session, TicketCustomerRepliedV1(
+            ticket=snapshot(ticket, lead), comment_id=comment.id,
+            feedback_id=feedback_id, text=body, channel=channel or "web",  # type: ignore[arg-type]
+            language=ticket.language, message_id=message_id, reopened=reopened, occurred_at=now))
     return comment
+
+
+async def display_name(session: AsyncSession, author: str, author_type: str) -> str:
+    """What the customer sees as the sender: the agent's name, never an e-mail address."""
+    if author_type == "system":
+        return "Support team"
+    agent = await session.get(Agent, author)
+    if agent is not None:
+        return agent.name
+    return "Support team" if "@" in author else author
 
 
 async def override_priority(session: AsyncSession, ticket: Ticket, priority: str, actor: str, reason: str | None,

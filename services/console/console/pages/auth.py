@@ -17,6 +17,15 @@ from console.web import SESSION_COOKIE, UserDep, close_session, open_session, re
 router = APIRouter(tags=["console: sign-in"], include_in_schema=False)
 
 
+def _hint(settings) -> str | None:  # type: ignore[no-untyped-def]
+    if settings.login_hint:
+        return settings.login_hint
+    if settings.identity_url or not settings.demo_users:
+        return None
+    users = ", ".join(" / ".join(entry.split(":")[:2]) for entry in settings.demo_users)
+    return _("Demo sign-ins: %(users)s", users=users)
+
+
 def _safe_next(target: str | None) -> str:
     # Only paths of this site: an open redirect would let a link send people elsewhere after login.
     return target if target and target.startswith("/") and not target.startswith("//") else "/"
@@ -26,7 +35,7 @@ def _safe_next(target: str | None) -> str:
 async def login_page(request: Request, next: str | None = None) -> Response:
     i18n.use(request.app.state.settings.default_locale, request.app.state.settings.default_timezone)
     return render(request, "login.html", None, next=_safe_next(next), error=None,
-                  demo=not request.app.state.settings.identity_url)
+                  hint=_hint(request.app.state.settings))
 
 
 @router.post("/login")
@@ -38,10 +47,10 @@ async def login_submit(request: Request, session: SessionDep, username: Annotate
         identity = await login(settings, request.app.state.upstream.plain, username.strip(), password)
     except IdentityUnavailable:
         return render(request, "login.html", None, status_code=503, next=_safe_next(next),
-                      error=_("The sign-in service is not reachable; try again in a moment."), demo=False)
+                      error=_("The sign-in service is not reachable; try again in a moment."), hint=_hint(settings))
     if identity is None:
         return render(request, "login.html", None, status_code=401, next=_safe_next(next),
-                      error=_("Wrong e-mail or password."), demo=not settings.identity_url)
+                      error=_("Wrong user name or password."), hint=_hint(settings))
     token = await open_session(session, identity)
     response = redirect(_safe_next(next))
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=settings.cookie_secure,

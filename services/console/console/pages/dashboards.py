@@ -141,7 +141,8 @@ async def _load(chart: Chart, api: UserApi) -> ChartData | str:
 
 @router.get("/dashboards")
 async def dashboards(request: Request, user: ReportUser) -> Response:
-    loaded = await asyncio.gather(*(_load(chart, user.api) for chart in CHARTS))
+    api = user.api.for_one_page()
+    loaded = await asyncio.gather(*(_load(chart, api) for chart in CHARTS))
     panels = [{"key": c.key, "title": c.title(), "data": d if isinstance(d, ChartData) else None,
                "error": d if isinstance(d, str) else None} for c, d in zip(CHARTS, loaded, strict=True)]
     return render(request, "dashboards.html", user, panels=panels)

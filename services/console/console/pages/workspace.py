@@ -236,8 +236,10 @@ async def assign(request: Request, ticket_id: str, user: WriteUser, assignee: An
 
 @router.post("/tickets/{ticket_id}/status")
 async def change_status(request: Request, ticket_id: str, user: WriteUser,
-                        status: Annotated[str, Form()]) -> Response:
+                        status: Annotated[str, Form()], message: Annotated[str, Form()] = "") -> Response:
     payload = {"actor": user.user_id, "status": status}
+    if message.strip() and status == "resolved":  # sent to the customer with the resolution
+        payload["message"] = message.strip()
     return await _act(request, ticket_id, user.api.post("ticketing", f"/v1/tickets/{ticket_id}/status", payload),
                       _("Status changed to %(status)s.", status=status_label(status)))
 

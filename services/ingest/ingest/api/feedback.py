@@ -42,7 +42,8 @@ def answer(accepted: Accepted, response: Response) -> FeedbackAccepted:
     feedback = accepted.feedback
     response.headers["Location"] = f"/v1/feedback/{feedback.id}"
     return FeedbackAccepted(id=feedback.id, status=feedback.status, duplicate=accepted.duplicate,
-                            duplicate_reason=accepted.reason, status_url=f"/v1/feedback/{feedback.id}")
+                            duplicate_reason=accepted.reason, status_url=f"/v1/feedback/{feedback.id}",
+                            reply_to_ticket=accepted.reply_to_ticket)
 
 
 @router.post("/feedback/batch", response_model=BatchResult, summary="Submit up to 1,000 feedback items")

@@ -15,15 +15,16 @@ router = api_router("webhooks", 400)
 
 def to_public(endpoint: WebhookEndpoint, breaker: CircuitBreaker | None = None) -> WebhookPublic:
     return WebhookPublic(id=endpoint.id, name=endpoint.name, url=endpoint.url, event_types=endpoint.event_types,
-                         active=endpoint.active, created_at=endpoint.created_at,
+                         customer_channels=list(endpoint.customer_channels or []), active=endpoint.active, created_at=endpoint.created_at,
                          circuit=CircuitPublic(state=circuit.state(breaker, datetime.now(UTC)),
                                                consecutive_failures=breaker.consecutive_failures if breaker else 0,
                                                open_until=breaker.open_until if breaker else None))
 
 
 async def create_endpoint(session, name: str, url: str, event_types: list[str],  # type: ignore[no-untyped-def]
-                          secret: str | None = None) -> WebhookEndpoint:
+                          secret: str | None = None, customer_channels: list[str] | None = None) -> WebhookEndpoint:
     endpoint = WebhookEndpoint(id=str(uuid4()), name=name, url=url, event_types=event_types,
+                               customer_channels=list(customer_channels or []),
                                secret=secret or secrets.token_urlsafe(32), active=True,
                                created_at=datetime.now(UTC))
     session.add(endpoint)
@@ -32,7 +33,8 @@ async def create_endpoint(session, name: str, url: str, event_types: list[str], 
 
 @router.post("/webhooks", status_code=201, response_model=WebhookCreated, summary="Register a webhook endpoint")
 async def create_webhook(body: WebhookCreate, session: SessionDep) -> WebhookCreated:
-    endpoint = await create_endpoint(session, body.name, str(body.url), body.event_types, body.secret)
+    endpoint = await create_endpoint(session, body.name, str(body.url), body.event_types, body.secret,
+                                     list(body.customer_channels))
     await session.commit()
     return WebhookCreated(**to_public(endpoint).model_dump(), secret=endpoint.secret)
 

@@ -8,9 +8,9 @@ from closedloop.api import SessionDep
 from closedloop.errors import FieldError, ProblemError, problem_responses
 from closedloop.http import require_json_body
 from ticketing.api.deps import NowDep, OptionsDep, TableDep
-from ticketing.audit import audit
 from ticketing.models import Comment, CsatResponse, Ticket
 from ticketing.schemas import CsatIn, CsatPublic, CustomerReplyIn, PublicReply, PublicTicket
+from ticketing.conversation import record_csat
 from ticketing.tickets import add_comment
 
 _responses = problem_responses(401, 404, 409, 415, 422)
@@ -63,24 +63,18 @@ async def customer_reply(token: str, body: CustomerReplyIn, session: SessionDep,
         raise ProblemError(409, "Conflict", "The ticket is closed; please send new feedback.", slug="ticket-closed",
                            errors=[FieldError(field="path.token", message="ticket is closed")])
     await add_comment(session, ticket, author=ticket.customer_id, author_type="customer", public=True,
-                      body=body.body, now=now, table=table, options=options)
+                      body=body.body, now=now, table=table, options=options, channel="web")
     await session.commit()
     return await _view(session, ticket)
 
 
 @router.post("/tickets/{token}/csat", response_model=CsatPublic, status_code=201,
              summary="Rate the resolution 1–5 with an optional comment (a later rating replaces it)")
-async def rate(token: str, body: CsatIn, session: SessionDep, now: NowDep) -> CsatPublic:
+async def rate(token: str, body: CsatIn, session: SessionDep, now: NowDep, table: TableDep) -> CsatPublic:
     ticket = await _by_token(session, token, lock=True)
     if ticket.status not in ("resolved", "closed"):
         raise ProblemError(409, "Conflict", "Ratings open once the ticket is resolved.", slug="not-resolved",
                            errors=[FieldError(field="path.token", message=f"ticket is {ticket.status}")])
-    row = await session.get(CsatResponse, ticket.id)
-    if row is None:
-        row = CsatResponse(ticket_id=ticket.id, score=body.score, comment=body.comment, created_at=now)
-        session.add(row)
-    else:
-        row.score, row.comment, row.created_at = body.score, body.comment, now
-    audit(session, ticket.id, ticket.customer_id, "csat", now, score=body.score)
+    row = await record_csat(session, ticket, body.score, body.comment, "page", now, table)
     await session.commit()
     return CsatPublic(score=row.score, comment=row.comment, created_at=row.created_at)

@@ -14,7 +14,8 @@ from ticketing import tickets as lifecycle
 from ticketing.api.deps import NowDep, OptionsDep, TableDep, ticket_for_update
 from ticketing.assignment import ACTIVE_STATUSES, assign
 from ticketing.audit import audit
-from ticketing.models import Agent, AttachedFeedback, AuditEntry, Comment, Ticket, TicketLink
+from ticketing.macros import record_use
+from ticketing.models import Macro, Agent, AttachedFeedback, AuditEntry, Comment, Ticket, TicketLink
 from ticketing.schemas import (
     AuditPublic,
     CommentIn,
@@ -189,19 +190,39 @@ async def update_ticket(ticket_id: str, change: TicketUpdate, session: SessionDe
 async def change_status(ticket_id: str, change: StatusChange, session: SessionDep, table: TableDep, now: NowDep,
                         options: OptionsDep) -> TicketPublic:
     ticket = await ticket_for_update(session, ticket_id)
+    if change.message is not None:
+        if change.status != "resolved":
+            raise _invalid("body.message", "a message goes with status resolved only")
+        if ticket.status not in ("resolved", "closed") and ticket.merged_into is None and \
+                "resolved" in lifecycle.TRANSITIONS.get(ticket.status, set()):
+            await lifecycle.add_comment(session, ticket, author=change.actor, author_type="agent", public=True,
+                                        body=change.message, now=now, table=table, options=options,
+                                        kind="resolution")
     await lifecycle.change_status(session, ticket, change.status, change.actor, now, table, options)
     await session.commit()
     return (await to_public_many(session, [ticket]))[0]
 
 
 @router.post("/tickets/{ticket_id}/comments", response_model=CommentPublic, status_code=201,
-             responses=problem_responses(404), summary="Add a public reply or an internal note")
+             responses=problem_responses(404), summary="Add a public reply or an internal note",
+             description="A public agent reply is announced as `ticket.replied.v1` and delivered to the customer "
+                         "over the channel the feedback came from (its `delivery_status` follows notify's "
+                         "outcome); the first one is the first response. Internal notes never leave ticketing. "
+                         "Pass `macro_id` when the text started from a macro: suggestions learn from it.")
 async def add_comment(ticket_id: str, comment: CommentIn, session: SessionDep, table: TableDep, now: NowDep,
                       options: OptionsDep) -> CommentPublic:
     ticket = await ticket_for_update(session, ticket_id)
+    macro = None
+    if comment.macro_id is not None:
+        macro = await session.get(Macro, comment.macro_id)
+        if macro is None:
+            raise _invalid("body.macro_id", f"no macro {comment.macro_id}")
     row = await lifecycle.add_comment(session, ticket, author=comment.author, author_type=comment.author_type,
                                       public=comment.public, body=comment.body, now=now, table=table,
-                                      options=options)
+                                      options=options, macro_id=comment.macro_id,
+                                      channel=None if comment.author_type == "agent" else "api")
+    if macro is not None and comment.public and comment.author_type == "agent":
+        record_use(session, macro, ticket, now)
     await session.commit()
     return CommentPublic.model_validate(row, from_attributes=True)
 
