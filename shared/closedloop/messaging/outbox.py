@@ -3,7 +3,8 @@
 The relay publishes rows in id order and marks them published only after JetStream acknowledged
 them. It wakes when a transaction that wrote events commits (in this process, and on PostgreSQL in
 every replica through LISTEN/NOTIFY: closedloop.wakeup, ADR 0006); its poll is only the safety net.
-While NATS is down it keeps the rows and retries; a row published twice (crash between publish and commit) is dropped by JetStream's de-duplication on `Nats-Msg-Id`.
+While NATS is down it keeps the rows and retries; a row published twice (crash between publish and
+commit) is dropped by JetStream's de-duplication on `Nats-Msg-Id`.
 
 Staged events are written when their transaction commits, all in one multi-row INSERT: ORM objects
 would be inserted one statement per row on SQLite (its autoincrement keys come back one by one), which
