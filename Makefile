@@ -30,8 +30,6 @@ $(STAMP): $(PROJECT_FILES)
 	# torch first, pinned: otherwise a resolver may pick a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.13.0
 	$(BIN)/python -m pip install --quiet -c constraints.txt $(PACKAGES) -r requirements-dev.txt
-	# The classifier's int8 ONNX graph, converted from the packaged model (cached in var/models; ADR 0007).
-	$(BIN)/python -m classify.quantized
 	touch $(STAMP)
 
 run: install

@@ -24,7 +24,6 @@ TEXTS = [
 @pytest.fixture(scope="module")
 def quantized() -> Embedder:
     settings = ClassifySettings()
-    assert settings.quantized, "on by default"
     return shared_embedder(settings.model_name, settings.embed_batch_size, 2, True, settings.model_cache_dir)
 
 
