@@ -76,6 +76,9 @@ def start_system(tmp_path: Path, databases: dict[str, str],
     for name in SERVICES:
         extra = {"NOTIFY_SEED_WEBHOOK_URLS": receiver.url,
                  "NOTIFY_WEBHOOK_BACKOFF_BASE_SECONDS": "0.2"} if name == "notify" else {}
+        if name == "ingest":  # the customer export asks the other services
+            extra.update({f"INGEST_{other.upper()}_URL": f"http://127.0.0.1:{ports[other]}"
+                          for other in SERVICES if other != "ingest"})
         if name == "ticketing":  # the links customers get lead to this ticketing process
             extra["TICKETING_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{ports[name]}"
         extra[f"{name.upper()}_LOG_JSON"] = "false"

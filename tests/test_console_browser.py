@@ -232,6 +232,15 @@ def test_agent_replies_with_a_suggested_macro_and_the_customer_gets_the_email(pa
     first_line = text.strip().splitlines()[0][:40]
     wait_for(lambda: any(first_line in body for body in stack.mailbox.bodies_to(customer_email)), timeout=60)
 
+    # The customer answers (on their status page): the agent's open ticket shows it without a reload.
+    page.evaluate("window.__sameDocument = true")
+    answer = f"Thanks, it is fixed now ({uuid.uuid4().hex[:6]})"
+    replied = httpx.post(f"{stack.system.services['ticketing'].url}/v1/public/tickets/{ticket['public_token']}/replies",
+                         json={"body": answer}, timeout=10)
+    assert replied.status_code in (200, 201), replied.text
+    page.locator("#timeline").get_by_text(answer).wait_for(timeout=30_000)
+    assert page.evaluate("window.__sameDocument") is True, "the ticket was reloaded instead of updated live"
+
 
 
 def chart(page, key: str) -> dict:

@@ -70,8 +70,10 @@ HPA_SCALED = {"ingest", "ticketing", "console"}
 CONSOLE_UPSTREAMS = {"ingest", "classify", "ticketing", "notify"}
 # Stand-in values for variables whose real value comes from a Secret, to check that the rest parses.
 SECRET_SAMPLES = {"DATABASE_URL": "postgresql://user:password@db:5432/db", "API_KEYS": "key-one,key-two",
-                  "SERVICE_API_KEY": "key-one"}
+                  "SERVICE_API_KEY": "key-one", "NATS_PASSWORD": "nats-password"}
 API_KEYS_SECRET = "closedloop-api-keys"
+NATS_AUTH_SECRET, NATS_TLS_SECRET = "nats-auth", "nats-tls"
+NATS_USERS = {*SERVICES, "console", "system"}
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -310,8 +312,9 @@ def test_no_secret_in_clear(overlay: str) -> None:
     objects = rendered(overlay)
     assert not of_kind(objects, "Secret"), "Secrets are referenced by name, never rendered from the repo"
     refs = referenced_secrets(objects)
-    assert set(refs) == {API_KEYS_SECRET} | {f"{s}-db-app" for s in SERVICES}
+    assert set(refs) == {API_KEYS_SECRET, NATS_AUTH_SECRET} | {f"{s}-db-app" for s in SERVICES}
     assert refs[API_KEYS_SECRET] == set(SERVICES)
+    assert refs[NATS_AUTH_SECRET] == NATS_USERS
     assert all(keys == {"uri"} for name, keys in refs.items() if name.endswith("-db-app"))
     readme = (K8S / "README.md").read_text()
     assert all(f"`{name}`" in readme for name in refs), "every Secret the manifests read is documented"
@@ -319,6 +322,45 @@ def test_no_secret_in_clear(overlay: str) -> None:
         for key, value in configmap.get("data", {}).items():
             assert not re.search(r"API_KEYS|PASSWORD|DATABASE_URL", key), f"{key} belongs in a Secret"
             assert "://" not in value or "@" not in value.split("://", 1)[1].split("/")[0], f"credentials in {key}"
+
+
+def nats_conf_users() -> dict[str, str]:
+    """user -> the environment variable its password comes from, as nats.conf declares them."""
+    conf = (K8S / "base" / "nats" / "nats.conf").read_text()
+    return dict(re.findall(r"\{user: (\w+), password: \$(\w+)\}", conf))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_nats_requires_credentials_and_tls(overlay: str) -> None:
+    objects = rendered(overlay)
+    conf = (K8S / "base" / "nats" / "nats.conf").read_text()
+    # Clients and cluster routes over TLS; no anonymous user; JetStream in the services' account.
+    assert conf.count("tls {") == 2 and "no_auth_user" not in conf and "authorization" not in conf
+    assert re.search(r"CLOSEDLOOP \{\s*jetstream: enabled", conf) and "system_account: SYS" in conf
+    users = nats_conf_users()
+    assert set(users) == NATS_USERS
+    nats = by_name(objects, "StatefulSet")["nats"]
+    container = next(c for c in pod_spec(nats)["containers"] if c["name"] == "nats")
+    from_secret = {v["name"]: v["valueFrom"]["secretKeyRef"] for v in container["env"]
+                   if "secretKeyRef" in v.get("valueFrom", {})}
+    assert {name: (ref["name"], ref["key"]) for name, ref in from_secret.items()} == {
+        variable: (NATS_AUTH_SECRET, user) for user, variable in users.items()}
+    tls_volumes = [v for v in pod_spec(nats)["volumes"] if v.get("secret", {}).get("secretName") == NATS_TLS_SECRET]
+    assert len(tls_volumes) == 1 and "items" not in tls_volumes[0]["secret"], "the server needs its key"
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts[tls_volumes[0]["name"]] == "/etc/nats/tls"
+    assert all(path.startswith("/etc/nats/tls/") for path in re.findall(r"(?:cert|key|ca)_file: (\S+)", conf))
+    # Each service (and the console) mounts only the CA, at the path its settings name.
+    deployments = by_name(objects, "Deployment")
+    for name in (*SERVICES, "console"):
+        spec = pod_spec(deployments[name])
+        ca = [v for v in spec["volumes"] if v.get("secret", {}).get("secretName") == NATS_TLS_SECRET]
+        assert len(ca) == 1 and ca[0]["secret"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}], name
+        main = next(c for c in spec["containers"] if c["name"] == name)
+        assert {m["name"]: m["mountPath"] for m in main["volumeMounts"]}[ca[0]["name"]] == "/etc/closedloop/nats"
+    for scaled in of_kind(objects, "ScaledObject"):
+        lag = [t for t in scaled["spec"]["triggers"] if t["type"] == "nats-jetstream"]
+        assert lag and {t["metadata"]["account"] for t in lag} == {"CLOSEDLOOP"}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -413,7 +455,11 @@ def test_environment_matches_settings(overlay: str, monkeypatch: pytest.MonkeyPa
             if workload["kind"] == "Deployment" and container["name"] == service:
                 assert {f"{prefix}{v}" for v in ("NATS_URL", "API_KEYS", "OTLP_ENDPOINT")} <= set(env), where
                 assert env[f"{prefix}RUN_MIGRATIONS"] == "false", f"{where}: the migration Job migrates"
-                assert env[f"{prefix}NATS_URL"] == "nats://nats:4222"
+                # NATS over TLS, as this service's own user (password from the nats-auth Secret).
+                assert env[f"{prefix}NATS_URL"] == "tls://nats:4222"
+                assert env[f"{prefix}NATS_USER"] == service
+                assert env[f"{prefix}NATS_TLS_CA_FILE"] == "/etc/closedloop/nats/ca.crt"
+                assert env[f"{prefix}NATS_PASSWORD"] == SECRET_SAMPLES["NATS_PASSWORD"], where
         if workload["kind"] == "Job":
             command = pod_spec(workload)["containers"][0]["command"]
             assert command == ["alembic", "-c", "alembic.ini", "upgrade", "head"]

@@ -13,6 +13,7 @@ from closedloop import health
 from closedloop.auth import require_api_key
 from closedloop.errors import NotFound, install_problem_handlers, problem_response, problem_responses
 from closedloop.http import BodySizeLimit, require_json_body
+from closedloop.limits import SequenceCursor, SequencePath
 from closedloop.logs import setup_logging
 from closedloop.messaging import deadletters
 from closedloop.messaging.broker import BrokerUnavailable
@@ -100,14 +101,14 @@ def _dead_letter_router() -> APIRouter:
 
     @router.get("/dead-letters", summary="List this service's dead-lettered messages")
     async def list_dead_letters(runtime: RuntimeDep, limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                                after: Annotated[int, Query(ge=0)] = 0) -> list[DeadLetterPublic]:
+                                after: SequenceCursor = 0) -> list[DeadLetterPublic]:
         letters = await deadletters.list_dead_letters(runtime.broker, runtime.settings.service_name,
                                                       limit, after)
         return [DeadLetterPublic(**{k: getattr(d, k) for k in DeadLetterPublic.model_fields}) for d in letters]
 
     @router.post("/dead-letters/{sequence}/replay", status_code=202,
                  summary="Publish a dead letter again on its original subject and remove it")
-    async def replay(sequence: int, runtime: RuntimeDep) -> dict[str, str | int]:
+    async def replay(sequence: SequencePath, runtime: RuntimeDep) -> dict[str, str | int]:
         letter = await deadletters.get_dead_letter(runtime.broker, runtime.settings.service_name, sequence)
         if letter is None:
             raise NotFound("Dead letter", sequence)

@@ -3,7 +3,7 @@
 
 from typing import Annotated
 
-from pydantic import field_validator
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_API_KEY = "dev-key-change-me"
@@ -15,6 +15,11 @@ class ServiceSettings(BaseSettings):
     service_name: str = "closedloop"
     database_url: str = "sqlite+aiosqlite:///var/closedloop.db"
     nats_url: str = "nats://127.0.0.1:14222"
+    # NATS credentials (a user of the server's CLOSEDLOOP account) and the CA that signed its TLS
+    # certificate; empty for the embedded server of `make run` and the tests. See deploy/k8s/README.md.
+    nats_user: str = ""
+    nats_password: SecretStr = SecretStr("")
+    nats_tls_ca_file: str = ""
     # JetStream replicas for the streams this service creates (3 on a 3-node cluster).
     stream_replicas: int = 1
     # Comma-separated in the environment: `INGEST_API_KEYS=key1,key2` (two keys allow rotation).
@@ -33,6 +38,10 @@ class ServiceSettings(BaseSettings):
     consumer_max_deliver: int = 5
     consumer_backoff_seconds: Annotated[list[float], NoDecode] = [1.0, 5.0, 15.0, 30.0]
     max_body_bytes: int = 1_000_000
+    # Retention (closedloop.retention): how often the job runs, and how long rows are kept (0 = forever).
+    retention_interval_seconds: float = 3600.0
+    outbox_retention_days: float = 7.0
+    inbox_retention_days: float = 30.0
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -360,6 +360,32 @@ class NotificationSuppressedV1(Event):
     to_customer: bool = False
 
 
+# --- customer domain: data rights (requested by ingest, completed by every service) -------------
+
+
+class CustomerErasureRequestedV1(Event):
+    """Erase (or irreversibly anonymise) everything held about one customer. Carries what ingest knows
+    links to them, since classify and notify do not keep customer ids: their feedback and ticket ids."""
+
+    nats_subject: ClassVar[str] = "customer.erasure_requested.v1"
+
+    erasure_id: UUID
+    customer_id: str
+    customer_email: str | None = None
+    feedback_ids: list[str] = Field(default_factory=list)
+    ticket_ids: list[str] = Field(default_factory=list)
+
+
+class CustomerErasureCompletedV1(Event):
+    """One service has erased the customer's data; `erased` counts the rows changed per table."""
+
+    nats_subject: ClassVar[str] = "customer.erasure_completed.v1"
+
+    erasure_id: UUID
+    service: str
+    erased: dict[str, int] = Field(default_factory=dict)
+
+
 TICKET_EVENTS: tuple[type[Event], ...] = (
     TicketFeedbackAttachedV1,
     TicketCreatedV1,
@@ -386,5 +412,6 @@ STREAMS: dict[str, list[str]] = {
     "TICKET": ["ticket.>"],
     "ALERT": ["alert.>"],
     "NOTIFICATION": ["notification.>"],
+    "CUSTOMER": ["customer.>"],
     "DEADLETTER": ["deadletter.>"],
 }

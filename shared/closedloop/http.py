@@ -1,10 +1,17 @@
 """Request guards shared by every JSON API."""
 
+import json
+
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 
 from closedloop.errors import ProblemError
+from closedloop.limits import UNSTORABLE_MESSAGE, find_unstorable
 
 JSON_TYPES = ("application/json", "application/merge-patch+json")
+# openapi_extra marker of a route that validates each item of its body itself (a batch), so one bad
+# string rejects that item, not the whole request.
+PER_ITEM_VALIDATION = "x-closedloop-validates-each-item"
 
 
 async def require_json_body(request: Request) -> None:
@@ -19,6 +26,27 @@ async def require_json_body(request: Request) -> None:
         raise ProblemError(415, "Unsupported Media Type",
                            f"Send the body as application/json (got {content_type or 'no content type'}).",
                            slug="unsupported-media-type")
+    await _reject_unstorable_strings(request)
+
+
+async def _reject_unstorable_strings(request: Request) -> None:
+    """422 for a JSON string that cannot be stored or sent back: an unpaired surrogate (`"\\ud800"`) or NUL.
+    Both can only arrive as a `\\u` escape, so a body without one is not parsed a second time. Checked here,
+    once for every route, rather than on each string field of each schema."""
+    body = await request.body()
+    if b"\\u" not in body:
+        return
+    route = request.scope.get("route")
+    if PER_ITEM_VALIDATION in (getattr(route, "openapi_extra", None) or {}):
+        return
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return  # FastAPI answers malformed JSON itself
+    path = find_unstorable(parsed)
+    if path is not None:
+        raise RequestValidationError([{"type": "string_unstorable", "loc": ("body", *path),
+                                       "msg": UNSTORABLE_MESSAGE, "input": None}])
 
 
 class BodySizeLimit:

@@ -14,6 +14,7 @@ from closedloop.messaging.broker import Broker
 from closedloop.messaging.consumer import ConsumerOptions, ConsumerRunner, Subscription
 from closedloop.messaging.outbox import Outbox, OutboxRelay
 from closedloop.messaging.tables import InboxMixin
+from closedloop.retention import RetentionWorker, inbox_rule, published_outbox_rule
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,10 @@ class ServiceRuntime:
         self.engine = create_engine(settings.database_url)
         self.sessions = session_factory(self.engine)
         self.read_sessions = read_session_factory(self.engine)
-        self.broker = Broker(settings.nats_url, settings.service_name, settings.stream_replicas)
+        self.broker = Broker(settings.nats_url, settings.service_name, settings.stream_replicas,
+                             user=settings.nats_user or None,
+                             password=settings.nats_password.get_secret_value() or None,
+                             tls_ca_file=settings.nats_tls_ca_file or None)
         self.relay = OutboxRelay(outbox, self.sessions, self.broker,
                                  poll_seconds=settings.outbox_poll_seconds,
                                  batch_size=settings.outbox_batch_size)
@@ -46,6 +50,11 @@ class ServiceRuntime:
         )
         self.consumers: list[ConsumerRunner] = []
         self.workers: list[Worker] = []
+        # Services add their own rules (original texts, deliveries) with `retention.add`.
+        self.retention = RetentionWorker(self.sessions, settings.retention_interval_seconds)
+        self.retention.add(published_outbox_rule(outbox.model, settings.outbox_retention_days))
+        self.retention.add(inbox_rule(inbox_model, settings.inbox_retention_days))
+        self.workers.append(self.retention)
 
     def subscribe(self, subscription: Subscription) -> None:
         self.consumers.append(ConsumerRunner(self.settings.service_name, subscription, self.broker,

@@ -169,6 +169,15 @@ class DuplicateIndex:
                 self.last_seen = at
             self._prune(at.timestamp())
 
+    def forget(self, feedback_ids: list[str]) -> None:
+        """Erasure: zero the vectors of these messages (a zero vector is similar to nothing)."""
+        wanted = set(feedback_ids)
+        with self._lock:
+            for position in range(self._start, len(self._ids)):
+                if self._ids[position] in wanted:
+                    self._buffer[position] = 0.0
+                    self._known.discard(self._ids[position])
+
     def _compact(self, grow: bool) -> None:
         live = slice(self._start, len(self._ids))
         capacity = len(self._buffer) * (2 if grow else 1)

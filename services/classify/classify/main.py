@@ -18,11 +18,13 @@ from classify.language import LanguageDetector
 from classify.models import InboxMessage, ModelVersion, outbox
 from classify.prototypes import PrototypeClassifier
 from classify.registry import EngineSync, activate_model, active_model_row, ensure_taxonomy
+from classify.rights import classify_eraser
 from classify.schemas import ModelCreate
 from classify.settings import ClassifySettings
 from classify.taxonomy import load_taxonomy
 from classify.trainer import TrainingWorker
 from closedloop.api import create_service_app
+from closedloop.erasure import subscribe_erasure
 from closedloop.errors import ProblemError
 from closedloop.events import FeedbackReceivedV1, TicketRecategorizedV1
 from closedloop.messaging.consumer import Subscription
@@ -118,6 +120,7 @@ def create_app(settings: ClassifySettings | None = None) -> FastAPI:
             subjects={TicketRecategorizedV1.nats_subject: TicketRecategorizedV1},
             handler=TicketRecategorizedHandler(settings.retrain_after_corrections, queue_retraining),
         ))
+        subscribe_erasure(runtime, classify_eraser(engine.duplicates))
         runtime.add_worker(sync)
         runtime.add_worker(trainer)
         runtime.add_worker(AlertWorker(runtime.sessions, settings))

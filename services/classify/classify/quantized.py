@@ -12,7 +12,7 @@ exports the model with `torch.onnx.export`, quantises it with `onnxruntime.quant
 and caches the result under `var/models/` (keyed by the model's files), so the conversion (~30 s) happens
 once: beforehand (`python -m classify.quantized`; the Dockerfile does), or else at the service's first start. The
 converted graph is checked against `model.encode` on probe texts before use; a model this code cannot
-convert, or whose graph drifts too far, runs as before (TorchScript or eager). See ADR 0007.
+convert, or whose graph drifts too far, runs as before (TorchScript or eager). See ADR 0009.
 """
 
 from __future__ import annotations

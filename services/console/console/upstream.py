@@ -66,8 +66,12 @@ class UserApi:
         try:
             response = await self.upstream.clients[service].request(method, path, params=params, json=json,
                                                                     headers=self.headers)
+        except httpx.TimeoutException as exc:
+            raise UpstreamError(service, 504, {"title": "Timeout", "detail": f"{service} did not answer within "
+                                               f"{self.upstream.settings.upstream_timeout_seconds:g} s"}) from exc
         except httpx.HTTPError as exc:
-            raise UpstreamError(service, 503, {"title": "Service unavailable", "detail": str(exc)}) from exc
+            raise UpstreamError(service, 503, {"title": "Service unavailable",
+                                               "detail": f"{service} is not reachable ({type(exc).__name__})"}) from exc
         if ok_missing and response.status_code == 404:
             return None
         if response.status_code >= 400:

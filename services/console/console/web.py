@@ -176,6 +176,18 @@ def redirect(url: str, message: str | None = None) -> RedirectResponse:
     return response
 
 
+async def act(call, back_to: str, done: str) -> RedirectResponse:  # type: ignore[no-untyped-def]
+    """Run an action against a service, then back to the page with what happened, or why it did not
+    (the service's problem detail, naming the wrong field). No credentials or no permission: the error page."""
+    try:
+        await call
+    except UpstreamError as exc:
+        if exc.status in (401, 403):
+            raise
+        return redirect(back_to, i18n.gettext("Not done: %(reason)s", reason=exc.detail))
+    return redirect(back_to, done)
+
+
 def back(request: Request, fallback: str = "/") -> str:
     referer = request.headers.get("referer", "")
     host = f"{request.url.scheme}://{request.url.netloc}"

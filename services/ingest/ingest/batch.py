@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from closedloop.errors import TYPE_BASE, FieldError, Problem, ProblemError
+from closedloop.limits import UNSTORABLE_MESSAGE, find_unstorable
 from ingest.intake import earlier_submission, lock_customer, stage_feedback
 from ingest.models import Customer
 from ingest.schemas import BatchItemResult, BatchResult, FeedbackCreate
@@ -63,6 +64,10 @@ def _validate_item(index: int, item: Any, settings: IngestSettings,
     prefix = f"body.items.{index}"
     if not isinstance(item, dict):
         errors = [FieldError(field=prefix, message="each item must be a JSON object")]
+        return BatchItemResult(index=index, status="rejected", problem=validation_problem(errors, instance))
+    unstorable = find_unstorable(item)
+    if unstorable is not None:
+        errors = [FieldError(field=".".join([prefix, *map(str, unstorable)]), message=UNSTORABLE_MESSAGE)]
         return BatchItemResult(index=index, status="rejected", problem=validation_problem(errors, instance))
     item = dict(item)
     key = item.pop("idempotency_key", None)

@@ -1,16 +1,26 @@
 """The ingest application: `uvicorn --factory ingest.main:create_app`."""
 
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from closedloop.api import create_service_app
-from closedloop.events import FeedbackClassifiedV1, TicketCreatedV1, TicketFeedbackAttachedV1, TicketResolvedV1
+from closedloop.erasure import subscribe_erasure
+from closedloop.events import (
+    CustomerErasureCompletedV1,
+    FeedbackClassifiedV1,
+    TicketCreatedV1,
+    TicketFeedbackAttachedV1,
+    TicketResolvedV1,
+)
 from closedloop.messaging.consumer import Subscription
 from closedloop.runtime import ServiceRuntime
 from ingest.api import channels, customers, feedback
 from ingest.models import InboxMessage, outbox
 from ingest.progress import on_feedback_classified, on_ticket_event
+from ingest.retention import ingest_retention_rules
+from ingest.rights import erase_customer, on_erasure_completed
 from ingest.settings import IngestSettings
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
@@ -28,6 +38,14 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         subjects={event.nats_subject: event for event in (TicketCreatedV1, TicketFeedbackAttachedV1, TicketResolvedV1)},
         handler=on_ticket_event,
     ))
+    runtime.subscribe(Subscription(
+        durable="ingest-customer-erasure-completed", stream="CUSTOMER",
+        subjects={CustomerErasureCompletedV1.nats_subject: CustomerErasureCompletedV1},
+        handler=partial(on_erasure_completed, settings),
+    ))
+    subscribe_erasure(runtime, erase_customer)
+    for rule in ingest_retention_rules(settings):
+        runtime.retention.add(rule)
     return create_service_app(
         runtime, title="Closedloop ingest",
         description="One door for all customer feedback: REST (single and batch) and channel webhooks (e-mail, "

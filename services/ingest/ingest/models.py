@@ -114,3 +114,18 @@ class IdempotencyKey(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     feedback_id: Mapped[str] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Erasure(Base):
+    """A customer's erasure request and, per service, when it completed. The customer id itself is not
+    kept: only its SHA-256, so the status can be looked up by the id the caller still knows."""
+
+    __tablename__ = "erasures"
+    __table_args__ = (Index("ix_erasures_customer_hash", "customer_hash"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    customer_hash: Mapped[str] = mapped_column(String(64))
+    requested_by: Mapped[str | None] = mapped_column(String(200))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # {"ingest": {"completed_at": "...", "erased": {"feedback": 3, ...}}, ...}
+    services: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

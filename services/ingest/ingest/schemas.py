@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, mo
 
 from closedloop.errors import Problem
 from closedloop.events import Channel
+from closedloop.limits import Metadata, SafeId
 from ingest.cleaning import clean_optional, prepare_text
 
 LANGUAGE_TAG = r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$"
@@ -16,7 +17,7 @@ DuplicateReason = Literal["idempotency_key", "source_id", "same_text"]
 class CustomerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=200, examples=["cust-1042"])
+    id: SafeId = Field(examples=["cust-1042"])
     tier: str | None = Field(default=None, min_length=1, max_length=50, examples=["vip"],
                              description="Taken from the customer profile when left out; `standard` without one.")
     email: EmailStr | None = Field(default=None, examples=["ana@example.com"])
@@ -24,11 +25,12 @@ class CustomerIn(BaseModel):
     locale: str | None = Field(default=None, max_length=35, pattern=LANGUAGE_TAG, examples=["pt-BR"])
     value: float | None = Field(default=None, ge=0, description="e.g. annual revenue; a priority hint.")
 
-    @field_validator("id", "tier")
+    @field_validator("id", "tier", mode="before")
     @classmethod
-    def _strip(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
+    def _strip(cls, value: object) -> object:
+        # Before the type's own checks, so " cust-1 " is taken as "cust-1" rather than refused by the id pattern.
+        if not isinstance(value, str):
+            return value
         value = value.strip()
         if not value:
             raise ValueError("must not be blank")
@@ -69,7 +71,7 @@ class FeedbackCreate(BaseModel):
     platform: str | None = Field(default=None, min_length=1, max_length=50, examples=["ios", "android", "web"])
     nps: int | None = Field(default=None, ge=0, le=10, description="Net Promoter Score answer, 0-10.")
     csat: int | None = Field(default=None, ge=1, le=5, description="Customer satisfaction answer, 1-5.")
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
     @field_validator("text")
     @classmethod
@@ -210,7 +212,7 @@ class CustomerProfile(BaseModel):
 class InvitationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    customer_id: str = Field(min_length=1, max_length=200)
+    customer_id: SafeId
     channel: Channel = "email"
     campaign: str | None = Field(default=None, max_length=200, examples=["post-resolution-csat"])
     dry_run: bool = Field(default=False, description="Only answer whether it is allowed; record nothing.")

@@ -1,5 +1,7 @@
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from closedloop.config import ServiceSettings
 
@@ -20,3 +22,21 @@ class IngestSettings(ServiceSettings):
     channel_secrets: dict[str, str] = Field(default_factory=dict)
     signature_tolerance_seconds: int = 300
     batch_max_items: int = 1000
+    # Data rights: the services an erasure must complete in, and where the export asks the others.
+    erasure_services: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["ingest", "classify", "ticketing", "notify"])
+    classify_url: str = "http://127.0.0.1:8002"
+    ticketing_url: str = "http://127.0.0.1:8003"
+    notify_url: str = "http://127.0.0.1:8004"
+    export_max_items: int = 5000
+    # Retention in days (0 = forever): the unmasked original texts, and idempotency keys.
+    original_text_retention_days: float = 90.0
+    idempotency_key_retention_days: float = 7.0
+
+    @field_validator("erasure_services", mode="before")
+    @classmethod
+    def _split_services(cls, value: object) -> object:
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+    def service_urls(self) -> dict[str, str]:
+        return {"classify": self.classify_url, "ticketing": self.ticketing_url, "notify": self.notify_url}

@@ -137,7 +137,9 @@ class Planner:
     async def __call__(self, session: AsyncSession, event: Event, _: object = None) -> list[Delivery]:
         now = datetime.now(UTC)
         ticket = getattr(event, "ticket", None)
-        ticket_id = str(ticket.ticket_id) if ticket is not None else None
+        # Events without a snapshot (ticket.recategorized.v1) still name their ticket: erasure finds them by it.
+        ticket_id = str(ticket.ticket_id) if ticket is not None else (
+            str(event.ticket_id) if getattr(event, "ticket_id", None) is not None else None)
         planned: list[Delivery] = []
 
         endpoints = {e.id: e for e in await session.scalars(

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from closedloop.api import create_service_app
+from closedloop.erasure import subscribe_erasure
 from closedloop.events import TICKET_EVENTS, AlertRaisedV1
 from closedloop.messaging.consumer import Subscription
 from closedloop.runtime import ServiceRuntime
@@ -13,7 +14,9 @@ from notify.api import deliveries, subscriptions, templates, webhooks
 from notify.deliveries import Planner
 from notify.dispatcher import Dispatcher
 from notify.models import InboxMessage, WebhookEndpoint, outbox
+from notify.retention import notify_retention_rules
 from notify.retry import RetryPolicy
+from notify.rights import erase_customer
 from notify.settings import NotifySettings
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
@@ -40,6 +43,9 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         durable="notify-alert-raised", stream="ALERT",
         subjects={AlertRaisedV1.nats_subject: AlertRaisedV1}, handler=plan_deliveries,
     ))
+    subscribe_erasure(runtime, erase_customer)
+    for rule in notify_retention_rules(settings.delivered_retention_days):
+        runtime.retention.add(rule)
     runtime.add_worker(Dispatcher(
         runtime.sessions,
         RetryPolicy(settings.webhook_max_attempts, settings.webhook_backoff_base_seconds,

@@ -11,6 +11,8 @@ class NotifySettings(ServiceSettings):
 
     service_name: str = "notify"
     database_url: str = "sqlite+aiosqlite:///var/notify.db"
+    # Retention: delivered deliveries (their payloads carry ticket texts) are deleted after this many days.
+    delivered_retention_days: float = 90.0
     # Webhook endpoints created at start-up if missing (comma-separated URLs), e.g. for the demo.
     seed_webhook_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     webhook_timeout_seconds: float = 10.0

@@ -1,15 +1,27 @@
 """Rendering notifications with Jinja2 in a sandbox: templates are edited over the API, so they must
-not reach Python internals. HTML bodies are autoescaped; subjects and text bodies are not (they are
-never interpreted as markup)."""
+not reach Python internals, nor take the process's memory or CPU. HTML bodies are autoescaped; subjects
+and text bodies are not (they are never interpreted as markup).
+
+Limits (a template preview is an API call anyone with config rights can make):
+- output: at most `MAX_OUTPUT_CHARS` characters per part, counted while rendering, so a loop stops early;
+- expressions: `*` and `**` refuse results that would exceed the output limit *before* computing them
+  (`{{ 'x' * 100000000 }}` would otherwise allocate 100 MB in one step), and `range` is capped by the
+  sandbox (100,000 items);
+- time: `MAX_RENDER_SECONDS` per part, checked on every line the compiled template executes (a trace
+  function on the template's own frames only), so nested loops cannot run for minutes.
+"""
 
 import math
+import operator
+import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 from jinja2 import TemplateError, TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,8 +41,67 @@ from notify.default_templates import DEFAULT_TEMPLATES, DefaultTemplate
 from notify.models import Template
 from notify.settings import NotifySettings
 
-TEXT_ENV = SandboxedEnvironment(autoescape=False, trim_blocks=False, keep_trailing_newline=True)
-HTML_ENV = SandboxedEnvironment(autoescape=True, keep_trailing_newline=True)
+MAX_OUTPUT_CHARS = 200_000
+MAX_RENDER_SECONDS = 2.0
+MAX_EXPONENT = 1_000
+
+
+class RenderLimitExceeded(SecurityError):
+    pass
+
+
+def _size(value: Any) -> int | None:
+    return len(value) if isinstance(value, str | list | tuple) else None
+
+
+class BoundedSandbox(SandboxedEnvironment):
+    """The sandbox with the size checks of `*` and `**` described above."""
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
+        if operator_name == "*":
+            for sequence, times in ((left, right), (right, left)):
+                size = _size(sequence)
+                if size is not None and isinstance(times, int) and size * times > MAX_OUTPUT_CHARS:
+                    raise RenderLimitExceeded(f"a repeated value longer than {MAX_OUTPUT_CHARS} characters")
+            return operator.mul(left, right)
+        if operator_name == "**":
+            if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
+                raise RenderLimitExceeded(f"an exponent above {MAX_EXPONENT}")
+            return operator.pow(left, right)
+        return super().call_binop(context, operator_name, left, right)
+
+
+TEXT_ENV = BoundedSandbox(autoescape=False, trim_blocks=False, keep_trailing_newline=True)
+HTML_ENV = BoundedSandbox(autoescape=True, keep_trailing_newline=True)
+
+
+def render_limited(template: Any, context: dict[str, Any]) -> str:
+    """Render within the output and time limits; RenderLimitExceeded when one is reached."""
+    deadline = time.monotonic() + MAX_RENDER_SECONDS
+
+    def trace_template_line(frame: Any, event: str, arg: Any) -> Any:
+        if time.monotonic() > deadline:
+            raise RenderLimitExceeded(f"rendering took longer than {MAX_RENDER_SECONDS} s")
+        return trace_template_line
+
+    def trace_calls(frame: Any, event: str, arg: Any) -> Any:
+        # Only the template's compiled code is traced; the rest of the process runs at full speed.
+        return trace_template_line if frame.f_code.co_filename == "<template>" else None
+
+    previous = sys.gettrace()
+    sys.settrace(trace_calls)
+    try:
+        chunks, size = [], 0
+        for chunk in template.generate(context):
+            size += len(chunk)
+            if size > MAX_OUTPUT_CHARS:
+                raise RenderLimitExceeded(f"the output is longer than {MAX_OUTPUT_CHARS} characters")
+            chunks.append(chunk)
+        return "".join(chunks)
+    finally:
+        sys.settrace(previous)
 GENERIC_KEY = "event"
 PARTS = ("subject", "body_text", "body_html")
 
@@ -106,8 +177,11 @@ def render_parts(subject: str | None, body_text: str, body_html: str | None, con
             results.append(None)
             continue
         try:
-            results.append(env.from_string(source).render(context))
-        except TemplateError as exc:
+            results.append(render_limited(env.from_string(source), context))
+        except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError, AttributeError,
+                RecursionError) as exc:
+            # A template is user input: whatever it does wrong (range(1e8) is a TypeError) is its own fault,
+            # answered as an invalid template, never as a server error.
             raise TemplateInvalid(part, f"{type(exc).__name__}: {exc}") from exc
     subject_out, text_out, html_out = results
     return " ".join((subject_out or "").split()), text_out or "", html_out

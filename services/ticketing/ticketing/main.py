@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.api import create_service_app
+from closedloop.erasure import subscribe_erasure
 from closedloop.events import (
     NOTIFICATION_EVENTS,
     AlertRaisedV1,
@@ -25,6 +26,7 @@ from ticketing import conversation
 from ticketing.macros import seed_default_macros
 from ticketing.clock import Clock, SystemClock
 from ticketing.models import InboxMessage, outbox
+from ticketing.rights import erase_customer
 from ticketing.routing import RoutingTable, load_routing_table
 from ticketing.settings import TicketingSettings
 from ticketing.sla_timer import SlaTimer
@@ -100,6 +102,8 @@ def create_app(settings: TicketingSettings | None = None, clock: Clock | None = 
                      batch_size=settings.sla_timer_batch_size,
                      reassign_unanswered=settings.reassign_on_first_response_warning)
     runtime.add_worker(timer)
+    subscribe_erasure(runtime, erase_customer)
+
     async def setup(runtime: ServiceRuntime, _: FastAPI) -> None:
         if settings.run_migrations:
             await runtime.migrate()

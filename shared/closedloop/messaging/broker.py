@@ -7,6 +7,7 @@ HTTP, and accepts feedback into its outbox) while NATS is down; `/readyz` report
 import asyncio
 import contextlib
 import logging
+import ssl
 
 import nats
 from nats.aio.client import Client
@@ -27,10 +28,15 @@ class BrokerUnavailable(RuntimeError):
 
 
 class Broker:
-    def __init__(self, url: str, name: str, stream_replicas: int = 1) -> None:
+    def __init__(self, url: str, name: str, stream_replicas: int = 1, *, user: str | None = None,
+                 password: str | None = None, tls_ca_file: str | None = None) -> None:
         self.url = url
         self.name = name
         self.stream_replicas = stream_replicas
+        # Credentials and TLS for a NATS that requires them (the Kubernetes overlays); the server's
+        # certificate is checked against `tls_ca_file`, host name included.
+        self._auth = {"user": user, "password": password} if user else {}
+        self._tls = ssl.create_default_context(cafile=tls_ca_file) if tls_ca_file else None
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._connected = asyncio.Event()
@@ -66,6 +72,8 @@ class Broker:
                     error_cb=self._on_error,
                     disconnected_cb=self._on_disconnected,
                     reconnected_cb=self._on_reconnected,
+                    tls=self._tls,
+                    **self._auth,
                 )
                 js = nc.jetstream(timeout=5)
                 await ensure_streams(js, self.stream_replicas)

@@ -16,6 +16,7 @@ from classify.schemas import (
 )
 from closedloop.api import SessionDep, api_router
 from closedloop.errors import NotFound, problem_responses
+from closedloop.events import Severity
 
 router = api_router("classifications", 400, 413)
 PREVIEW_CHUNK = 128
@@ -33,7 +34,7 @@ async def get_classification(feedback_id: str, session: SessionDep) -> Classific
 @router.get("/classifications", response_model=list[ClassificationPublic],
             summary="Recent classifications, newest first (e.g. the triage queue: `needs_triage=true`)")
 async def list_classifications(session: SessionDep, needs_triage: bool | None = None,
-                               category: str | None = None, severity: str | None = None,
+                               category: str | None = None, severity: Severity | None = None,
                                before: Annotated[datetime | None, Query(description="Cursor: created_at of the "
                                                                         "last item seen")] = None,
                                limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[ClassificationPublic]:

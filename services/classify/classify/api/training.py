@@ -21,6 +21,7 @@ from classify.schemas import (
 )
 from closedloop.api import SessionDep, api_router
 from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
+from closedloop.limits import DB_INT_MAX, DbId
 
 router = api_router("training", 400, 413)
 
@@ -55,7 +56,7 @@ async def post_examples(body: TrainingExamplesIn, session: SessionDep, request: 
 async def list_examples(session: SessionDep, label: str | None = None,
                         source: Annotated[str | None, Query(pattern="^(api|recategorized)$")] = None,
                         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                        after: Annotated[int, Query(ge=0, description="Cursor: the last id seen")] = 0,
+                        after: Annotated[int, Query(ge=0, le=DB_INT_MAX, description="Cursor: the last id seen")] = 0,
                         ) -> TrainingExamplePage:
     query = select(TrainingExample).where(TrainingExample.id > after)
     count = select(func.count()).select_from(TrainingExample)
@@ -74,7 +75,7 @@ async def list_examples(session: SessionDep, label: str | None = None,
 
 @router.delete("/training-examples/{example_id}", status_code=204, responses=problem_responses(404),
                summary="Delete one training example")
-async def delete_example(example_id: int, session: SessionDep) -> None:
+async def delete_example(example_id: DbId, session: SessionDep) -> None:
     async with session.begin():
         result = await session.execute(delete(TrainingExample).where(TrainingExample.id == example_id))
         if result.rowcount == 0:

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from console.i18n import _
 from console.pages.workspace import forget_taxonomy
 from console.upstream import SERVICES, UpstreamError, UserApi
-from console.web import User, needs, redirect, render
+from console.web import User, act, needs, redirect, render
 
 router = APIRouter(prefix="/admin", tags=["console: admin"], include_in_schema=False)
 ConfigUser = Annotated[User, needs("config:write")]
@@ -40,16 +40,6 @@ def _json(text: str, field: str) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise UpstreamError("console", 422, {"errors": [{"field": field, "message": f"not JSON: {exc}"}]}) from exc
-
-
-async def _do(call, back_to: str, done: str) -> Response:  # type: ignore[no-untyped-def]
-    try:
-        await call
-    except UpstreamError as exc:
-        if exc.status in (401, 403):
-            raise
-        return redirect(back_to, _("Not done: %(reason)s", reason=exc.detail))
-    return redirect(back_to, done)
 
 
 @router.get("")
@@ -80,21 +70,21 @@ async def taxonomy_node(user: ConfigUser, path: Annotated[str, Form()], name: An
     body = {"path": path.strip(), "name": name.strip(), "description": description.strip(),
             "examples": [line.strip() for line in examples.splitlines() if line.strip()]}
     forget_taxonomy()
-    return await _do(user.api.post("classify", "/v1/taxonomy/nodes", body), "/admin/taxonomy",
+    return await act(user.api.post("classify", "/v1/taxonomy/nodes", body), "/admin/taxonomy",
                      _("Saved %(path)s (a new taxonomy version).", path=path))
 
 
 @router.post("/taxonomy/nodes/delete")
 async def taxonomy_delete(user: ConfigUser, path: Annotated[str, Form()]) -> Response:
     forget_taxonomy()
-    return await _do(user.api.delete("classify", f"/v1/taxonomy/nodes/{path}"), "/admin/taxonomy",
+    return await act(user.api.delete("classify", f"/v1/taxonomy/nodes/{path}"), "/admin/taxonomy",
                      _("Removed %(path)s (a new taxonomy version).", path=path))
 
 
 @router.post("/taxonomy/versions/{version}/activate")
 async def taxonomy_activate(user: ConfigUser, version: str) -> Response:
     forget_taxonomy()
-    return await _do(user.api.post("classify", f"/v1/taxonomy/versions/{version}/activate"), "/admin/taxonomy",
+    return await act(user.api.post("classify", f"/v1/taxonomy/versions/{version}/activate"), "/admin/taxonomy",
                      _("Taxonomy version %(v)s is active.", v=version))
 
 
@@ -111,35 +101,40 @@ async def models_page(request: Request, user: ModelsUser) -> Response:
 
 @router.post("/models")
 async def train(user: ModelsUser, activate: Annotated[str, Form()] = "") -> Response:
-    return await _do(user.api.post("classify", "/v1/models", {"activate": activate == "on"}), "/admin/models",
+    return await act(user.api.post("classify", "/v1/models", {"activate": activate == "on"}), "/admin/models",
                      _("Training started."))
 
 
 @router.post("/models/{model_id}/activate")
 async def activate_model(user: ModelsUser, model_id: str) -> Response:
-    return await _do(user.api.post("classify", f"/v1/models/{model_id}/activate"), "/admin/models",
+    return await act(user.api.post("classify", f"/v1/models/{model_id}/activate"), "/admin/models",
                      _("Model activated."))
 
 
 @router.post("/models/rollback")
 async def rollback(user: ModelsUser) -> Response:
-    return await _do(user.api.post("classify", "/v1/models/rollback"), "/admin/models", _("Rolled back."))
+    return await act(user.api.post("classify", "/v1/models/rollback"), "/admin/models", _("Rolled back."))
 
 
 # --- routing rules -----------------------------------------------------------------------------
 
-@router.get("/routing-rules")
-async def rules_page(request: Request, user: ConfigUser) -> Response:
+async def _rules_page(request: Request, user: User, dry_run_input: str, dry_run: dict[str, Any] | None = None,
+                      dry_run_error: str | None = None) -> Response:
     rules, teams = await asyncio.gather(user.api.get("ticketing", "/v1/routing-rules"),
                                         user.api.get("ticketing", "/v1/teams"))
     return render(request, "admin/rules.html", user, rules=rules, teams=teams,
-                  example=json.dumps(RULE_EXAMPLE, indent=2, ensure_ascii=False),
-                  dry_run_input=json.dumps(DRY_RUN_EXAMPLE, indent=2, ensure_ascii=False), dry_run=None)
+                  example=json.dumps(RULE_EXAMPLE, indent=2, ensure_ascii=False), dry_run_input=dry_run_input,
+                  dry_run=dry_run, dry_run_error=dry_run_error)
+
+
+@router.get("/routing-rules")
+async def rules_page(request: Request, user: ConfigUser) -> Response:
+    return await _rules_page(request, user, json.dumps(DRY_RUN_EXAMPLE, indent=2, ensure_ascii=False))
 
 
 @router.post("/routing-rules")
 async def add_rule(user: ConfigUser, rule: Annotated[str, Form()]) -> Response:
-    return await _do(user.api.post("ticketing", "/v1/routing-rules", _json(rule, "rule")), "/admin/routing-rules",
+    return await act(user.api.post("ticketing", "/v1/routing-rules", _json(rule, "rule")), "/admin/routing-rules",
                      _("Rule added."))
 
 
@@ -147,29 +142,25 @@ async def add_rule(user: ConfigUser, rule: Annotated[str, Form()]) -> Response:
 async def toggle_rule(user: ConfigUser, rule_id: str) -> Response:
     rule = await user.api.get("ticketing", f"/v1/routing-rules/{rule_id}")
     body = {k: rule[k] for k in ("name", "position", "conditions", "actions")} | {"enabled": not rule["enabled"]}
-    return await _do(user.api.put("ticketing", f"/v1/routing-rules/{rule_id}", body), "/admin/routing-rules",
+    return await act(user.api.put("ticketing", f"/v1/routing-rules/{rule_id}", body), "/admin/routing-rules",
                      _("Rule changed."))
 
 
 @router.post("/routing-rules/{rule_id}/delete")
 async def delete_rule(user: ConfigUser, rule_id: str) -> Response:
-    return await _do(user.api.delete("ticketing", f"/v1/routing-rules/{rule_id}"), "/admin/routing-rules",
+    return await act(user.api.delete("ticketing", f"/v1/routing-rules/{rule_id}"), "/admin/routing-rules",
                      _("Rule deleted."))
 
 
 @router.post("/routing-rules/dry-run")
 async def dry_run(request: Request, user: ConfigUser, message: Annotated[str, Form()]) -> Response:
-    rules, teams = await asyncio.gather(user.api.get("ticketing", "/v1/routing-rules"),
-                                        user.api.get("ticketing", "/v1/teams"))
     try:
-        result, error = await user.api.post("ticketing", "/v1/routing-rules/dry-run", _json(message, "message")), None
+        result = await user.api.post("ticketing", "/v1/routing-rules/dry-run", _json(message, "message"))
     except UpstreamError as exc:
         if exc.status in (401, 403):
             raise
-        result, error = None, exc.detail
-    return render(request, "admin/rules.html", user, rules=rules, teams=teams,
-                  example=json.dumps(RULE_EXAMPLE, indent=2, ensure_ascii=False), dry_run_input=message,
-                  dry_run=result, dry_run_error=error)
+        return await _rules_page(request, user, message, dry_run_error=exc.detail)
+    return await _rules_page(request, user, message, dry_run=result)
 
 
 # --- SLA policies ------------------------------------------------------------------------------
@@ -187,12 +178,12 @@ async def save_policy(user: ConfigUser, policy: Annotated[str, Form()],
     body = _json(policy, "policy")
     call = (user.api.put("ticketing", f"/v1/sla-policies/{policy_id}", body) if policy_id
             else user.api.post("ticketing", "/v1/sla-policies", body))
-    return await _do(call, "/admin/sla-policies", _("Policy saved."))
+    return await act(call, "/admin/sla-policies", _("Policy saved."))
 
 
 @router.post("/sla-policies/{policy_id}/delete")
 async def delete_policy(user: ConfigUser, policy_id: str) -> Response:
-    return await _do(user.api.delete("ticketing", f"/v1/sla-policies/{policy_id}"), "/admin/sla-policies",
+    return await act(user.api.delete("ticketing", f"/v1/sla-policies/{policy_id}"), "/admin/sla-policies",
                      _("Policy deleted."))
 
 
@@ -218,7 +209,7 @@ async def save_agent(user: ConfigUser, agent_id: Annotated[str, Form()], name: A
                             "languages": _list(languages), "capacity": capacity, "status": status}
     call = (user.api.patch("ticketing", f"/v1/agents/{agent_id}", body) if existing
             else user.api.post("ticketing", "/v1/agents", {"id": agent_id, **body}))
-    return await _do(call, "/admin/agents", _("Agent %(id)s saved.", id=agent_id))
+    return await act(call, "/admin/agents", _("Agent %(id)s saved.", id=agent_id))
 
 
 # --- webhooks, deliveries and dead letters -------------------------------------------------------
@@ -255,13 +246,13 @@ async def add_webhook(request: Request, user: ConfigUser, name: Annotated[str, F
 
 @router.post("/webhooks/{endpoint_id}/delete")
 async def delete_webhook(user: ConfigUser, endpoint_id: str) -> Response:
-    return await _do(user.api.delete("notify", f"/v1/webhooks/{endpoint_id}"), "/admin/webhooks",
+    return await act(user.api.delete("notify", f"/v1/webhooks/{endpoint_id}"), "/admin/webhooks",
                      _("Webhook removed."))
 
 
 @router.post("/deliveries/{delivery_id}/replay")
 async def replay_delivery(user: ConfigUser, delivery_id: str) -> Response:
-    return await _do(user.api.post("notify", f"/v1/deliveries/{delivery_id}/replay"), "/admin/webhooks",
+    return await act(user.api.post("notify", f"/v1/deliveries/{delivery_id}/replay"), "/admin/webhooks",
                      _("Delivery sent again."))
 
 
@@ -269,7 +260,7 @@ async def replay_delivery(user: ConfigUser, delivery_id: str) -> Response:
 async def replay_dead_letter(user: ConfigUser, service: str, sequence: int) -> Response:
     if service not in SERVICES:
         return redirect("/admin/webhooks", _("No such service."))
-    return await _do(user.api.post(service, f"/v1/dead-letters/{sequence}/replay"), "/admin/webhooks",
+    return await act(user.api.post(service, f"/v1/dead-letters/{sequence}/replay"), "/admin/webhooks",
                      _("Dead letter replayed."))
 
 
@@ -297,5 +288,5 @@ async def save_template(user: ConfigUser, template_id: str, subject: Annotated[s
     current = await user.api.get("notify", f"/v1/templates/{template_id}")
     body = {k: current[k] for k in ("key", "channel", "language")} | {
         "subject": subject or None, "body_text": body_text, "body_html": body_html or None}
-    return await _do(user.api.put("notify", f"/v1/templates/{template_id}", body),
+    return await act(user.api.put("notify", f"/v1/templates/{template_id}", body),
                      f"/admin/templates?template_id={template_id}", _("Template saved."))

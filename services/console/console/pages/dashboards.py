@@ -89,9 +89,14 @@ async def _csat(api: UserApi) -> ChartData:
 async def _top_issues(api: UserApi) -> ChartData:
     report = await api.get("ticketing", "/v1/reports/top-issues")
     items = report["items"]
+    arrows = {"up": "↑", "down": "↓", "flat": "→", "new": "★"}
+    notes = [f"{arrows.get(i['trend'], '')} {i['category_label'] or i['category']}: {i['count']} "
+             f"({'+' if (i['change'] or 0) >= 0 else ''}{(i['change'] or 0):.0%})" if i["change"] is not None
+             else f"{arrows.get(i['trend'], '')} {i['category_label'] or i['category']}: {i['count']} ({i['trend']})"
+             for i in items]
     return ChartData([i["category"] for i in items],
                      [(_("This week"), [i["count"] for i in items]),
-                      (_("Week before"), [i["previous_count"] for i in items])])
+                      (_("Week before"), [i["previous_count"] for i in items])], notes=notes)
 
 
 async def _spike_alerts(api: UserApi) -> ChartData:

@@ -11,7 +11,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from console.i18n import _, parse_time
 from console.upstream import UpstreamError, UserApi
-from console.web import User, needs, redirect, render
+from console.web import User, act, needs, redirect, render
 
 router = APIRouter(tags=["console: workspace"], include_in_schema=False)
 
@@ -68,7 +68,8 @@ async def _queues(request: Request, user: User, queue: str, team: str | None) ->
         if wanted is None:
             return None
         if name != queue:
-            wanted = {**wanted, "limit": 1}  # only the count for the other queues
+            # Only the count for the other queues: newest first is ticketing's indexed order, no sort by due.
+            wanted = {**wanted, "limit": 1, "sort": "created"}
         return await user.api.get("ticketing", "/v1/tickets", **wanted)
 
     pages = dict(zip(QUEUES, await asyncio.gather(*(page(name) for name in QUEUES)), strict=True))
@@ -198,40 +199,29 @@ def status_label(status: str) -> str:
             "closed": _("Closed")}.get(status, status)
 
 
-async def _act(request: Request, ticket_id: str, call, done: str) -> Response:  # type: ignore[no-untyped-def]
-    """Run an action against a service, then back to the ticket with what happened (or why it did not)."""
-    try:
-        await call
-    except UpstreamError as exc:
-        if exc.status in (401, 403):
-            raise
-        return redirect(f"/tickets/{ticket_id}", _("Not done: %(reason)s", reason=exc.detail))
-    return redirect(f"/tickets/{ticket_id}", done)
-
-
 @router.post("/tickets/{ticket_id}/reply")
 async def reply(request: Request, ticket_id: str, user: WriteUser, body: Annotated[str, Form()],
                 macro_id: Annotated[str, Form()] = "") -> Response:
     payload: dict[str, Any] = {"author": user.user_id, "author_type": "agent", "public": True, "body": body}
     if macro_id:  # the macro the text started from: ticketing's suggestions learn from it
         payload["macro_id"] = macro_id
-    return await _act(request, ticket_id, user.api.post("ticketing", f"/v1/tickets/{ticket_id}/comments", payload),
-                      _("Reply sent."))
+    return await act(user.api.post("ticketing", f"/v1/tickets/{ticket_id}/comments", payload),
+                     f"/tickets/{ticket_id}", _("Reply sent."))
 
 
 @router.post("/tickets/{ticket_id}/note")
 async def note(request: Request, ticket_id: str, user: WriteUser, body: Annotated[str, Form()]) -> Response:
     payload = {"author": user.user_id, "author_type": "agent", "public": False, "body": body}
-    return await _act(request, ticket_id, user.api.post("ticketing", f"/v1/tickets/{ticket_id}/comments", payload),
-                      _("Note added."))
+    return await act(user.api.post("ticketing", f"/v1/tickets/{ticket_id}/comments", payload),
+                     f"/tickets/{ticket_id}", _("Note added."))
 
 
 @router.post("/tickets/{ticket_id}/assign")
 async def assign(request: Request, ticket_id: str, user: WriteUser, assignee: Annotated[str, Form()]) -> Response:
     target = user.user_id if assignee == "me" else assignee
     payload = {"actor": user.user_id, "assignee": target or None, "reason": "assigned in the console"}
-    return await _act(request, ticket_id, user.api.patch("ticketing", f"/v1/tickets/{ticket_id}", payload),
-                      _("Assigned to %(agent)s.", agent=target) if target else _("Unassigned."))
+    return await act(user.api.patch("ticketing", f"/v1/tickets/{ticket_id}", payload), f"/tickets/{ticket_id}",
+                     _("Assigned to %(agent)s.", agent=target) if target else _("Unassigned."))
 
 
 @router.post("/tickets/{ticket_id}/status")
@@ -240,8 +230,8 @@ async def change_status(request: Request, ticket_id: str, user: WriteUser,
     payload = {"actor": user.user_id, "status": status}
     if message.strip() and status == "resolved":  # sent to the customer with the resolution
         payload["message"] = message.strip()
-    return await _act(request, ticket_id, user.api.post("ticketing", f"/v1/tickets/{ticket_id}/status", payload),
-                      _("Status changed to %(status)s.", status=status_label(status)))
+    return await act(user.api.post("ticketing", f"/v1/tickets/{ticket_id}/status", payload),
+                     f"/tickets/{ticket_id}", _("Status changed to %(status)s.", status=status_label(status)))
 
 
 @router.post("/tickets/{ticket_id}/recategorize")
@@ -251,8 +241,8 @@ async def recategorize(request: Request, ticket_id: str, user: WriteUser,
     label = next((n["name"] for n in (tax or {}).get("nodes", []) if n["key"] == category), None)
     payload = {"actor": user.user_id, "category": category, "category_label": label,
                "reason": "recategorized in the console"}
-    return await _act(request, ticket_id, user.api.patch("ticketing", f"/v1/tickets/{ticket_id}", payload),
-                      _("Category changed to %(category)s; classify learns from it.", category=label or category))
+    return await act(user.api.patch("ticketing", f"/v1/tickets/{ticket_id}", payload), f"/tickets/{ticket_id}",
+                     _("Category changed to %(category)s; classify learns from it.", category=label or category))
 
 
 @router.post("/tickets/{ticket_id}/merge")
@@ -265,11 +255,11 @@ async def merge(request: Request, ticket_id: str, user: WriteUser,
         if exc.status in (401, 403):
             raise
         return redirect(f"/tickets/{ticket_id}", _("Not done: %(reason)s", reason=exc.detail))
-    return redirect(f"/tickets/{into_ticket_id.strip()}", _("Merged."))
+    return redirect(f"/tickets/{into_ticket_id.strip()}", _("Merged."))  # the ticket that lives on
 
 
 @router.post("/tickets/{ticket_id}/link")
 async def link(request: Request, ticket_id: str, user: WriteUser, other_id: Annotated[str, Form()]) -> Response:
     payload = {"actor": user.user_id, "ticket_id": other_id.strip()}
-    return await _act(request, ticket_id, user.api.post("ticketing", f"/v1/tickets/{ticket_id}/links", payload),
-                      _("Linked."))
+    return await act(user.api.post("ticketing", f"/v1/tickets/{ticket_id}/links", payload),
+                     f"/tickets/{ticket_id}", _("Linked."))

@@ -144,6 +144,19 @@
     });
   });
 
+  // --- Taxonomy editor: "Edit" fills the node form with that node ---
+  document.querySelectorAll("[data-edit-node]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      const fields = {"node-path": "path", "node-name": "name", "node-desc": "description", "node-examples": "examples"};
+      Object.keys(fields).forEach(function (id) {
+        const el = document.getElementById(id);
+        if (el) el.value = button.dataset[fields[id]] || "";
+      });
+      const name = document.getElementById("node-name");
+      if (name) name.focus();
+    });
+  });
+
   // --- Charts (Chart.js, vendored): data comes from the page, the same numbers as the table below ---
   window.consoleCharts = {};
   const palette = ["#1f5fa8", "#c0392b", "#2e7d32", "#8e44ad", "#b9770e", "#117a8b"];

@@ -1,16 +1,20 @@
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import Path, Request, Response
+from pydantic import BaseModel, Field
 
 from closedloop.api import SessionDep, api_router
 from closedloop.errors import NotFound, problem_responses
+from closedloop.limits import SafeIdPath
 from ingest.customers import decide_invitation, upsert_customer
-from ingest.models import Customer
+from ingest.models import Customer, Erasure
+from ingest.rights import erasure_status, export_customer, request_erasure
 from ingest.schemas import CustomerProfile, CustomerProfileIn, InvitationDecision, InvitationRequest
 
 router = api_router("customers", 400, 413)
 
-CustomerId = Annotated[str, Path(min_length=1, max_length=200, examples=["cust-1042"])]
+CustomerId = SafeIdPath
 
 
 def to_profile(customer: Customer) -> CustomerProfile:
@@ -50,3 +54,61 @@ async def invite(body: InvitationRequest, session: SessionDep, request: Request)
     the invitation is recorded (unless `dry_run`), so asking again right after answers `allowed: false`
     with the reason and `next_allowed_at`."""
     return await decide_invitation(session, body, request.app.state.settings.invitation_cooldown_days)
+
+
+# --- data rights ----------------------------------------------------------------------------------
+
+
+class ErasureServiceStatus(BaseModel):
+    status: Literal["pending", "completed"]
+    completed_at: datetime | None = None
+    erased: dict[str, int] | None = Field(default=None, description="Rows changed per table.")
+
+
+class ErasureStatus(BaseModel):
+    id: str
+    status: Literal["pending", "completed"] = Field(description="`completed` once every service reported.")
+    requested_at: datetime
+    requested_by: str | None
+    services: dict[str, ErasureServiceStatus]
+
+
+def forwarded_auth(request: Request) -> dict[str, str]:
+    """The caller's own credential, so each service checks its permission for the export too."""
+    return {name: request.headers[name] for name in ("x-api-key", "authorization") if name in request.headers}
+
+
+@router.post("/customers/{customer_id}/erasure", status_code=202, response_model=ErasureStatus,
+             responses=problem_responses(404), summary="Erase everything held about a customer, in every service")
+async def erase_customer(customer_id: CustomerId, session: SessionDep, request: Request,
+                         response: Response) -> ErasureStatus:
+    """Announces `customer.erasure_requested.v1`: each service anonymises the customer's texts and personal
+    fields, deletes what was derived from them (embeddings, training examples) and reports back with
+    `customer.erasure_completed.v1`. Follow the `Location` to see each service's completion. Works for
+    customers without a profile too (their feedback is found by customer id)."""
+    erasure = await request_erasure(session, customer_id, requested_by=None)
+    await session.commit()
+    response.headers["Location"] = f"/v1/erasures/{erasure.id}"
+    return ErasureStatus.model_validate(erasure_status(erasure, request.app.state.settings.erasure_services))
+
+
+@router.get("/erasures/{erasure_id}", response_model=ErasureStatus, responses=problem_responses(404),
+            summary="Progress of an erasure, per service")
+async def get_erasure(erasure_id: Annotated[str, Path(max_length=36)], session: SessionDep,
+                      request: Request) -> ErasureStatus:
+    erasure = await session.get(Erasure, erasure_id)
+    if erasure is None:
+        raise NotFound("Erasure", erasure_id)
+    return ErasureStatus.model_validate(erasure_status(erasure, request.app.state.settings.erasure_services))
+
+
+@router.get("/customers/{customer_id}/export", summary="Everything held about a customer, from every service",
+            responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}},
+                       **problem_responses(404)})
+async def export(customer_id: CustomerId, session: SessionDep, request: Request) -> dict[str, Any]:
+    """Ingest's rows (profile, feedback with the original texts, invitations) plus, asked over each
+    service's API with the caller's credential: classifications, tickets with comments, deliveries.
+    A service that cannot be reached is listed under `errors` instead of failing the export."""
+    settings = request.app.state.settings
+    return await export_customer(session, customer_id, settings.service_urls(), forwarded_auth(request),
+                                 settings.export_max_items)

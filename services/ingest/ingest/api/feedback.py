@@ -4,6 +4,7 @@ from fastapi import Header, Request, Response
 
 from closedloop.api import SessionDep, api_router
 from closedloop.errors import NotFound, problem_responses
+from closedloop.http import PER_ITEM_VALIDATION
 from ingest.batch import accept_batch
 from ingest.intake import Accepted, accept_feedback
 from ingest.models import Feedback
@@ -46,7 +47,8 @@ def answer(accepted: Accepted, response: Response) -> FeedbackAccepted:
                             reply_to_ticket=accepted.reply_to_ticket)
 
 
-@router.post("/feedback/batch", response_model=BatchResult, summary="Submit up to 1,000 feedback items")
+@router.post("/feedback/batch", response_model=BatchResult, summary="Submit up to 1,000 feedback items",
+             openapi_extra={PER_ITEM_VALIDATION: True})
 async def submit_batch(body: FeedbackBatch, request: Request) -> BatchResult:
     """Each item is shaped like the body of `POST /v1/feedback`, plus an optional `idempotency_key`,
     and is validated and stored on its own (atomic per item): the answer lists, in order, whether

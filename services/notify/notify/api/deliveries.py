@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from closedloop.api import SessionDep, api_router
 from closedloop.errors import NotFound, ProblemError, problem_responses
+from closedloop.limits import Offset
 from closedloop.wakeup import wake_after_commit
 from notify.dispatcher import DELIVERIES_CHANNEL
 from notify.models import Delivery
@@ -33,7 +34,7 @@ async def list_deliveries(
     source_event_id: str | None = None,
     ticket_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> DeliveryPage:
     filters = []
     if status:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from closedloop.api import SessionDep, api_router
 from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
 from notify.models import Subscription, WebhookEndpoint
-from notify.schemas import SubscriptionCreate, SubscriptionPublic
+from notify.schemas import ChannelName, SubscriptionCreate, SubscriptionPublic
 
 router = api_router("subscriptions", 400)
 
@@ -35,7 +35,7 @@ async def create_subscription(body: SubscriptionCreate, session: SessionDep) -> 
 
 
 @router.get("/subscriptions", response_model=list[SubscriptionPublic], summary="List subscriptions")
-async def list_subscriptions(session: SessionDep, channel: str | None = None,
+async def list_subscriptions(session: SessionDep, channel: ChannelName | None = None,
                              event_type: str | None = None) -> list[SubscriptionPublic]:
     from notify.deliveries import matches
 

@@ -4,8 +4,8 @@ seven days up to now. Times are calendar minutes."""
 import math
 import statistics
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
-from typing import Annotated
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,11 +23,18 @@ Since = Annotated[datetime | None, Query(description="Start of the period (defau
 Until = Annotated[datetime | None, Query(description="End of the period (default: now).")]
 
 
+# Reports compare a period with the one of equal length before it: bounded, that stays a valid date.
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC)
+
+
 def _period(since: datetime | None, until: datetime | None, now: datetime) -> tuple[datetime, datetime]:
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
             raise ProblemError(400, "Invalid period", f"{name} needs a time zone", slug="invalid-period",
                                errors=[FieldError(field=f"query.{name}", message="add a zone, e.g. Z")])
+        if value is not None and not EARLIEST <= value < LATEST:
+            raise ProblemError(400, "Invalid period", f"{name} must be in 1970-2999", slug="invalid-period",
+                               errors=[FieldError(field=f"query.{name}", message="must be in 1970-2999")])
     until = until or now + timedelta(microseconds=1)  # the period includes this very moment
     since = since or until - timedelta(days=7)
     if since >= until:
@@ -72,12 +79,15 @@ class ResponseTimesReport(BaseModel):
     by_priority: list[ResponseTimesGroup]
 
 
-async def _tickets_created(session: SessionDep, since: datetime, until: datetime) -> list[Ticket]:
-    return list(await session.scalars(select(Ticket).where(Ticket.created_at >= since, Ticket.created_at < until,
-                                                           Ticket.merged_into.is_(None))))
+async def _tickets_created(session: SessionDep, since: datetime, until: datetime) -> list[Any]:
+    # Only the columns the report reads, as rows (attribute access like the model): building ORM objects
+    # for 10,000 tickets took most of the report's time.
+    return list((await session.execute(
+        select(Ticket.team, Ticket.priority, Ticket.created_at, Ticket.first_responded_at, Ticket.resolved_at)
+        .where(Ticket.created_at >= since, Ticket.created_at < until, Ticket.merged_into.is_(None)))).all())
 
 
-def _group(tickets: list[Ticket], **key: str) -> ResponseTimesGroup:
+def _group(tickets: list[Any], **key: str) -> ResponseTimesGroup:
     def minutes(attr: str) -> list[float]:
         return [(getattr(t, attr) - t.created_at).total_seconds() / 60 for t in tickets if getattr(t, attr)]
 
@@ -166,10 +176,13 @@ class BacklogReport(BaseModel):
 
 @router.get("/reports/backlog", response_model=BacklogReport, summary="Tickets not yet resolved, now")
 async def backlog(session: SessionDep) -> BacklogReport:
-    tickets = list(await session.scalars(select(Ticket).where(Ticket.status.in_(ACTIVE_STATUSES))))
+    # Rows of the needed columns, not ORM objects (see _tickets_created).
+    tickets = list((await session.execute(
+        select(Ticket.team, Ticket.priority, Ticket.status, Ticket.assignee, Ticket.sla_breached, Ticket.created_at)
+        .where(Ticket.status.in_(ACTIVE_STATUSES)))).all())
 
     def groups(attr: str) -> list[BacklogGroup]:
-        grouped: dict[str, list[Ticket]] = defaultdict(list)
+        grouped: dict[str, list[Any]] = defaultdict(list)
         for t in tickets:
             grouped[getattr(t, attr)].append(t)
         return [BacklogGroup(key=k, open_tickets=len(v), breached=sum(1 for t in v if t.sla_breached),

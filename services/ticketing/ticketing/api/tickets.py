@@ -23,7 +23,9 @@ from ticketing.schemas import (
     CustomerPublic,
     LinkIn,
     MergeIn,
+    Priority,
     SlaClockPublic,
+    Status,
     StatusChange,
     TeamPublic,
     TicketPage,
@@ -54,9 +56,9 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 @router.get("/tickets", response_model=TicketPage, summary="List tickets, newest first")
 async def list_tickets(
     session: SessionDep,
-    status: str | None = None,
+    status: Status | None = None,
     team: str | None = None,
-    priority: Literal["P0", "P1", "P2", "P3"] | None = None,
+    priority: Priority | None = None,
     category: Annotated[str | None, Query(description="A taxonomy key; a top level matches its children.")] = None,
     feedback_id: str | None = None,
     assignee: Annotated[str | None, Query(description="An agent id; `none` for unassigned tickets.")] = None,

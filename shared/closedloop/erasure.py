@@ -1,0 +1,70 @@
+"""Data rights: every service erases one customer's data when `customer.erasure_requested.v1` arrives,
+then announces `customer.erasure_completed.v1` (in the same transaction, through the outbox).
+
+Erasure here means: texts replaced by `ERASED`, personal fields (e-mail, name, metadata) cleared, the
+customer id replaced by a pseudonym made from the erasure's random id (nothing links it back to the
+customer), derived data (embeddings, training examples) deleted. Rows themselves stay where other rows
+or counts depend on them (a ticket's SLA history, report totals), which is why this is anonymisation and
+not deletion. Already published outbox rows that mention the customer are deleted too: their payloads
+carry the texts. See docs/adr/0004-data-rights.md.
+"""
+
+from collections.abc import Awaitable, Callable, Iterable
+from uuid import UUID
+
+from sqlalchemy import delete, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from closedloop.events import CustomerErasureCompletedV1, CustomerErasureRequestedV1
+from closedloop.messaging.consumer import Subscription
+from closedloop.messaging.tables import OutboxMixin
+from closedloop.runtime import ServiceRuntime
+
+ERASED = "[erased]"
+
+# (session, event) -> rows changed per table. Runs in the consumer's transaction; must not commit.
+Eraser = Callable[[AsyncSession, CustomerErasureRequestedV1], Awaitable[dict[str, int]]]
+
+
+def pseudonym(erasure_id: UUID) -> str:
+    """What replaces the customer id: random (the erasure id is a uuid4), so it reveals nothing."""
+    return f"erased-{erasure_id.hex[:16]}"
+
+
+def chunks(values: Iterable[str], size: int = 500) -> Iterable[list[str]]:
+    values = list(values)
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+async def erase_published_outbox(session: AsyncSession, model: type[OutboxMixin],
+                                 event: CustomerErasureRequestedV1) -> int:
+    """Published events whose payload names the customer or one of their feedback items or tickets.
+    Unpublished ones stay: they still have to reach the other services (which then erase them too)."""
+    needles = [f'"{event.customer_id}"', *(f'"{i}"' for i in event.feedback_ids),
+               *(f'"{i}"' for i in event.ticket_ids)]
+    if event.customer_email:
+        needles.append(f'"{event.customer_email}"')
+    removed = 0
+    for group in chunks(needles, 100):
+        result = await session.execute(delete(model).where(
+            model.published_at.is_not(None), or_(*(model.payload.contains(n, autoescape=True) for n in group))))
+        removed += result.rowcount or 0
+    return removed
+
+
+def subscribe_erasure(runtime: ServiceRuntime, eraser: Eraser) -> None:
+    """Erase on `customer.erasure_requested.v1` and announce completion, once per request (inbox)."""
+    service = runtime.settings.service_name
+
+    async def on_erasure_requested(session: AsyncSession, event: CustomerErasureRequestedV1, _: object) -> None:
+        erased = await eraser(session, event)
+        erased["outbox"] = await erase_published_outbox(session, runtime.outbox.model, event)
+        runtime.outbox.add(session, CustomerErasureCompletedV1(erasure_id=event.erasure_id, service=service,
+                                                               erased=erased))
+
+    runtime.subscribe(Subscription(
+        durable=f"{service}-customer-erasure-requested", stream="CUSTOMER",
+        subjects={CustomerErasureRequestedV1.nats_subject: CustomerErasureRequestedV1},
+        handler=on_erasure_requested,
+    ))
