@@ -19,7 +19,7 @@ DEFAULT_CSV = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "
 
 
 def measure(csv_path: Path, model_name: str, limit: int | None = None) -> dict[str, dict[str, float]]:
-    from classify.embedding import Embedder, default_workers
+    from classify.embedding import build_embedder, default_workers
     from classify.evaluate import read_csv
     from classify.settings import ClassifySettings
     from classify.training import TrainParams, stratified_split, train_model
@@ -33,10 +33,9 @@ def measure(csv_path: Path, model_name: str, limit: int | None = None) -> dict[s
     settings = ClassifySettings()
     results: dict[str, dict[str, float]] = {}
     for quantized in (False, True):
-        embedder = Embedder(model_name, batch_size=settings.embed_batch_size, workers=default_workers(),
-                            quantized=quantized, cache_dir=settings.model_cache_dir)
-        kind = "int8 ONNX" if embedder.quantized is not None else (
-            "TorchScript fp32" if embedder.compiled is not None else "eager fp32")
+        embedder = build_embedder(model_name, batch_size=settings.embed_batch_size, workers=default_workers(),
+                                  quantized=quantized, cache_dir=settings.model_cache_dir)
+        kind = "int8 (quantized)" if quantized else "full precision"
         started = time.perf_counter()
         vectors = np.concatenate([embedder.encode(texts[i:i + 512]) for i in range(0, len(texts), 512)])
         seconds = time.perf_counter() - started

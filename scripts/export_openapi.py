@@ -13,7 +13,7 @@ def main() -> None:
     out = ROOT / "docs" / "openapi"
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
-        for service in ("ingest", "classify", "ticketing", "notify"):
+        for service in ("ingest", "classify", "ticketing", "notify", "insights"):
             # Building the app touches no database or broker; the URL only has to be valid.
             os.environ[f"{service.upper()}_DATABASE_URL"] = f"sqlite+aiosqlite:///{scratch}/{service}.db"
             app = importlib.import_module(f"{service}.main").create_app()

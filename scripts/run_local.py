@@ -21,13 +21,13 @@ from aiosmtpd.controller import Controller
 
 from closedloop.config import DEV_API_KEY
 from closedloop.devtools.nats_server import NatsServer, port_is_open
-from closedloop.devtools.processes import CONSOLE, SERVICES, ServiceProcess, console_env, service_env
+from closedloop.devtools.processes import CONSOLE, INSIGHTS, SERVICES, ServiceProcess, console_env, service_env
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 MAIL = VAR / "mail"
 DEFAULT_PORTS = {"nats": 14222, "console": 8000, "ingest": 8001, "classify": 8002, "ticketing": 8003, "notify": 8004,
-                 "sink": 8009, "smtp": 8025}
+                 "insights": 8005, "sink": 8009, "smtp": 8025}
 
 
 def port(name: str) -> int:
@@ -90,6 +90,8 @@ def service_extra(name: str, port: Callable[[str], int], sink_url: str) -> dict[
     if name == "ingest":  # the customer export asks the other services
         return {f"INGEST_{other.upper()}_URL": f"http://127.0.0.1:{port(other)}" for other in SERVICES
                 if other != "ingest"}
+    if name == "insights":  # the weekly report goes to the demo SMTP server too
+        return {"INSIGHTS_SMTP_HOST": "127.0.0.1", "INSIGHTS_SMTP_PORT": str(port("smtp"))}
     return {}
 
 
@@ -114,7 +116,7 @@ def main() -> int:
     mail_sink.start()
 
     processes = []
-    for name in SERVICES:
+    for name in (*SERVICES, INSIGHTS):
         extra = service_extra(name, port, sink_url)
         env = service_env(name, database_url=f"sqlite+aiosqlite:///{VAR / (name + '.db')}", nats_url=nats_url,
                           api_key=api_key, extra=extra)

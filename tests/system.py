@@ -1,12 +1,12 @@
 """The whole system as separate processes: nats-server, the four services, a webhook receiver."""
 
 import json
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TypeVar
@@ -89,7 +89,9 @@ def start_system(tmp_path: Path, databases: dict[str, str],
     system = System(nats, services, receiver)
     try:
         for process in services.values():
-            process.wait_ready(timeout=180)
+            # classify loads two sentence models and 24 languages' detectors: tens of seconds on an idle
+            # machine, minutes on a shared one (seen: over 180 s with seven test runs on two cores).
+            process.wait_ready(timeout=420)
     except Exception:
         stop_system(system)
         raise

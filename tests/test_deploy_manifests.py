@@ -36,6 +36,7 @@ from pydantic_settings import BaseSettings
 from classify.settings import ClassifySettings
 from console.settings import ConsoleSettings
 from ingest.settings import IngestSettings
+from insights.settings import InsightsSettings
 from notify.settings import NotifySettings
 from ticketing.settings import TicketingSettings
 
@@ -46,6 +47,7 @@ COMPONENTS = ("ingress", "external-secrets", "service-monitors")
 SETTINGS: dict[str, type[BaseSettings]] = {
     "ingest": IngestSettings, "classify": ClassifySettings,
     "ticketing": TicketingSettings, "notify": NotifySettings, "console": ConsoleSettings,
+    "insights": InsightsSettings,
 }
 SERVICES = tuple(SETTINGS)
 # The oldest Kubernetes minor the manifests support, and the newest kubernetes-validate knows.
@@ -59,15 +61,16 @@ CUSTOM_KINDS = {
 }
 # Durable consumers per stream, as the services create them.
 DURABLES = {
-    "FEEDBACK": {"classify-feedback-received", "ticketing-feedback-classified", "ingest-feedback-classified"},
-    "TICKET": {"ingest-ticket-events", "notify-ticket-events"},
+    "FEEDBACK": {"classify-feedback-received", "ticketing-feedback-classified", "ingest-feedback-classified",
+                 "insights-feedback-events"},
+    "TICKET": {"ingest-ticket-events", "notify-ticket-events", "insights-ticket-events"},
     "ALERT": {"notify-alert-raised"},
 }
 KEDA_SCALED = {"classify": {("FEEDBACK", "classify-feedback-received")},
                "notify": {("TICKET", "notify-ticket-events"), ("ALERT", "notify-alert-raised")}}
-HPA_SCALED = {"ingest", "ticketing", "console"}
+HPA_SCALED = {"ingest", "ticketing", "console", "insights"}
 # The services whose APIs the console calls for people (they accept its pods on port 8000).
-CONSOLE_UPSTREAMS = {"ingest", "classify", "ticketing", "notify"}
+CONSOLE_UPSTREAMS = {"ingest", "classify", "ticketing", "notify", "insights"}
 # Stand-in values for variables whose real value comes from a Secret, to check that the rest parses.
 SECRET_SAMPLES = {"DATABASE_URL": "postgresql://user:password@db:5432/db", "API_KEYS": "key-one,key-two",
                   "SERVICE_API_KEY": "key-one", "NATS_PASSWORD": "nats-password"}
@@ -163,10 +166,13 @@ def app_routes() -> dict[str, dict[str, set[str]]]:
         from notify.settings import NotifySettings
         from console.main import create_app as console_app
         from console.settings import ConsoleSettings
+        from insights.main import create_app as insights_app
+        from insights.settings import InsightsSettings
 
         factories = {"ingest": (ingest_app, IngestSettings), "classify": (classify_app, ClassifySettings),
                      "ticketing": (ticketing_app, TicketingSettings), "notify": (notify_app, NotifySettings),
-                     "console": (console_app, ConsoleSettings)}
+                     "console": (console_app, ConsoleSettings),
+                     "insights": (insights_app, InsightsSettings)}
         routes = {}
         for name, (factory, settings) in factories.items():
             app = factory(settings(database_url="sqlite+aiosqlite:///:memory:", run_migrations=False,
@@ -505,7 +511,7 @@ def test_network_policies(overlay: str) -> None:
         external = [p for p in peers if "ipBlock" in p]
         if service == "console":
             assert targets >= CONSOLE_UPSTREAMS, "the console reaches the APIs it calls"
-        if service == "notify":
+        if service in ("notify", "insights"):  # webhooks and e-mail; the weekly report's e-mail
             assert external and all("10.0.0.0/8" in p["ipBlock"]["except"] for p in external)
         else:
             assert not external, f"{service} has no business outside the cluster"
@@ -544,7 +550,7 @@ def test_images(overlay: str) -> None:
               for c in all_containers(pod_spec(o))}
     for image in images:
         assert re.search(r":[\w.-]+$", image.rsplit("/", 1)[-1]) and not image.endswith(":latest"), image
-    ours = {i for i in images if re.search(r"closedloop/(ingest|classify|ticketing|notify|console):", i)}
+    ours = {i for i in images if re.search(r"closedloop/(ingest|classify|ticketing|notify|console|insights):", i)}
     assert len({i.split(":")[0].rsplit("/", 1)[-1] for i in ours}) == len(SERVICES)
     if overlay == "prod":
         assert all(i.startswith("registry.example.com/") and not i.endswith(":dev") for i in ours)
@@ -641,7 +647,7 @@ def test_compose_infrastructure() -> None:
                 assert (REPO / source).exists(), f"{name}: {source} is missing"
     # The init script creates a database and role for each service.
     init = (REPO / "deploy/compose/postgres-init/10-closedloop-databases.sh").read_text()
-    assert "for service in ingest classify ticketing notify console" in init
+    assert "for service in ingest classify ticketing notify console insights" in init
     for secret in re.findall(r"\$\{(\w+)(?::\?|\})", (REPO / "docker-compose.yml").read_text()):
         assert secret in env_example(), f"{secret} is missing from .env.example"
     scraped = (REPO / "deploy/compose/prometheus.yml").read_text()

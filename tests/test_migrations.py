@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import inspect
 
 from closedloop.db import create_engine
-from closedloop.devtools.processes import CONSOLE, SERVICES
+from closedloop.devtools.processes import CONSOLE, INSIGHTS, SERVICES
 from closedloop.testing import migrate, schema_differences
 
 
@@ -20,7 +20,7 @@ async def table_names(url: str) -> set[str]:
         await engine.dispose()
 
 
-@pytest.mark.parametrize("service", (*SERVICES, CONSOLE))
+@pytest.mark.parametrize("service", (*SERVICES, CONSOLE, INSIGHTS))
 async def test_migrations_match_the_models_and_run_both_ways(service, database_url):
     service_dir = importlib.import_module(f"{service}.main").SERVICE_DIR
     metadata = importlib.import_module(f"{service}.models").Base.metadata

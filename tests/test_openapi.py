@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from closedloop.devtools.processes import SERVICES
+from closedloop.devtools.processes import INSIGHTS, SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(params=SERVICES)
+@pytest.fixture(params=(*SERVICES, INSIGHTS))
 def spec(request, tmp_path, monkeypatch):
     service = request.param
     monkeypatch.setenv(f"{service.upper()}_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/{service}.db")

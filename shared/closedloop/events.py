@@ -67,6 +67,9 @@ class FeedbackReceivedV1(Event):
     nps: int | None = None  # 0-10
     csat: int | None = None  # 1-5
     pii_masked: list[str] = Field(default_factory=list)
+    # Additive (insights issue 15): first-class dimensions of the insights read model.
+    region: str | None = None
+    product: str | None = None
 
 
 class Classification(BaseModel):
@@ -311,6 +314,11 @@ class AlertRaisedV1(Event):
     severity: Literal["warning", "critical"]
     message: str
     metrics: dict[str, float] = Field(default_factory=dict)
+    # Additive (insights issue 15): which series the alert is about, e.g. {"category": "technical/outage"}
+    # ({} for the total), and the time window it covers.
+    dimension: dict[str, str] = Field(default_factory=dict)
+    window_start: datetime | None = None
+    window_end: datetime | None = None
 
 
 class NotificationDeliveredV1(Event):
@@ -386,6 +394,42 @@ class CustomerErasureCompletedV1(Event):
     erased: dict[str, int] = Field(default_factory=dict)
 
 
+# --- insights (published by insights) ---------------------------------------------------------
+
+
+class CustomerChurnRiskDetectedV1(Event):
+    """A valuable customer shows signs of leaving (e.g. repeated negative feedback, an unresolved SLA
+    breach). Raised once per customer and detection window; a CRM webhook can subscribe to it."""
+
+    nats_subject: ClassVar[str] = "customer.churn_risk_detected.v1"
+
+    customer_id: str
+    tier: str | None = None
+    value: float | None = None
+    segment: str  # the RFM segment, e.g. "at_risk"
+    risk_score: float  # 0-1
+    reasons: list[str] = Field(default_factory=list)  # e.g. "4 negative contacts in 30 days"
+    as_of: datetime
+
+
+class OpportunityDetectedV1(Event):
+    """Feature requests or unmet needs that cluster into one theme, sized by volume, trend and the
+    summed value of the customers asking."""
+
+    nats_subject: ClassVar[str] = "opportunity.detected.v1"
+
+    opportunity_id: str
+    title: str  # the theme's most telling terms
+    terms: list[str] = Field(default_factory=list)
+    category: str | None = None
+    mentions: int
+    customers: int
+    customer_value: float  # summed value of the distinct customers asking
+    trend: float  # mentions in the last 28 days / the 28 days before (inf-safe: 0 before gives the count)
+    examples: list[str] = Field(default_factory=list)
+    as_of: datetime
+
+
 TICKET_EVENTS: tuple[type[Event], ...] = (
     TicketFeedbackAttachedV1,
     TicketCreatedV1,
@@ -413,5 +457,6 @@ STREAMS: dict[str, list[str]] = {
     "ALERT": ["alert.>"],
     "NOTIFICATION": ["notification.>"],
     "CUSTOMER": ["customer.>"],
+    "OPPORTUNITY": ["opportunity.>"],
     "DEADLETTER": ["deadletter.>"],
 }

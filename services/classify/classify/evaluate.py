@@ -68,7 +68,7 @@ def local_service(port: int | None = None) -> Iterator[str]:
         service = ServiceProcess("classify", port or free_port(), env, scratch_dir / "classify.log").start()
         try:
             print("starting a classify service (loading the model)…", file=sys.stderr, flush=True)
-            service.wait_ready(timeout=300)
+            service.wait_ready(timeout=900)  # two models to load: minutes on a busy machine
             yield service.url
         finally:
             service.stop()

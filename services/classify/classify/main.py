@@ -12,9 +12,9 @@ from threadpoolctl import threadpool_limits
 from classify.alerts import AlertWorker
 from classify.api import classifications, config, taxonomy, topics, training
 from classify.consumer import FeedbackReceivedHandler, TicketRecategorizedHandler, refresh_duplicates
-from classify.embedding import Embedder, default_workers
+from classify.embedding import Embedder, build_embedder, default_workers
 from classify.engine import ActiveModel, ClassificationEngine, DuplicateIndex
-from classify.language import LanguageDetector
+from classify.language import DEFAULT_LANGUAGES, UNDETERMINED, LanguageDetector
 from classify.models import InboxMessage, ModelVersion, outbox
 from classify.prototypes import PrototypeClassifier
 from classify.registry import EngineSync, activate_model, active_model_row, ensure_taxonomy
@@ -35,18 +35,22 @@ log = logging.getLogger(__name__)
 
 
 @functools.cache
-def shared_embedder(model_name: str, batch_size: int = 32, workers: int = 1, quantized: bool | None = None,
-                    cache_dir: str | None = None) -> Embedder:
-    # One copy of the weights per process, however many apps it builds (tests build several).
-    defaults = ClassifySettings()
-    return Embedder(model_name, batch_size=batch_size, workers=workers,
-                    quantized=defaults.quantized if quantized is None else quantized,
-                    cache_dir=cache_dir or defaults.model_cache_dir)
+def shared_language_detector(codes: str) -> LanguageDetector:
+    return LanguageDetector([c for c in codes.split(",") if c.strip()])
 
 
 @functools.cache
-def shared_language_detector(codes: str) -> LanguageDetector:
-    return LanguageDetector([c for c in codes.split(",") if c.strip()])
+def shared_embedder(model_name: str, batch_size: int = 32, workers: int = 1,
+                    languages: str = DEFAULT_LANGUAGES, quantized: bool = False,
+                    cache_dir: str = "var/models") -> Embedder:
+    # One copy of the weights per process, however many apps it builds (tests build several).
+    detector = shared_language_detector(languages)
+
+    def is_english(texts: list[str]) -> list[bool]:  # a composite runs its English-only model on these
+        return [p.language in ("en", UNDETERMINED) for p in detector.detect(texts)]
+
+    return build_embedder(model_name, batch_size=batch_size, workers=workers, is_english=is_english,
+                          quantized=quantized, cache_dir=cache_dir)
 
 
 def build_engine(settings: ClassifySettings, file_taxonomy_path: str | None) -> ClassificationEngine:
@@ -56,8 +60,8 @@ def build_engine(settings: ClassifySettings, file_taxonomy_path: str | None) -> 
     # `make bench`, taken from the model. Torch's own threads are not affected. Training runs on one too.
     threadpool_limits(1, user_api="blas")
     embedder = shared_embedder(settings.model_name, settings.embed_batch_size,
-                               settings.embed_workers or default_workers(), settings.quantized,
-                               settings.model_cache_dir)
+                               settings.embed_workers or default_workers(), settings.languages,
+                               settings.quantized, settings.model_cache_dir)
     taxonomy = load_taxonomy(file_taxonomy_path)
     languages = shared_language_detector(settings.languages)
     duplicates = DuplicateIndex(embedder.dimension, settings.duplicate_window_hours * 3600,

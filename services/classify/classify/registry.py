@@ -168,6 +168,14 @@ class EngineSync:
                 artefact = None
                 current = self.engine.active
                 model_changed = (model.id if model else None) != current.trained_id
+                if model is not None and model.embedding_model != self.engine.embedder.model_name:
+                    # A model trained on another sentence model's vectors cannot read this one's (another
+                    # dimension or another space): zero-shot until a model is trained on this one.
+                    log.warning("active model was trained on another embedding model: not used",
+                                extra={"model_id": model.id, "embedding_model": model.embedding_model,
+                                       "service_model": self.engine.embedder.model_name})
+                    model = None
+                    model_changed = current.trained_id is not None
                 if model is not None and model_changed:
                     artefact = await session.scalar(select(ModelVersion.artefact).where(ModelVersion.id == model.id))
             if values is not None:

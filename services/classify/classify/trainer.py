@@ -135,7 +135,8 @@ class TrainingWorker:
                 self._progress = (0.5 + 0.48 * fraction, stage)
 
             job = asyncio.create_task(asyncio.to_thread(train_model, embeddings, texts, labels, params,
-                                                        threshold, progress))
+                                                        threshold, progress,
+                                                        getattr(self.embedder, "alternate_view", None)))
             while not job.done():
                 await asyncio.wait([job], timeout=1.0)
                 fraction, stage = self._progress

@@ -34,6 +34,8 @@ MIN_CALIBRATION_ITEMS = 30
 MIN_AUTO_WEIGHT_ITEMS = 500  # below this, choosing among ~80 weightings fits the noise of the split
 MIN_TEMPERATURE = 0.3
 ProgressFn = Callable[[float, str], None]
+# vectors -> (indices of the rows that have another view, those rows' other vectors)
+AlternateView = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass
@@ -261,8 +263,14 @@ def _rebuild_vectorizers(model: EnsembleModel) -> tuple[Any, Any]:
 
 
 def fit_ensemble(embeddings: np.ndarray, texts: list[str], y: np.ndarray, labels: list[str],
-                 params: TrainParams, progress: ProgressFn | None = None) -> EnsembleModel:
-    """Fit all members on (embeddings, texts, y). `y` indexes `labels`."""
+                 params: TrainParams, progress: ProgressFn | None = None,
+                 alternate_view: AlternateView | None = None) -> EnsembleModel:
+    """Fit all members on (embeddings, texts, y). `y` indexes `labels`.
+
+    `alternate_view` (the embedder's, when it has one) gives other vectors of some of the same examples:
+    for MiniLM+USE, English examples as they look without their MiniLM part, which is how every other
+    language is embedded. The embedding LR and kNN learn from both, so English examples teach the intents
+    to texts in other languages too (and examples in any language mix in one model)."""
     import warnings
 
     from scipy.sparse import hstack
@@ -275,16 +283,21 @@ def fit_ensemble(embeddings: np.ndarray, texts: list[str], y: np.ndarray, labels
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         report(0.0, "fitting the embedding model")
+        vectors, targets = np.asarray(embeddings, dtype=np.float32), y
+        if alternate_view is not None:
+            rows, others = alternate_view(vectors)
+            if len(rows):
+                vectors, targets = np.vstack([vectors, others]), np.r_[y, y[rows]]
         lr = LogisticRegression(C=params.lr_c, max_iter=params.max_iter)
-        lr.fit(embeddings, y)
+        lr.fit(vectors, targets)
         lr_coef, lr_intercept = _expand(lr.coef_, lr.intercept_, present, n_labels)
-        reference = np.arange(len(y))
-        if len(y) > params.knn_max_examples:  # bound the artefact and the per-batch kNN cost
-            reference = np.sort(np.random.default_rng(params.seed).choice(len(y), params.knn_max_examples,
+        reference = np.arange(len(targets))
+        if len(targets) > params.knn_max_examples:  # bound the artefact and the per-batch kNN cost
+            reference = np.sort(np.random.default_rng(params.seed).choice(len(targets), params.knn_max_examples,
                                                                           replace=False))
         model = EnsembleModel(labels=labels, params=params, lr_coef=lr_coef, lr_intercept=lr_intercept,
-                              knn_embeddings=embeddings[reference].astype(np.float16),
-                              knn_labels=y[reference].astype(np.int64))
+                              knn_embeddings=vectors[reference].astype(np.float16),
+                              knn_labels=targets[reference].astype(np.int64))
         if params.use_tfidf and params.weights[2] > 0:
             report(0.4, "fitting the n-gram model")
             word, char = _word_vectorizer(), _char_vectorizer()
@@ -411,7 +424,8 @@ class TrainingResult:
 
 
 def train_model(embeddings: np.ndarray, texts: list[str], label_names: list[str], params: TrainParams,
-                threshold: float, progress: ProgressFn | None = None) -> TrainingResult:
+                threshold: float, progress: ProgressFn | None = None,
+                alternate_view: AlternateView | None = None) -> TrainingResult:
     """Hold out, fit, measure, calibrate; then refit on everything with the measured temperature."""
     report = progress or (lambda _fraction, _stage: None)
     started = time.perf_counter()
@@ -428,7 +442,7 @@ def train_model(embeddings: np.ndarray, texts: list[str], label_names: list[str]
             report(0.45 * fraction, f"hold-out run: {stage}")
 
         probe = fit_ensemble(embeddings[train_idx], [texts[i] for i in train_idx], y[train_idx], labels,
-                             params, stage1)
+                             params, stage1, alternate_view)
         report(0.45, "measuring on the held-out split")
         held_similarities = probe.similarities(embeddings[held_idx])
         members = probe.member_probabilities(embeddings[held_idx], [texts[i] for i in held_idx], held_similarities)
@@ -451,7 +465,7 @@ def train_model(embeddings: np.ndarray, texts: list[str], label_names: list[str]
     def stage2(fraction: float, stage: str) -> None:
         report(0.5 + 0.5 * fraction, f"final model: {stage}")
 
-    model = fit_ensemble(embeddings, texts, y, labels, params, stage2)
+    model = fit_ensemble(embeddings, texts, y, labels, params, stage2, alternate_view)
     model.temperature = temperature
     model.novelty_threshold = novelty_threshold
     metrics.update({"weights": list(params.weights), "temperature": round(temperature, 4),

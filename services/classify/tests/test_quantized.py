@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from classify.embedding import Embedder
+from classify.embedding import MINILM, Embedder
 from classify.main import shared_embedder
 from classify.quantized import cache_path, model_fingerprint
 from classify.settings import ClassifySettings
@@ -24,12 +24,12 @@ TEXTS = [
 @pytest.fixture(scope="module")
 def quantized() -> Embedder:
     settings = ClassifySettings()
-    return shared_embedder(settings.model_name, settings.embed_batch_size, 2, True, settings.model_cache_dir)
+    return shared_embedder(MINILM, settings.embed_batch_size, 2, settings.languages, True, settings.model_cache_dir)
 
 
 @pytest.fixture(scope="module")
 def full_precision() -> Embedder:
-    return shared_embedder(ClassifySettings().model_name, 16, 2, False)
+    return shared_embedder(MINILM, 16, 2, ClassifySettings().languages, False)
 
 
 def test_quantized_graph_is_used_and_cached(quantized):

@@ -10,6 +10,7 @@ from closedloop.runtime import ServiceRuntime
 from console.live import LiveHub
 from console.models import InboxMessage, outbox
 from console.pages import admin, auth, dashboards, workspace
+from console.pages import insights as insights_charts  # noqa: F401 - importing it registers its charts
 from console.settings import ConsoleSettings
 from console.upstream import Upstream
 from console.web import install_page_errors

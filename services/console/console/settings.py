@@ -23,6 +23,7 @@ class ConsoleSettings(ServiceSettings):
     classify_url: str = "http://127.0.0.1:8002"
     ticketing_url: str = "http://127.0.0.1:8003"
     notify_url: str = "http://127.0.0.1:8004"
+    insights_url: str = "http://127.0.0.1:8005"
     # Where people log in (POST {identity_url}/v1/auth/token returns a short-lived JWT, refreshed with
     # /v1/auth/refresh). Empty: the development stand-in below is used, which calls the services with
     # `service_api_key`.

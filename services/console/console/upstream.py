@@ -11,7 +11,7 @@ import httpx
 
 from console.settings import ConsoleSettings
 
-SERVICES = ("ingest", "classify", "ticketing", "notify")
+SERVICES = ("ingest", "classify", "ticketing", "notify", "insights")
 
 
 class UpstreamError(Exception):

@@ -8,6 +8,7 @@ downstream; the unmasked text stays in ingest's own table.
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
@@ -122,6 +123,8 @@ _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _LATIN_VOWELS = set("aeiouyàáâãäåèéêëìíîïòóôõöùúûüýÿæœøаеёиоуыэюя")
 _KEYBOARD_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm", "qwertzuiop", "azertyuiop", "1234567890")
 MIN_LETTER_SHARE = 0.3  # letters (and emoji) among the visible characters
+CJK_WEIGHT = 3  # a Han, kana or Hangul character counts as this many letters
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 
 _LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f]+")
@@ -157,23 +160,86 @@ def _implausible_word(word: str) -> bool:
     return consonant_run >= 5 or _keyboard_run(lowered)
 
 
+# Keyboard rows of the scripts whose mashing we can tell (ЙЦУКЕН, Thai Kedmanee, Arabic); runs of four
+# neighbours in a row are nobody's spelling.
+_OTHER_KEYBOARD_ROWS = ("йцукенгшщзхъ", "фывапролджэ", "ячсмитьбю", "ๆไำพะัีรนยบลฃ", "ฟหกดเ้่าสวง", "ผปแอิืทมใฝ",
+                        "ضصثقفغعهخحجد", "شسيبلاتنمكط", "ئءؤرلاىةوزظ")
+_OTHER_KEYBOARD_RUNS = frozenset(
+    piece for row in _OTHER_KEYBOARD_ROWS for start in range(len(row) - 3)
+    for piece in (row[start:start + 4], row[start:start + 4][::-1])
+)
+_CYRILLIC_VOWELS = set("аеёиоуыэюяіїєў")
+_HANGUL_JAMO = re.compile(r"[\u3131-\u318e]")  # letters typed one by one, not composed into syllables
+_LAUGHTER_JAMO = set("ㅋㅎㅠㅜ")  # "ㅋㅋㅋ" is laughter, "ㅠㅠ" tears: real writing
+_CODE = re.compile(r"\S*\d\S*|[A-Z]{2,}[A-Z-]*|\S*[#_/]\S*")  # order codes, references, acronyms: nobody's words
+
+
+def _script(char: str) -> str:
+    name = unicodedata.name(char, "")
+    return name.split(" ", 1)[0] if name else "UNKNOWN"
+
+
+def _implausible_in_script(word: str, script: str) -> bool:
+    """Whether a word of one script is typed noise, judged by that script's own rules.
+
+    Latin: no vowel, five consonants in a row, keyboard neighbours, one letter five times. Cyrillic: the same
+    with its vowels and the ЙЦУКЕН rows. Hangul: jamo typed one by one instead of syllables (laughter
+    "ㅋㅋㅋ" excepted). Thai and Arabic: keyboard neighbours. Han, kana, Devanagari and others: one
+    character is no evidence either way (a Chinese sentence has no spaces and no vowels), so never."""
+    if script == "LATIN":
+        return _implausible_word(word)
+    if script == "CYRILLIC":
+        lowered = word.lower()
+        if len(word) < 4 or (word.isupper() and len(word) <= 6):
+            return False
+        return (not any(char in _CYRILLIC_VOWELS for char in lowered) or bool(re.search(r"(.)\1{4,}", lowered))
+                or any(lowered[i:i + 4] in _OTHER_KEYBOARD_RUNS for i in range(len(lowered) - 3)))
+    if script == "HANGUL":
+        jamo = [char for char in word if _HANGUL_JAMO.match(char) and char not in _LAUGHTER_JAMO]
+        return len(jamo) >= 4 and len(jamo) > len(word) / 2
+    if script in ("THAI", "ARABIC"):
+        return any(word[i:i + 4] in _OTHER_KEYBOARD_RUNS for i in range(len(word) - 3))
+    return False
+
+
+def _script_words(text: str) -> list[tuple[str, str]]:
+    """(word, script) for each run of letters of one script, order codes and acronyms left out."""
+    out: list[tuple[str, str]] = []
+    for token in text.split():
+        if _CODE.fullmatch(token.strip(".,;:!?()[]{}\"'«»“”„")):
+            continue
+        for word in _WORD.findall(token):
+            start = 0
+            for i in range(1, len(word) + 1):  # split where the script changes ("订单abc" → "订单", "abc")
+                if i == len(word) or _script(word[i]) != _script(word[start]):
+                    out.append((word[start:i], _script(word[start])))
+                    start = i
+    return out
+
+
 def garbled_reason(text: str) -> str | None:
-    """Why `text` cannot be read as feedback, or None when it can."""
+    """Why `text` cannot be read as feedback, or None when it can.
+
+    Each script is judged on its own terms (see `_implausible_in_script`), and the verdict weighs the
+    letters of every script: Chinese text with an order code such as "QXZRT-77" at the end is Chinese text."""
     if _MOJIBAKE.search(text):
         return "text looks mis-encoded (mojibake such as 'Ã©' or 'â€™'): send it as UTF-8"
     if text.count("\ufffd") >= 3 or text.count("\ufffd") > len(text) * 0.05:
         return "text contains undecodable characters (U+FFFD): send it as UTF-8"
     visible = [char for char in text if not char.isspace()]
-    readable = sum(1 for char in visible if char.isalpha() or unicodedata.category(char) == "So")
+    readable = sum(1 for char in visible if char.isalpha() or unicodedata.category(char) in ("So", "Mn", "Mc"))
     if not readable:
         return "text contains no letters"
-    if readable / len(visible) < MIN_LETTER_SHARE:
+    # A Han, kana or Hangul character is about a word, not a letter: "手机13800138000" is two words and a number.
+    weighted = readable + (CJK_WEIGHT - 1) * sum(1 for char in visible if _CJK.match(char))
+    if weighted / (len(visible) + weighted - readable) < MIN_LETTER_SHARE:
         return f"text is mostly digits and symbols ({readable} of {len(visible)} characters are letters)"
-    words = _WORD.findall(text)
-    latin = [word for word in words if len(word) >= 4 and _is_latin(word)]
-    if latin:
-        implausible = sum(1 for word in latin if _implausible_word(word))
-        if implausible / len(latin) > 0.5:
+    words = _script_words(text)
+    judged = [(word, script) for word, script in words if len(word) >= 4 or script not in ("LATIN", "CYRILLIC")]
+    if judged:
+        letters = sum(len(word) for word, _ in judged)
+        noise = sum(len(word) for word, script in judged if _implausible_in_script(word, script))
+        if noise / letters > 0.5:
             return "text looks like random characters or keyboard mashing"
     return None
 
@@ -195,14 +261,43 @@ def prepare_text(raw: str) -> str:
 
 # --- personal data ----------------------------------------------------------------------------
 
-_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-zA-Z]{2,}(?![\w-])")
+# Boundaries are ASCII letters and digits, not `\w`: Chinese and Japanese write no space between a word
+# and a number or an address ("手机13800138000", "邮箱ana@example.com谢谢"), and `\w` matches Han characters.
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9\u00c0-\u024f._%+-])[A-Za-z0-9\u00c0-\u024f._%+-]+@[A-Za-z0-9\u00c0-\u024f-]+"
+    r"(?:\.[A-Za-z0-9\u00c0-\u024f-]+)*\.[A-Za-z]{2,}(?![A-Za-z0-9-])")
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])")
 _PHONE = re.compile(
-    r"(?<![\w+])(?:\+|00)?\d[\d\s().-]{5,18}\d(?![\w])"
-    r"|(?<![\w+])\(\d{2,4}\)\s?[\d\s.-]{5,14}\d(?![\w])"
+    r"(?<![A-Za-z0-9+])(?:\+|00)?\d[\d\s().-]{5,18}\d(?![A-Za-z0-9])"
+    r"|(?<![A-Za-z0-9+])\(\d{2,4}\)\s?[\d\s.-]{5,14}\d(?![A-Za-z0-9])"
 )
+# A mainland Chinese mobile number: 11 digits starting 13-19, optionally +86, often written 3-4-4.
+_CN_MOBILE = re.compile(r"(?<![\d+])(?:(?:\+|00)86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}(?!\d)")
+# A Chinese resident identity number: 6-digit region, birth date, 3-digit sequence, check character.
+_CN_ID = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
+                    r"(?![0-9A-Za-z])")
+# An IBAN: country, two check digits, up to 30 letters and digits, printed in groups of four or not at all.
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])")
 _DATE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
-MASKS = {"email": "[email]", "phone": "[phone]", "card": "[card]"}
+MASKS = {"email": "[email]", "phone": "[phone]", "card": "[card]", "national_id": "[national_id]", "iban": "[iban]"}
+_CN_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def cn_resident_id_valid(number: str) -> bool:
+    """ISO 7064 MOD 11-2 check character of an 18-character Chinese resident identity number."""
+    if len(number) != 18 or not number[:17].isdigit():
+        return False
+    total = sum(int(digit) * weight for digit, weight in zip(number[:17], _CN_ID_WEIGHTS, strict=True))
+    return "10X98765432"[total % 11] == number[17].upper()
+
+
+def iban_valid(iban: str) -> bool:
+    """ISO 13616: the IBAN with its first four characters moved to the end, letters as 10-35, is 1 mod 97."""
+    compact = iban.replace(" ", "").upper()
+    if not 15 <= len(compact) <= 34 or not compact.isalnum():
+        return False
+    rearranged = compact[4:] + compact[:4]
+    return int("".join(str(int(char, 36)) for char in rearranged)) % 97 == 1
 
 
 def luhn_valid(digits: str) -> bool:
@@ -232,9 +327,19 @@ def _phone_like(candidate: str) -> bool:
 
 
 def mask_pii(text: str) -> tuple[str, list[str]]:
-    """Replace e-mail addresses, payment card numbers (Luhn-checked) and phone numbers with
-    placeholders; answer the masked text and the kinds found (sorted)."""
+    """Replace e-mail addresses, IBANs (checksum), Chinese resident ID numbers (checksum), payment card
+    numbers (Luhn-checked) and phone numbers (Chinese mobiles included) with placeholders; answer the masked
+    text and the kinds found (sorted). Checked identifiers go first: an ID or an IBAN is also a long run of
+    digits that the phone pattern would take."""
     found: set[str] = set()
+
+    def checked(kind: str, valid: Callable[[str], bool]) -> Callable[[re.Match[str]], str]:
+        def replace(match: re.Match[str]) -> str:
+            if valid(match.group()):
+                found.add(kind)
+                return MASKS[kind]
+            return match.group()
+        return replace
 
     def card(match: re.Match[str]) -> str:
         digits = re.sub(r"\D", "", match.group())
@@ -256,7 +361,10 @@ def mask_pii(text: str) -> tuple[str, list[str]]:
             return candidate.replace(core, MASKS["phone"])
         return candidate
 
-    text = _CARD.sub(card, text)
     text = _EMAIL.sub(email, text)
+    text = _IBAN.sub(checked("iban", iban_valid), text)
+    text = _CN_ID.sub(checked("national_id", cn_resident_id_valid), text)
+    text = _CARD.sub(card, text)
+    text = _CN_MOBILE.sub(checked("phone", lambda number: True), text)
     text = _PHONE.sub(phone, text)
     return text, sorted(found)

@@ -6,7 +6,7 @@ Each row gets the idempotency key `import:<file sha-256 prefix>:<line>`, so send
 never stores it twice. After every batch the checkpoint file (`<FILE>.checkpoint.json`) records
 the last completed line and the running summary; running the same command again skips what was
 done. CSV columns: channel, text, customer_id, customer_tier, customer_email, customer_name,
-customer_locale, subject, rating, language, external_id, thread_id, app_version, platform, nps,
+customer_locale, subject, rating, language, external_id, thread_id, app_version, platform, region, product, nps,
 csat; `metadata.<key>` columns and any other column go into `metadata`. JSONL lines are bodies
 of `POST /v1/feedback`.
 """
@@ -31,7 +31,7 @@ DEFAULT_BATCH = 500
 CUSTOMER_COLUMNS = {"customer_id": "id", "customer_tier": "tier", "customer_email": "email",
                     "customer_name": "name", "customer_locale": "locale", "customer_value": "value"}
 FIELD_COLUMNS = ("channel", "text", "subject", "rating", "language", "external_id", "thread_id", "app_version",
-                 "platform", "nps", "csat")
+                 "platform", "region", "product", "nps", "csat")
 NUMBERS = {"rating": float, "nps": int, "csat": int, "value": float}
 RETRY_DELAY_SECONDS = 0.5  # doubled after each failed attempt
 

@@ -115,8 +115,9 @@ async def stage_feedback(session: AsyncSession, body: FeedbackCreate, *, idempot
         customer_id=body.customer.id, customer_tier=tier, customer_email=email, customer_name=name,
         customer_locale=locale, customer_value=value,
         rating=body.rating, language=body.language, external_id=body.external_id, thread_id=body.thread_id,
-        app_version=body.app_version, platform=body.platform, nps=body.nps, csat=body.csat,
-        extra=body.metadata, status="received", received_at=now, updated_at=now, duplicate_count=0,
+        app_version=body.app_version, platform=body.platform, region=body.region, product=body.product,
+        nps=body.nps, csat=body.csat, extra=body.metadata, status="received", received_at=now, updated_at=now,
+        duplicate_count=0,
     )
     session.add(feedback)
     if idempotency_key:
@@ -136,9 +137,10 @@ async def stage_feedback(session: AsyncSession, body: FeedbackCreate, *, idempot
         return Accepted(feedback, duplicate=False, reply_to_ticket=reply.ticket_id)
     outbox.add(session, FeedbackReceivedV1(
         feedback_id=feedback.id, channel=body.channel, text=masked_text, subject=masked_subject,
-        customer=customer, rating=body.rating, language=body.language, external_id=body.external_id, source_id=body.external_id,
-        thread_id=body.thread_id, app_version=body.app_version, platform=body.platform, nps=body.nps,
-        csat=body.csat, pii_masked=found, metadata=body.metadata, received_at=now,
+        customer=customer, rating=body.rating, language=body.language, external_id=body.external_id,
+        source_id=body.external_id, thread_id=body.thread_id, app_version=body.app_version, platform=body.platform,
+        region=body.region, product=body.product, nps=body.nps, csat=body.csat, pii_masked=found,
+        metadata=body.metadata, received_at=now,
     ))
     about = (body.metadata or {}).get("ticket_id")
     if body.channel == "survey" and body.csat is not None and isinstance(about, str) and about.strip():

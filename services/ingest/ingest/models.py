@@ -61,6 +61,9 @@ class Feedback(Base):
     customer_locale: Mapped[str | None] = mapped_column(String(35))
     customer_value: Mapped[float | None] = mapped_column(Float)
     duplicate_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Added by 0004: first-class dimensions for insights (optional).
+    region: Mapped[str | None] = mapped_column(String(50))
+    product: Mapped[str | None] = mapped_column(String(100))
 
 
 class FeedbackDuplicate(Base):

@@ -11,6 +11,8 @@ from closedloop.limits import Metadata, SafeId
 from ingest.cleaning import clean_optional, prepare_text
 
 LANGUAGE_TAG = r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$"
+# Region and product codes: letters, digits, `-`, `_`, `.`, `/` (no spaces: they are grouped on and shown in URLs).
+DIMENSION_VALUE = r"^[A-Za-z0-9][A-Za-z0-9_./-]*$"
 DuplicateReason = Literal["idempotency_key", "source_id", "same_text"]
 
 
@@ -50,6 +52,8 @@ class FeedbackCreate(BaseModel):
         "external_id": "app-review-88121",
         "app_version": "5.2.1",
         "platform": "ios",
+        "region": "emea",
+        "product": "mobile-app",
         "metadata": {"screen": "checkout"},
     }]})
 
@@ -69,6 +73,12 @@ class FeedbackCreate(BaseModel):
                                   description="Conversation the message belongs to (e-mail thread, chat).")
     app_version: str | None = Field(default=None, min_length=1, max_length=50, examples=["5.2.1"])
     platform: str | None = Field(default=None, min_length=1, max_length=50, examples=["ios", "android", "web"])
+    region: str | None = Field(default=None, min_length=1, max_length=50, pattern=DIMENSION_VALUE,
+                               examples=["emea", "br"],
+                               description="Where the customer is (your own codes); a dimension of insights.")
+    product: str | None = Field(default=None, min_length=1, max_length=100, pattern=DIMENSION_VALUE,
+                                examples=["mobile-app", "payments-api"],
+                                description="The product line the feedback is about; a dimension of insights.")
     nps: int | None = Field(default=None, ge=0, le=10, description="Net Promoter Score answer, 0-10.")
     csat: int | None = Field(default=None, ge=1, le=5, description="Customer satisfaction answer, 1-5.")
     metadata: Metadata = Field(default_factory=dict)
@@ -87,6 +97,12 @@ class FeedbackCreate(BaseModel):
     @classmethod
     def _lower_platform(cls, value: str | None) -> str | None:
         return value.strip().lower() or None if value is not None else None
+
+    @field_validator("region", "product")
+    @classmethod
+    def _lower_dimension(cls, value: str | None) -> str | None:
+        # Dimensions are grouped on: "EMEA" and "emea" must be one region.
+        return value.lower() if value is not None else None
 
     @model_validator(mode="after")
     def _score_in_rating(self) -> "FeedbackCreate":
@@ -133,6 +149,8 @@ class FeedbackPublic(BaseModel):
     thread_id: str | None = None
     app_version: str | None = None
     platform: str | None = None
+    region: str | None = None
+    product: str | None = None
     nps: int | None = None
     csat: int | None = None
     pii_masked: list[str] = Field(default_factory=list, description="Kinds of personal data masked in the text.")

@@ -99,3 +99,45 @@ def test_luhn():
     assert luhn_valid("4111111111111111")
     assert luhn_valid("378282246310005")
     assert not luhn_valid("4111111111111112")
+
+
+# --- every script (issue 13): personal data beside CJK text, Chinese IDs and mobiles, IBANs ---------------
+
+@pytest.mark.parametrize(("text", "masked", "kinds"), [
+    ("手机13800138000", "手机[phone]", ["phone"]),
+    ("邮箱ana@example.com谢谢", "邮箱[email]谢谢", ["email"]),
+    ("请打+86 138 0013 8000联系我", "请打[phone]联系我", ["phone"]),
+    ("身份证号11010519491231002X，请核实", "身份证号[national_id]，请核实", ["national_id"]),
+    ("身份证号110105194912310021", "身份证号110105194912310021", []),  # wrong check character: kept
+    ("IBAN DE89 3704 0044 0532 0130 00 bitte", "IBAN [iban] bitte", ["iban"]),
+    ("Überweisung von GB82WEST12345698765432 fehlt", "Überweisung von [iban] fehlt", ["iban"]),
+    ("IBAN DE89 3704 0044 0532 0130 01", "IBAN DE89 3704 0044 0532 0130 01", []),  # checksum fails: kept
+    ("電話は090-1234-5678です", "電話は[phone]です", ["phone"]),
+], ids=["cn-mobile-glued", "email-glued", "cn-mobile-86", "cn-id", "cn-id-bad-check", "iban-grouped", "iban-compact",
+        "iban-bad-check", "jp-phone-glued"])
+def test_personal_data_is_masked_in_every_script(text, masked, kinds):
+    assert mask_pii(text) == (masked, kinds)
+
+
+def test_checksums_of_chinese_ids_and_ibans():
+    from ingest.cleaning import cn_resident_id_valid, iban_valid
+
+    assert cn_resident_id_valid("11010519491231002X") and cn_resident_id_valid("11010519491231002x")
+    assert not cn_resident_id_valid("110105194912310021")
+    assert iban_valid("DE89370400440532013000") and iban_valid("FR14 2004 1010 0505 0001 3M02 606")
+    assert not iban_valid("DE89370400440532013001") and not iban_valid("DE89")
+
+
+@pytest.mark.parametrize("text", [
+    "我的订单还没到 qxzrtp-77", "订单号 XJ7KQ2P 还没发货", "我的订单还没到，订单号 bxkqtr",
+    "Заказ не пришёл, номер заказа ЖЩ-4471", "배송이 너무 늦어요 ㅠㅠ ㅋㅋㅋ", "สินค้ามาช้ามาก",
+    "الطلب لم يصل بعد", "पैसे कट गए लेकिन ऑर्डर नहीं आया", "手机13800138000", "身份证号11010519491231002X",
+    "注文番号 KXQZT-2291 の商品がまだ届きません",
+])
+def test_real_text_in_other_scripts_is_not_called_garbled(text):
+    assert garbled_reason(text) is None
+
+
+@pytest.mark.parametrize("text", ["фывафыва олдж", "ㅁㄴㅇㄹㅁㄴㅇㄹ", "ฟหกดฟหกด", "شسيبلاتنم"])
+def test_keyboard_mashing_in_other_scripts_is_refused(text):
+    assert garbled_reason(text) == "text looks like random characters or keyboard mashing"

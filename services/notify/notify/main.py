@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from closedloop.api import create_service_app
 from closedloop.erasure import subscribe_erasure
-from closedloop.events import TICKET_EVENTS, AlertRaisedV1
+from closedloop.events import TICKET_EVENTS, AlertRaisedV1, CustomerChurnRiskDetectedV1, OpportunityDetectedV1
 from closedloop.messaging.consumer import Subscription
 from closedloop.runtime import ServiceRuntime
 from notify.api import deliveries, subscriptions, templates, webhooks
@@ -42,6 +42,15 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     runtime.subscribe(Subscription(
         durable="notify-alert-raised", stream="ALERT",
         subjects={AlertRaisedV1.nats_subject: AlertRaisedV1}, handler=plan_deliveries,
+    ))
+    # From insights, for webhooks (e.g. a CRM) and subscriptions that ask for them by event type.
+    runtime.subscribe(Subscription(
+        durable="notify-churn-risk-detected", stream="CUSTOMER",
+        subjects={CustomerChurnRiskDetectedV1.nats_subject: CustomerChurnRiskDetectedV1}, handler=plan_deliveries,
+    ))
+    runtime.subscribe(Subscription(
+        durable="notify-opportunity-detected", stream="OPPORTUNITY",
+        subjects={OpportunityDetectedV1.nats_subject: OpportunityDetectedV1}, handler=plan_deliveries,
     ))
     subscribe_erasure(runtime, erase_customer)
     for rule in notify_retention_rules(settings.delivered_retention_days):

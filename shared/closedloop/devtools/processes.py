@@ -12,6 +12,9 @@ import httpx
 # The pipeline services; the console (the people's UI over their APIs) is started after them.
 SERVICES = ("ingest", "classify", "ticketing", "notify")
 CONSOLE = "console"
+# The read model beside the pipeline: it only listens to the streams (and answers the console), so the
+# pipeline's end-to-end tests run without it; `make run` starts it after the pipeline.
+INSIGHTS = "insights"
 
 
 class ServiceProcess:

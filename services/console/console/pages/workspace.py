@@ -92,7 +92,7 @@ async def queue_page(request: Request, queue: str, user: ReadUser, team: str | N
         return render(request, "error.html", user, status_code=404, status=404, title=_("No such queue"),
                       detail=queue)
     context = await _queues(request, user, queue, team)
-    teams = await user.api.get("ticketing", "/v1/teams")
+    teams = await user.api.get("ticketing", "/v1/teams") if queue == "team" else []  # only its picker needs them
     # The live script asks for the list alone when an event arrives (no full page reload).
     fragment = bool(request.headers.get("hx-request"))
     return render(request, "_queue_list.html" if fragment else "queue.html", user, teams=teams,

@@ -75,6 +75,7 @@ def to_public(feedback: Feedback) -> FeedbackPublic:
                                 locale=feedback.customer_locale, value=feedback.customer_value),
         rating=feedback.rating, language=feedback.language, external_id=feedback.external_id,
         thread_id=feedback.thread_id, app_version=feedback.app_version, platform=feedback.platform,
+        region=feedback.region, product=feedback.product,
         nps=feedback.nps, csat=feedback.csat, pii_masked=feedback.pii_masked or [],
         duplicate_count=feedback.duplicate_count or 0,
         metadata=feedback.extra, status=feedback.status, category=feedback.category,

@@ -1,0 +1,89 @@
+"""The weekly report: who receives it, a preview, and sending it now."""
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, EmailStr, Field
+from sqlalchemy import select
+
+from closedloop.api import SessionDep, api_router
+from closedloop.errors import NotFound, ProblemError
+from insights.dimensions import week_of
+from insights.models import ReportSubscriber
+from insights.reporting import build_report, send_weekly_report
+from insights.series import watermark
+
+router = api_router("weekly report", 404, 409)
+Language = Literal["en", "zh"]
+
+
+class SubscriberIn(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    name: str | None = Field(default=None, max_length=200)
+    language: Language = "en"
+
+
+class SubscriberPublic(BaseModel):
+    email: str
+    name: str | None
+    language: str
+
+
+@router.get("/report-subscribers", response_model=list[SubscriberPublic], summary="Who receives the weekly report")
+async def list_subscribers(session: SessionDep) -> list[SubscriberPublic]:
+    rows = await session.scalars(select(ReportSubscriber).order_by(ReportSubscriber.email))
+    return [SubscriberPublic(email=r.email, name=r.name, language=r.language) for r in rows]
+
+
+@router.put("/report-subscribers/{email}", response_model=SubscriberPublic,
+            summary="Subscribe a lead to the weekly report (or change their language)")
+async def put_subscriber(email: EmailStr, body: SubscriberIn, session: SessionDep) -> SubscriberPublic:
+    async with session.begin():
+        row = await session.get(ReportSubscriber, email)
+        if row is None:
+            row = ReportSubscriber(email=email, created_at=datetime.now(UTC))
+            session.add(row)
+        row.name, row.language = body.name, body.language
+    return SubscriberPublic(email=row.email, name=row.name, language=row.language)
+
+
+@router.delete("/report-subscribers/{email}", status_code=204, summary="Unsubscribe from the weekly report")
+async def delete_subscriber(email: str, session: SessionDep) -> None:
+    async with session.begin():
+        row = await session.get(ReportSubscriber, email)
+        if row is None:
+            raise NotFound("Subscriber", email)
+        await session.delete(row)
+
+
+async def default_week(session, week: date | None) -> datetime:  # type: ignore[no-untyped-def]
+    if week is not None:
+        return week_of(datetime(week.year, week.month, week.day, tzinfo=UTC))
+    latest = await watermark(session) or datetime.now(UTC)
+    return week_of(latest) - timedelta(days=7)  # the last complete week
+
+
+@router.get("/reports/weekly", response_class=HTMLResponse, summary="Preview the weekly report (HTML)",
+            responses={200: {"content": {"text/html": {}}}})
+async def preview_weekly_report(session: SessionDep, week: date | None = None, language: Language = "en"
+                                ) -> HTMLResponse:
+    """The report of the week starting on the Monday of `week` (default: the last complete week of data),
+    charts embedded as data URIs (in the e-mail they are attached parts)."""
+    report = await build_report(session, await default_week(session, week), language, inline=True)
+    return HTMLResponse(report.html)
+
+
+@router.post("/reports/weekly/send", summary="Send the weekly report to the subscribers now")
+async def send_report_now(request: Request, session: SessionDep, week: date | None = None) -> dict[str, object]:
+    """Sends even if the week's report went out before (a deliberate resend)."""
+    settings = request.app.state.settings
+    if not settings.smtp_host:
+        raise ProblemError(409, "Conflict", "E-mail is not configured (INSIGHTS_SMTP_HOST).",
+                           slug="smtp-not-configured")
+    week_start = await default_week(session, week)
+    await session.close()
+    sent = await send_weekly_report(request.app.state.runtime.sessions, settings, week_start, force=True)
+    return {"week_start": week_start.date().isoformat(), "sent_to": sent}
