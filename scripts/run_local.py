@@ -87,9 +87,9 @@ def service_extra(name: str, port: Callable[[str], int], sink_url: str) -> dict[
     if name == "notify":
         return {"NOTIFY_SEED_WEBHOOK_URLS": sink_url, "NOTIFY_SMTP_HOST": "127.0.0.1",
                 "NOTIFY_SMTP_PORT": str(port("smtp")), "NOTIFY_REPLY_ADDRESS": "support@closedloop.local"}
-    if name == "ingest":  # the customer export asks the other services
-        return {f"INGEST_{other.upper()}_URL": f"http://127.0.0.1:{port(other)}" for other in SERVICES
-                if other != "ingest"}
+    if name == "ingest":  # the customer export asks the other services; an erasure waits for insights too
+        return {**{f"INGEST_{other.upper()}_URL": f"http://127.0.0.1:{port(other)}" for other in SERVICES
+                   if other != "ingest"}, "INGEST_ERASURE_SERVICES": ",".join((*SERVICES, INSIGHTS))}
     if name == "insights":  # the weekly report goes to the demo SMTP server too
         return {"INSIGHTS_SMTP_HOST": "127.0.0.1", "INSIGHTS_SMTP_PORT": str(port("smtp"))}
     return {}

@@ -19,6 +19,10 @@ from closedloop.devtools.processes import SERVICES, ServiceProcess, service_env
 
 T = TypeVar("T")
 
+# classify loads two sentence models and 24 languages' detectors: tens of seconds on an idle machine, minutes
+# on a shared one (seen: over 180 s with seven test runs on two cores).
+READY_SECONDS = 420
+
 
 class WebhookReceiver:
     """A real HTTP endpoint that records every webhook it receives."""
@@ -64,7 +68,7 @@ class System:
     def restart(self, service: str) -> None:
         old = self.services[service]
         self.services[service] = ServiceProcess(old.name, old.port, old.env, old.log_file).start()
-        self.services[service].wait_ready()
+        self.services[service].wait_ready(timeout=READY_SECONDS)
 
 
 def start_system(tmp_path: Path, databases: dict[str, str],
@@ -89,9 +93,7 @@ def start_system(tmp_path: Path, databases: dict[str, str],
     system = System(nats, services, receiver)
     try:
         for process in services.values():
-            # classify loads two sentence models and 24 languages' detectors: tens of seconds on an idle
-            # machine, minutes on a shared one (seen: over 180 s with seven test runs on two cores).
-            process.wait_ready(timeout=420)
+            process.wait_ready(timeout=READY_SECONDS)
     except Exception:
         stop_system(system)
         raise
