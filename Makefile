@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-PACKAGES := -e shared -e services/ingest -e services/classify -e services/ticketing -e services/notify -e services/console -e services/insights
+PACKAGES := -e shared -e services/identity -e services/ingest -e services/classify -e services/ticketing \
+            -e services/notify -e services/console -e services/insights
 PROJECT_FILES := constraints.txt requirements-dev.txt shared/pyproject.toml $(wildcard services/*/pyproject.toml)
 
 .PHONY: install run test test-fast bench evaluate lint format openapi clean help

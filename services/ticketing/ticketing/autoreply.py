@@ -99,7 +99,7 @@ async def decide(session: AsyncSession, ticket: Ticket, sentiment: str, now: dat
     return None
 
 
-async def apply(session: AsyncSession, ticket: Ticket, rule: str, now: datetime, reply) -> None:  # noqa: ANN001
+async def apply(session: AsyncSession, ticket: Ticket, rule: str, now: datetime, reply) -> None:
     """Send the auto-reply (`reply` is tickets.add_comment, bound to this ticket's context)."""
     if rule == "incident":
         incident = await matching_incident(session, ticket.category, ticket.description)
