@@ -90,11 +90,14 @@ async def post_json(client: httpx.AsyncClient, url: str, body: bytes, headers: d
 
 
 class Senders:
-    def __init__(self, settings: NotifySettings, timeout: float | None = None) -> None:
+    def __init__(self, settings: NotifySettings, timeout: float | None = None, max_connections: int = 100) -> None:
         self.settings = settings
         # Redirects are never followed: a redirect could point anywhere, past the address check.
+        # Connections are kept alive and reused, as many as the dispatcher has sends in flight.
         self.client = httpx.AsyncClient(timeout=timeout or settings.webhook_timeout_seconds,
-                                        follow_redirects=False, headers={"User-Agent": "Closedloop-Webhooks/1"})
+                                        follow_redirects=False, headers={"User-Agent": "Closedloop-Webhooks/1"},
+                                        limits=httpx.Limits(max_connections=max_connections,
+                                                            max_keepalive_connections=max_connections))
         self.policy = OutboundPolicy.from_settings(settings)
 
     async def aclose(self) -> None:
