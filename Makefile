@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-PACKAGES := -e shared -e services/ingest -e services/classify -e services/ticketing -e services/notify -e services/console -e services/insights
+PACKAGES := -e shared -e services/identity -e services/ingest -e services/classify -e services/ticketing \
+            -e services/notify -e services/console -e services/insights
 PROJECT_FILES := constraints.txt requirements-dev.txt shared/pyproject.toml $(wildcard services/*/pyproject.toml)
 
 .PHONY: install run test test-fast bench evaluate lint format openapi clean help
@@ -41,8 +42,9 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -m "not e2e"
 
+# BENCH_ARGS=--quick for a short run (~15-20 min instead of ~60); see README "Benchmarks".
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/insights_queries.py
 
 # Classification accuracy, trained and measured through the classify service's own HTTP API.

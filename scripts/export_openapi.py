@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from closedloop.devtools.processes import INSIGHTS, SERVICES
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -13,7 +15,7 @@ def main() -> None:
     out = ROOT / "docs" / "openapi"
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
-        for service in ("ingest", "classify", "ticketing", "notify", "insights"):
+        for service in (*SERVICES, INSIGHTS):
             # Building the app touches no database or broker; the URL only has to be valid.
             os.environ[f"{service.upper()}_DATABASE_URL"] = f"sqlite+aiosqlite:///{scratch}/{service}.db"
             app = importlib.import_module(f"{service}.main").create_app()

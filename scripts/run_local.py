@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 MAIL = VAR / "mail"
 DEFAULT_PORTS = {"nats": 14222, "console": 8000, "ingest": 8001, "classify": 8002, "ticketing": 8003, "notify": 8004,
-                 "insights": 8005, "sink": 8009, "smtp": 8025}
+                 "insights": 8005, "identity": 8006, "sink": 8009, "smtp": 8025}
 
 
 def port(name: str) -> int:
@@ -82,11 +82,15 @@ def seed_demo_agent(ticketing_url: str, api_key: str) -> str:
 def service_extra(name: str, port: Callable[[str], int], sink_url: str) -> dict[str, str]:
     """Settings `make run` gives each service on top of the defaults. Every link that leaves the system
     (status page, CSAT) is built by ticketing from TICKETING_PUBLIC_BASE_URL: here, ticketing itself."""
+    if name == "identity":
+        return {"IDENTITY_SEED_DEMO_USERS": "true"}  # the demo accounts printed below (development mode only)
     if name == "ticketing":
         return {"TICKETING_PUBLIC_BASE_URL": f"http://127.0.0.1:{port('ticketing')}"}
     if name == "notify":
         return {"NOTIFY_SEED_WEBHOOK_URLS": sink_url, "NOTIFY_SMTP_HOST": "127.0.0.1",
-                "NOTIFY_SMTP_PORT": str(port("smtp")), "NOTIFY_REPLY_ADDRESS": "support@closedloop.local"}
+                "NOTIFY_SMTP_PORT": str(port("smtp")), "NOTIFY_REPLY_ADDRESS": "support@closedloop.local",
+                # The demo shows every e-mail at once, whatever the hour (quiet hours stay on by default).
+                "NOTIFY_QUIET_HOURS_START": "00:00", "NOTIFY_QUIET_HOURS_END": "00:00"}
     if name == "ingest":  # the customer export asks the other services; an erasure waits for insights too
         return {**{f"INGEST_{other.upper()}_URL": f"http://127.0.0.1:{port(other)}" for other in SERVICES
                    if other != "ingest"}, "INGEST_ERASURE_SERVICES": ",".join((*SERVICES, INSIGHTS))}
@@ -152,13 +156,14 @@ def main() -> int:
         demo_agent = seed_demo_agent(urls["ticketing"], api_key)
         print(f"\nClosedloop is running.  NATS: {nats_url}   logs: {VAR / 'log'}\n")
         print(f"  Console:   {console.url}/   sign in as agent {demo_agent} / agent, or lead@example.com / lead")
-        print("             (also analyst@example.com / analyst, admin@example.com / admin)\n")
+        print("             (also analyst@example.com / analyst, admin@example.com / admin: accounts of the")
+        print(f"             identity service, {urls['identity']}; POST /v1/auth/token there gives their tokens)\n")
         for process in processes:
             if process is not console:
                 print(f"  {process.name:<10} {process.url}   API docs: {process.url}/docs")
         print(f"  demo webhook receiver: {sink_url}")
         print(f"  demo SMTP server:      127.0.0.1:{port('smtp')} (e-mails are printed here)\n")
-        print(f"  Development API key: {api_key}\n")
+        print(f"  Development API key: {api_key}   (an admin key, accepted in development mode only)\n")
         print("Try it:")
         print(f"  curl -s -X POST {processes[0].url}/v1/feedback -H 'X-API-Key: {api_key}' "
               "-H 'Content-Type: application/json' \\\n"

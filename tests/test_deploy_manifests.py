@@ -35,6 +35,7 @@ from pydantic_settings import BaseSettings
 
 from classify.settings import ClassifySettings
 from console.settings import ConsoleSettings
+from identity.settings import IdentitySettings
 from ingest.settings import IngestSettings
 from insights.settings import InsightsSettings
 from notify.settings import NotifySettings
@@ -45,7 +46,7 @@ K8S = REPO / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
 COMPONENTS = ("ingress", "external-secrets", "service-monitors")
 SETTINGS: dict[str, type[BaseSettings]] = {
-    "ingest": IngestSettings, "classify": ClassifySettings,
+    "identity": IdentitySettings, "ingest": IngestSettings, "classify": ClassifySettings,
     "ticketing": TicketingSettings, "notify": NotifySettings, "console": ConsoleSettings,
     "insights": InsightsSettings,
 }
@@ -68,9 +69,9 @@ DURABLES = {
 }
 KEDA_SCALED = {"classify": {("FEEDBACK", "classify-feedback-received")},
                "notify": {("TICKET", "notify-ticket-events"), ("ALERT", "notify-alert-raised")}}
-HPA_SCALED = {"ingest", "ticketing", "console", "insights"}
+HPA_SCALED = {"identity", "ingest", "ticketing", "console", "insights"}
 # The services whose APIs the console calls for people (they accept its pods on port 8000).
-CONSOLE_UPSTREAMS = {"ingest", "classify", "ticketing", "notify", "insights"}
+CONSOLE_UPSTREAMS = {"identity", "ingest", "classify", "ticketing", "notify", "insights"}
 # Stand-in values for variables whose real value comes from a Secret, to check that the rest parses.
 SECRET_SAMPLES = {"DATABASE_URL": "postgresql://user:password@db:5432/db", "API_KEYS": "key-one,key-two",
                   "SERVICE_API_KEY": "key-one", "NATS_PASSWORD": "nats-password"}
@@ -156,6 +157,8 @@ def app_routes() -> dict[str, dict[str, set[str]]]:
     script = textwrap.dedent("""
         import json, sys
         from fastapi.routing import APIRoute
+        from identity.main import create_app as identity_app
+        from identity.settings import IdentitySettings
         from ingest.main import create_app as ingest_app
         from ingest.settings import IngestSettings
         from classify.main import create_app as classify_app
@@ -169,7 +172,8 @@ def app_routes() -> dict[str, dict[str, set[str]]]:
         from insights.main import create_app as insights_app
         from insights.settings import InsightsSettings
 
-        factories = {"ingest": (ingest_app, IngestSettings), "classify": (classify_app, ClassifySettings),
+        factories = {"identity": (identity_app, IdentitySettings), "ingest": (ingest_app, IngestSettings),
+                     "classify": (classify_app, ClassifySettings),
                      "ticketing": (ticketing_app, TicketingSettings), "notify": (notify_app, NotifySettings),
                      "console": (console_app, ConsoleSettings),
                      "insights": (insights_app, InsightsSettings)}
@@ -513,6 +517,11 @@ def test_network_policies(overlay: str) -> None:
             assert targets >= CONSOLE_UPSTREAMS, "the console reaches the APIs it calls"
         if service in ("notify", "insights"):  # webhooks and e-mail; the weekly report's e-mail
             assert external and all("10.0.0.0/8" in p["ipBlock"]["except"] for p in external)
+        elif service == "identity":
+            # The OpenID Connect provider only: HTTPS, never the cloud metadata address.
+            external_rules = [rule for rule in spec["egress"] if any("ipBlock" in p for p in rule["to"])]
+            assert [p["port"] for rule in external_rules for p in rule["ports"]] == [443]
+            assert all("169.254.0.0/16" in p["ipBlock"]["except"] for p in external)
         else:
             assert not external, f"{service} has no business outside the cluster"
         database = policies[f"{service}-db"]["spec"]
@@ -550,7 +559,7 @@ def test_images(overlay: str) -> None:
               for c in all_containers(pod_spec(o))}
     for image in images:
         assert re.search(r":[\w.-]+$", image.rsplit("/", 1)[-1]) and not image.endswith(":latest"), image
-    ours = {i for i in images if re.search(r"closedloop/(ingest|classify|ticketing|notify|console|insights):", i)}
+    ours = {i for i in images if re.search(r"closedloop/(identity|ingest|classify|ticketing|notify|console|insights):", i)}
     assert len({i.split(":")[0].rsplit("/", 1)[-1] for i in ours}) == len(SERVICES)
     if overlay == "prod":
         assert all(i.startswith("registry.example.com/") and not i.endswith(":dev") for i in ours)
@@ -647,7 +656,7 @@ def test_compose_infrastructure() -> None:
                 assert (REPO / source).exists(), f"{name}: {source} is missing"
     # The init script creates a database and role for each service.
     init = (REPO / "deploy/compose/postgres-init/10-closedloop-databases.sh").read_text()
-    assert "for service in ingest classify ticketing notify console insights" in init
+    assert "for service in identity ingest classify ticketing notify console insights" in init
     for secret in re.findall(r"\$\{(\w+)(?::\?|\})", (REPO / "docker-compose.yml").read_text()):
         assert secret in env_example(), f"{secret} is missing from .env.example"
     scraped = (REPO / "deploy/compose/prometheus.yml").read_text()

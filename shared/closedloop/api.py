@@ -2,7 +2,7 @@
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
@@ -10,7 +10,8 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop import health
-from closedloop.auth import require_api_key
+from closedloop.auth import authenticated_baseline, declared_permission, public, require
+from closedloop.credentials import Authenticator, CredentialSync
 from closedloop.errors import NotFound, install_problem_handlers, problem_response, problem_responses
 from closedloop.http import BodySizeLimit, require_json_body
 from closedloop.limits import SequenceCursor, SequencePath
@@ -18,6 +19,7 @@ from closedloop.logs import setup_logging
 from closedloop.messaging import deadletters
 from closedloop.messaging.broker import BrokerUnavailable
 from closedloop.metrics import HttpMetrics, metrics_endpoint
+from closedloop.ratelimit import RateLimiter
 from closedloop.runtime import ServiceRuntime
 from closedloop.telemetry import instrument_app, setup_tracing, shutdown_tracing
 
@@ -35,13 +37,57 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
 
 
-def api_router(tag: str, *extra_statuses: int) -> APIRouter:
-    """A router for authenticated JSON resources under /v1, with its error responses documented."""
+def api_router(tag: str, *extra_statuses: int, dependencies: list[Any] | None = None) -> APIRouter:
+    """A router for authenticated JSON resources under /v1, with its error responses documented.
+
+    Each route adds the permission it needs (`Depends(require("tickets:read"))`); the router itself
+    already refuses a request without valid credentials, so a forgotten declaration never opens a route."""
     return APIRouter(
         prefix="/v1", tags=[tag],
-        dependencies=[Depends(require_api_key), Depends(require_json_body)],
-        responses=problem_responses(401, 415, 422, *extra_statuses),
+        dependencies=[Depends(authenticated_baseline), Depends(require_json_body), *(dependencies or [])],
+        responses=problem_responses(401, 403, 415, 422, *extra_statuses),
     )
+
+
+def public_router(tag: str, *extra_statuses: int, prefix: str = "/v1", reason: str,
+                  dependencies: list[Any] | None = None) -> APIRouter:
+    """A router whose routes are public on purpose (`reason` says why); JSON bodies only."""
+    return APIRouter(prefix=prefix, tags=[tag],
+                     dependencies=[Depends(public(reason)), Depends(require_json_body), *(dependencies or [])],
+                     responses=problem_responses(415, 422, *extra_statuses))
+
+
+def route_permissions(app: FastAPI) -> dict[tuple[str, str], str | None]:
+    """(method, path) → the permission each API route declared (None where it declared none)."""
+    from fastapi import routing
+
+    iterate = getattr(routing, "iter_route_contexts", None)  # FastAPI keeps included routers nested
+    routes = list(iterate(app.routes)) if iterate else list(app.routes)
+    found: dict[tuple[str, str], str | None] = {}
+    for route in routes:
+        if getattr(route, "dependant", None) is None or not getattr(route, "include_in_schema", True):
+            continue
+        permission = declared_permission(route)
+        for method in getattr(route, "methods", None) or ():
+            found[(method.lower(), route.path_format)] = permission
+    return found
+
+
+def annotate_permissions(app: FastAPI) -> None:
+    """Write each route's declared permission into its OpenAPI operation as `x-required-permission`."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for (method, path), permission in route_permissions(app).items():
+                operation = schema.get("paths", {}).get(path, {}).get(method)
+                if operation is not None and permission:
+                    operation["x-required-permission"] = permission
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 Setup = Callable[[ServiceRuntime, FastAPI], Awaitable[None]]
@@ -68,6 +114,10 @@ def create_service_app(runtime: ServiceRuntime, *, title: str, description: str,
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
     app.state.runtime = runtime
     app.state.settings = settings
+    app.state.authenticator = Authenticator(settings)
+    app.state.rate_limiter = RateLimiter(settings)
+    runtime.add_worker(CredentialSync(runtime.broker, app.state.authenticator.store,
+                                      settings.identity_refresh_seconds))
     install_problem_handlers(app)
 
     @app.exception_handler(BrokerUnavailable)
@@ -82,6 +132,7 @@ def create_service_app(runtime: ServiceRuntime, *, title: str, description: str,
     for router in routers:
         app.include_router(router)
     app.include_router(_dead_letter_router())
+    annotate_permissions(app)
     instrument_app(app, runtime.engine)
     return app
 
@@ -99,7 +150,8 @@ class DeadLetterPublic(BaseModel):
 def _dead_letter_router() -> APIRouter:
     router = api_router("dead letters", 404, 503)
 
-    @router.get("/dead-letters", summary="List this service's dead-lettered messages")
+    @router.get("/dead-letters", summary="List this service's dead-lettered messages",
+                dependencies=[Depends(require("admin"))])
     async def list_dead_letters(runtime: RuntimeDep, limit: Annotated[int, Query(ge=1, le=500)] = 100,
                                 after: SequenceCursor = 0) -> list[DeadLetterPublic]:
         letters = await deadletters.list_dead_letters(runtime.broker, runtime.settings.service_name,
@@ -107,7 +159,8 @@ def _dead_letter_router() -> APIRouter:
         return [DeadLetterPublic(**{k: getattr(d, k) for k in DeadLetterPublic.model_fields}) for d in letters]
 
     @router.post("/dead-letters/{sequence}/replay", status_code=202,
-                 summary="Publish a dead letter again on its original subject and remove it")
+                 summary="Publish a dead letter again on its original subject and remove it",
+                 dependencies=[Depends(require("admin"))])
     async def replay(sequence: SequencePath, runtime: RuntimeDep) -> dict[str, str | int]:
         letter = await deadletters.get_dead_letter(runtime.broker, runtime.settings.service_name, sequence)
         if letter is None:

@@ -1,12 +1,19 @@
 """Settings every service shares. Each service subclasses `ServiceSettings` with its own env prefix
 (`INGEST_`, `CLASSIFY_`, ...), so one process environment can configure all four without clashes."""
 
-from typing import Annotated
+import os
+from typing import Annotated, Literal
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_API_KEY = "dev-key-change-me"
+
+
+def _default_environment() -> str:
+    # One variable for every service of a local run or a test run (`make run`, the test fixtures set it);
+    # `<PREFIX>ENVIRONMENT` still wins for one service. Anything else is production.
+    return "development" if os.environ.get("CLOSEDLOOP_ENVIRONMENT") == "development" else "production"
 
 
 class ServiceSettings(BaseSettings):
@@ -22,8 +29,26 @@ class ServiceSettings(BaseSettings):
     nats_tls_ca_file: str = ""
     # JetStream replicas for the streams this service creates (3 on a 3-node cluster).
     stream_replicas: int = 1
-    # Comma-separated in the environment: `INGEST_API_KEYS=key1,key2` (two keys allow rotation).
+    # "development" accepts the well-known development key; "production" (the default) refuses it.
+    environment: Literal["development", "production"] = Field(default_factory=_default_environment)
+    # Admin keys from settings, for bootstrap and break-glass use; comma-separated in the environment
+    # (`INGEST_API_KEYS=key1,key2`, two keys allow rotation). Day-to-day keys come from the identity service.
     api_keys: Annotated[list[str], NoDecode] = [DEV_API_KEY]
+    # People's tokens (from the identity service): who issues them, for whom, and clock skew allowed.
+    token_issuer: str = "closedloop-identity"
+    token_audience: str = "closedloop"
+    token_leeway_seconds: int = 30
+    # How often the copy of API keys and signing keys is checked against the identity bucket.
+    identity_refresh_seconds: float = 1.0
+    # Rate limits of the routes that take them (closedloop.ratelimit): token buckets per API key or
+    # person and per client IP, in this process (per replica). X-Forwarded-For is believed only from
+    # these proxies (CIDRs, comma-separated; e.g. the ingress controller's pod network).
+    rate_limit_enabled: bool = True
+    rate_limit_key_per_minute: float = 1200.0
+    rate_limit_key_burst: int = 200
+    rate_limit_ip_per_minute: float = 1200.0
+    rate_limit_ip_burst: int = 200
+    rate_limit_trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "INFO"
     log_json: bool = True
     # OTLP/HTTP endpoint such as http://otel-collector:4318; tracing stays in-process when empty.
@@ -43,7 +68,7 @@ class ServiceSettings(BaseSettings):
     outbox_retention_days: float = 7.0
     inbox_retention_days: float = 30.0
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "rate_limit_trusted_proxies", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

@@ -99,12 +99,14 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 _DESCRIPTIONS = {
     400: "Malformed request (e.g. invalid JSON).",
-    401: "Missing or invalid API key.",
+    401: "Missing or invalid credentials (API key or token).",
+    403: "The credentials lack the permission this route needs; `detail` names it.",
     404: "No such resource.",
     409: "Conflict with the current state (e.g. an Idempotency-Key reused with another body).",
     413: "Request body too large.",
     415: "Unsupported content type: send `application/json`.",
     422: "Validation failed; `errors` names each field that is wrong.",
+    429: "Too many requests; retry after the `Retry-After` header's seconds.",
     503: "A dependency (database or broker) is unavailable.",
 }
 

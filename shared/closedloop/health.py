@@ -1,11 +1,13 @@
 """`/livez`: the process answers. `/readyz`: the database and the broker answer too."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from closedloop.auth import public
 from closedloop.db import ping
 
-router = APIRouter(tags=["health"])
+# Probes of the orchestrator: no credentials, and they tell nothing but up or down.
+router = APIRouter(tags=["health"], dependencies=[Depends(public("liveness and readiness probes"))])
 
 
 @router.get("/livez", summary="Liveness: the process is up")

@@ -23,6 +23,10 @@ from closedloop.config import DEV_API_KEY
 from closedloop.db import async_database_url
 from closedloop.devtools.nats_server import NatsServer, free_port
 
+# Tests run the services in development mode (the development key is an admin key there), as `make run`
+# does; the tests of production behaviour set `environment="production"` on their settings.
+os.environ.setdefault("CLOSEDLOOP_ENVIRONMENT", "development")
+
 T = TypeVar("T")
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "")
 requires_postgres = pytest.mark.skipif(not POSTGRES_URL, reason="TEST_POSTGRES_URL not set")

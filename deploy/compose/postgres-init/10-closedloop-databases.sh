@@ -4,7 +4,7 @@
 # Passwords come from <SERVICE>_DB_PASSWORD in the container's environment (from .env).
 set -euo pipefail
 
-for service in ingest classify ticketing notify console insights; do
+for service in identity ingest classify ticketing notify console insights; do
   password_var="${service^^}_DB_PASSWORD"
   password="${!password_var:?$password_var is not set}"
   psql --set ON_ERROR_STOP=1 --username "${POSTGRES_USER:-postgres}" --dbname postgres \

@@ -34,6 +34,13 @@ class ClassifySettings(ServiceSettings):
     # 0 = one per CPU core the process may use, at most 4. 1 = one worker using torch's own threads.
     # On Kubernetes set it to the container's CPU limit (the node's core count is not the limit).
     embed_workers: int = 0
+    # The model's forward pass as an int8 ONNX Runtime graph (quantized.py, ADR 0009): converted from the
+    # packaged model once (`python -m classify.quantized`, or at first start) and cached in `model_cache_dir`.
+    # Off by default: its bar (1.5 x raw encode, Banking77 within 0.5 points) is not yet shown, and int8
+    # activations are quantised per forward batch, so a text's vector depends slightly on the texts batched
+    # with it (a test of the triage boundary failed on that). Off: the TorchScript graph at full precision.
+    quantized: bool = False
+    model_cache_dir: str = "var/models"
     # Training sets are posted in bulk (Banking77's 10k examples are ~1.2 MB of JSON).
     max_body_bytes: int = 16_000_000
 

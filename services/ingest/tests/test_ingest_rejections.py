@@ -105,7 +105,7 @@ async def test_bad_submission_is_a_problem_and_stores_nothing(app, request_args,
             assert field in [error["field"] for error in problem["errors"]], problem
             assert field in problem.get("detail", "") or status == 400
         if status == 401:
-            assert response.headers["WWW-Authenticate"] == "ApiKey"
+            assert response.headers["WWW-Authenticate"].startswith("Bearer, ApiKey")
         assert await stored(app) == NOTHING
 
 

@@ -1,19 +1,25 @@
 """How each channel sends one rendered delivery: signed webhook POST, Slack-compatible incoming
 webhook, or an e-mail over SMTP. Senders never touch the database; they report a `SendResult`."""
 
+import email.policy
 import json
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 
 import aiosmtplib
 import httpx
 
+from closedloop.outbound import OutboundPolicy, UnsafeTarget
 from notify import signing
 from notify.retry import is_retryable, parse_retry_after
 from notify.settings import NotifySettings
 
 CHANNELS = ("webhook", "email", "slack")
+# Lines up to RFC 5322's 998 characters: with the default 78, a long In-Reply-To or References (one
+# Message-ID has no space to fold at) would be written as an RFC 2047 encoded word, which mail clients
+# do not match against their Message-IDs — the thread would break.
+EMAIL_POLICY = email.policy.default.clone(max_line_length=998)
 
 
 @dataclass(frozen=True)
@@ -58,9 +64,23 @@ def slack_payload(text: str) -> str:
     return json.dumps({"text": text, "blocks": blocks}, ensure_ascii=False)
 
 
-async def post_json(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> SendResult:
+async def post_json(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str],
+                    policy: OutboundPolicy | None = None) -> SendResult:
+    extensions = {}
+    if policy is not None:
+        # Resolved and checked now, and connected to the checked address (DNS rebinding).
+        try:
+            pinned = await policy.pin(url)
+        except UnsafeTarget as exc:
+            return SendResult(False, None, f"refused: {exc}"[:1000], retryable=False)
+        except OSError as exc:
+            return SendResult(False, None, str(exc)[:1000], retryable=True)
+        url, headers = pinned.url, {**headers, "Host": pinned.host_header}
+        if pinned.sni_hostname:
+            extensions["sni_hostname"] = pinned.sni_hostname
     try:
-        response = await client.post(url, content=body, headers={"Content-Type": "application/json", **headers})
+        response = await client.post(url, content=body, headers={"Content-Type": "application/json", **headers},
+                                     extensions=extensions)
     except httpx.HTTPError as exc:
         return SendResult(False, None, f"{type(exc).__name__}: {exc}"[:1000])
     if 200 <= response.status_code < 300:
@@ -70,10 +90,15 @@ async def post_json(client: httpx.AsyncClient, url: str, body: bytes, headers: d
 
 
 class Senders:
-    def __init__(self, settings: NotifySettings, timeout: float | None = None) -> None:
+    def __init__(self, settings: NotifySettings, timeout: float | None = None, max_connections: int = 100) -> None:
         self.settings = settings
+        # Redirects are never followed: a redirect could point anywhere, past the address check.
+        # Connections are kept alive and reused, as many as the dispatcher has sends in flight.
         self.client = httpx.AsyncClient(timeout=timeout or settings.webhook_timeout_seconds,
-                                        follow_redirects=False, headers={"User-Agent": "Closedloop-Webhooks/1"})
+                                        follow_redirects=False, headers={"User-Agent": "Closedloop-Webhooks/1"},
+                                        limits=httpx.Limits(max_connections=max_connections,
+                                                            max_keepalive_connections=max_connections))
+        self.policy = OutboundPolicy.from_settings(settings)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -82,7 +107,7 @@ class Senders:
         if item.channel == "email":
             return await self.send_email(item)
         if item.channel == "slack":
-            return await post_json(self.client, item.target, item.payload.encode(), {})
+            return await post_json(self.client, item.target, item.payload.encode(), {}, self.policy)
         return await self.send_webhook(item)
 
     async def send_webhook(self, item: Outgoing) -> SendResult:
@@ -91,11 +116,11 @@ class Senders:
             signing.HEADER: signing.sign(item.secret or "", body),
             "Closedloop-Delivery-Id": item.id,
             "Closedloop-Event-Type": item.event_type,
-        })
+        }, self.policy)
 
     def email_message(self, item: Outgoing) -> EmailMessage:
         content = json.loads(item.payload)
-        message = EmailMessage()
+        message = EmailMessage(policy=EMAIL_POLICY)
         message["From"] = self.settings.smtp_from
         message["To"] = item.target
         message["Subject"] = content["subject"]
@@ -113,11 +138,18 @@ class Senders:
             message.add_alternative(content["html"], subtype="html")
         return message
 
+    def email_bytes(self, item: Outgoing) -> bytes:
+        """The message as sent. Flattened here, not by aiosmtplib, whose SMTP policy folds at 78
+        characters and would encode a long In-Reply-To (see EMAIL_POLICY)."""
+        return self.email_message(item).as_bytes(policy=EMAIL_POLICY.clone(linesep="\r\n"))
+
     async def send_email(self, item: Outgoing) -> SendResult:
         settings = self.settings
+        sender = parseaddr(settings.smtp_from)[1] or settings.smtp_from
         try:
             await aiosmtplib.send(
-                self.email_message(item), hostname=settings.smtp_host, port=settings.smtp_port,
+                self.email_bytes(item), sender=sender, recipients=[item.target],
+                hostname=settings.smtp_host, port=settings.smtp_port,
                 use_tls=settings.smtp_security == "tls", start_tls=settings.smtp_security == "starttls",
                 username=settings.smtp_username or None,
                 password=settings.smtp_password.get_secret_value() or None,

@@ -50,8 +50,8 @@ async def test_public_reply_is_announced_internal_note_is_not(app, clock):
             "pending", "reply", "email")
         [event] = await outbox_events(app, "ticket.replied.v1")
         assert (event["text"], event["author"], event["author_type"], event["visibility"], event["channel"],
-                event["language"], event["first_response"]) == ("On it.", "ana", "agent", "public", "email", "zh",
-                                                               True)
+                event["language"], event["first_response"]) == ("On it.", "Support team", "agent", "public", "email",
+                                                               "zh", True), "an API key's reply is signed by the team"
         assert event["ticket"]["status_url"] == f"https://help.shop.example/tickets/{ticket.public_token}"
         assert event["ticket"]["reference"] == ticket.id.split("-")[0].upper()
         shown = (await client.get(f"/v1/tickets/{ticket.id}")).json()

@@ -105,8 +105,8 @@ async def find_ticket(session: AsyncSession, named: str) -> Ticket | None:
 async def on_csat_answered(session: AsyncSession, event: FeedbackCsatAnsweredV1, table: RoutingTable,
                            clock: Clock) -> None:
     ticket = await find_ticket(session, event.ticket)
-    if ticket is None or ticket.customer_id != event.customer.id and (
-            not ticket.customer_email or ticket.customer_email.lower() != (event.customer.email or "").lower()):
+    if ticket is None or (ticket.customer_id != event.customer.id and (
+            not ticket.customer_email or ticket.customer_email.lower() != (event.customer.email or "").lower())):
         return  # an unknown ticket, or somebody else's: the answer stays feedback only
     await record_csat(session, ticket, event.score, event.comment, "survey", clock.now(), table)
 

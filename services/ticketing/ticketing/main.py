@@ -3,8 +3,8 @@
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,11 +20,10 @@ from closedloop.events import (
 )
 from closedloop.messaging.consumer import Subscription
 from closedloop.runtime import ServiceRuntime
-from ticketing import links
+from ticketing import conversation, links
 from ticketing.api import agents, incidents, macros, pages, public, reports, rules, sla_policies, tickets
-from ticketing import conversation
-from ticketing.macros import seed_default_macros
 from ticketing.clock import Clock, SystemClock
+from ticketing.macros import seed_default_macros
 from ticketing.models import InboxMessage, outbox
 from ticketing.rights import erase_customer
 from ticketing.routing import RoutingTable, load_routing_table

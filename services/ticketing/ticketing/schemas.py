@@ -9,8 +9,10 @@ from ticketing.rules import RuleActions, RuleConditions
 
 Priority = Literal["P0", "P1", "P2", "P3"]
 Status = Literal["new", "open", "pending", "resolved", "closed"]
-Actor = Field(min_length=1, max_length=200, description="Who makes the change (agent id or e-mail); audited.",
-              examples=["ana@example.com"])
+# Kept so older clients' bodies stay valid, and ignored: the audit log records the authenticated
+# principal (`user:<id>` or `api_key:<id>`), never a name the caller typed.
+Actor = Field(default=None, max_length=200, deprecated=True,
+              description="Ignored: the audit log records the authenticated caller.")
 
 _TICKET_EXAMPLE = {
     "id": "6f1c3c1e-2b1f-4c4e-9a51-0c7f0d3b2a10", "feedback_id": "0b8e5d8a-8f7e-4c1e-b1a4-2d9f6b1c3e55",
@@ -280,9 +282,9 @@ class TicketUpdate(BaseModel):
     """Only the fields sent are changed. `assignee: null` unassigns."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"actor": "ana@example.com", "priority": "P0", "reason": "customer is losing money every minute"}]})
+        {"priority": "P0", "reason": "customer is losing money every minute"}]})
 
-    actor: str = Actor
+    actor: str | None = Actor
     reason: str | None = Field(default=None, max_length=2000)
     priority: Priority | None = None
     team: str | None = None
@@ -294,10 +296,10 @@ class TicketUpdate(BaseModel):
 
 class StatusChange(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"status": "pending", "actor": "ana@example.com"}]})
+        {"status": "pending"}]})
 
     status: Status
-    actor: str = Actor
+    actor: str | None = Actor
     message: str | None = Field(default=None, min_length=1, max_length=20000,
                                 description="With `resolved`: a public resolution message sent to the customer "
                                             "(announced as ticket.replied.v1, kind `resolution`).")
@@ -305,10 +307,11 @@ class StatusChange(BaseModel):
 
 class CommentIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"author": "ana@example.com", "author_type": "agent", "public": True,
+        {"author_type": "agent", "public": True,
          "body": "We refunded the duplicate charge; it shows within 3 days."}]})
 
-    author: str = Field(min_length=1, max_length=200)
+    author: str | None = Field(default=None, max_length=200, deprecated=True,
+                               description="Ignored: the comment's author is the authenticated caller.")
     author_type: Literal["agent", "customer"] = "agent"
     public: bool = Field(True, description="Public reply (the customer sees it) or internal note.")
     body: str = Field(min_length=1, max_length=20000,
@@ -319,7 +322,7 @@ class CommentIn(BaseModel):
 
 class CommentPublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"id": 1, "author": "ana@example.com", "author_type": "agent", "public": False,
+        {"id": 1, "author": "user:ana", "author_type": "agent", "public": False,
          "body": "Checked the ledger: duplicate capture.", "created_at": "2026-11-24T09:10:00Z"}]})
 
     id: int
@@ -341,23 +344,23 @@ class CommentPublic(BaseModel):
 
 class MergeIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"into_ticket_id": "6f1c3c1e-2b1f-4c4e-9a51-0c7f0d3b2a10", "actor": "ana@example.com"}]})
+        {"into_ticket_id": "6f1c3c1e-2b1f-4c4e-9a51-0c7f0d3b2a10"}]})
 
     into_ticket_id: str
-    actor: str = Actor
+    actor: str | None = Actor
 
 
 class LinkIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"ticket_id": "6f1c3c1e-2b1f-4c4e-9a51-0c7f0d3b2a10", "actor": "ana@example.com"}]})
+        {"ticket_id": "6f1c3c1e-2b1f-4c4e-9a51-0c7f0d3b2a10"}]})
 
     ticket_id: str
-    actor: str = Actor
+    actor: str | None = Actor
 
 
 class AuditPublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"id": 7, "actor": "ana@example.com", "action": "priority_overridden",
+        {"id": 7, "actor": "user:ana", "action": "priority_overridden",
          "details": {"priority": ["P2", "P0"], "reason": "losing money"}, "created_at": "2026-11-24T09:12:00Z"}]})
 
     id: int

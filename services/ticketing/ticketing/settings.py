@@ -7,6 +7,9 @@ class TicketingSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="TICKETING_", extra="ignore")
 
     service_name: str = "ticketing"
+    # The public ticket pages are limited per client IP (the only routes with a rate limit here).
+    rate_limit_ip_per_minute: float = 120.0
+    rate_limit_ip_burst: int = 30
     database_url: str = "sqlite+aiosqlite:///var/ticketing.db"
     # A YAML routing table; empty means the one shipped in ticketing/data/routing.yaml. It names the
     # teams and seeds the routing rules and scoring weights (edited over the API afterwards).

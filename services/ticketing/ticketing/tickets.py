@@ -17,9 +17,9 @@ from closedloop.errors import FieldError, ProblemError
 from closedloop.events import (
     FeedbackClassifiedV1,
     TicketCreatedV1,
+    TicketCustomerRepliedV1,
     TicketFeedbackAttachedV1,
     TicketRecategorizedV1,
-    TicketCustomerRepliedV1,
     TicketRepliedV1,
     TicketResolvedV1,
 )
@@ -315,12 +315,18 @@ async def add_comment(session: AsyncSession, ticket: Ticket, *, author: str, aut
 
 async def display_name(session: AsyncSession, author: str, author_type: str) -> str:
     """What the customer sees as the sender: the agent's name, never an e-mail address."""
-    if author_type == "system":
+    if author_type == "system" or author.startswith("api_key:"):
         return "Support team"
-    agent = await session.get(Agent, author)
+    agent = await session.get(Agent, agent_id_of(author))
     if agent is not None:
         return agent.name
-    return "Support team" if "@" in author else author
+    return "Support team" if "@" in author else agent_id_of(author)
+
+
+def agent_id_of(author: str) -> str:
+    """Comments and the audit log name the authenticated person as `user:<id>`; a person who works
+    tickets is the ticketing agent with the same id."""
+    return author.removeprefix("user:")
 
 
 async def override_priority(session: AsyncSession, ticket: Ticket, priority: str, actor: str, reason: str | None,

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import httpx
 
-# The pipeline services; the console (the people's UI over their APIs) is started after them.
-SERVICES = ("ingest", "classify", "ticketing", "notify")
+# identity first: the others read the API keys and signing keys it publishes. The console (the
+# people's UI over their APIs) is started after them.
+SERVICES = ("identity", "ingest", "classify", "ticketing", "notify")
 CONSOLE = "console"
 # The read model beside the pipeline: it only listens to the streams (and answers the console), so the
 # pipeline's end-to-end tests run without it; `make run` starts it after the pipeline.
@@ -80,6 +81,8 @@ def service_env(name: str, *, database_url: str, nats_url: str, api_key: str,
         prefix + "DATABASE_URL": database_url,
         prefix + "NATS_URL": nats_url,
         prefix + "API_KEYS": api_key,
+        # Local runs and end-to-end tests: the development key is accepted (production refuses it).
+        "CLOSEDLOOP_ENVIRONMENT": "development",
         "HF_HUB_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "false",
     }

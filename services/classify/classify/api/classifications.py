@@ -15,6 +15,7 @@ from classify.schemas import (
     Neighbour,
 )
 from closedloop.api import SessionDep, api_router
+from closedloop.auth import needs
 from closedloop.errors import NotFound, problem_responses
 from closedloop.events import Severity
 
@@ -22,7 +23,7 @@ router = api_router("classifications", 400, 413)
 PREVIEW_CHUNK = 128
 
 
-@router.get("/classifications/{feedback_id}", response_model=ClassificationPublic,
+@router.get("/classifications/{feedback_id}", dependencies=needs("feedback:read"), response_model=ClassificationPublic,
             responses=problem_responses(404), summary="The classification of one feedback item")
 async def get_classification(feedback_id: str, session: SessionDep) -> ClassificationPublic:
     record = await session.get(ClassificationRecord, feedback_id)
@@ -31,7 +32,7 @@ async def get_classification(feedback_id: str, session: SessionDep) -> Classific
     return ClassificationPublic.model_validate(record, from_attributes=True)
 
 
-@router.get("/classifications", response_model=list[ClassificationPublic],
+@router.get("/classifications", dependencies=needs("feedback:read"), response_model=list[ClassificationPublic],
             summary="Recent classifications, newest first (e.g. the triage queue: `needs_triage=true`)")
 async def list_classifications(session: SessionDep, needs_triage: bool | None = None,
                                category: str | None = None, severity: Severity | None = None,
@@ -69,7 +70,7 @@ def to_public(result: Result, engine: ClassificationEngine) -> ClassifyResult:
     )
 
 
-@router.post("/classify", response_model=ClassifyResult | ClassifyBatchResult,
+@router.post("/classify", dependencies=needs("feedback:read"), response_model=ClassifyResult | ClassifyBatchResult,
              summary="Classify one text or a batch, synchronously; stores nothing",
              description="`{\"text\": ...}` answers one result; `{\"items\": [...]}` answers `{\"results\": [...]}` "
                          "in the same order. Near-duplicates are looked up among recent stored feedback.")

@@ -3,17 +3,18 @@ from fastapi import Request
 from classify.registry import load_config, save_config
 from classify.schemas import EngineConfigPublic, EngineConfigUpdate
 from closedloop.api import SessionDep, api_router
+from closedloop.auth import needs
 
 router = api_router("config", 400)
 
 
-@router.get("/config", response_model=EngineConfigPublic,
+@router.get("/config", dependencies=needs("reports:read"), response_model=EngineConfigPublic,
             summary="Triage thresholds and per-field modes in force")
 async def get_config(session: SessionDep, request: Request) -> EngineConfigPublic:
     return EngineConfigPublic(**await load_config(session, request.app.state.settings))
 
 
-@router.put("/config", response_model=EngineConfigPublic,
+@router.put("/config", dependencies=needs("config:write"), response_model=EngineConfigPublic,
             summary="Change thresholds or per-field modes (fields left out keep their value)",
             description="Modes per field (`category`, `sentiment`, `severity`, `language`): `autofill` sets the "
                         "field, `suggest` leaves it to a human and stores the prediction under `suggestions`, "

@@ -12,6 +12,7 @@ from classify.schemas import (
 )
 from classify.taxonomy import Taxonomy, TaxonomyError
 from closedloop.api import SessionDep, api_router
+from closedloop.auth import needs
 from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
 
 router = api_router("taxonomy", 400, 413)
@@ -29,7 +30,8 @@ def taxonomy_public(taxonomy: Taxonomy, row: TaxonomyVersion | None = None,
     )
 
 
-@router.get("/taxonomy", response_model=TaxonomyPublic, summary="The active taxonomy")
+@router.get("/taxonomy", dependencies=needs("feedback:read"),
+            response_model=TaxonomyPublic, summary="The active taxonomy")
 async def get_taxonomy(session: SessionDep) -> TaxonomyPublic:
     row = await session.scalar(select(TaxonomyVersion).where(TaxonomyVersion.active.is_(True)))
     if row is None:
@@ -37,7 +39,7 @@ async def get_taxonomy(session: SessionDep) -> TaxonomyPublic:
     return taxonomy_public(taxonomy_from_row(row), row)
 
 
-@router.put("/taxonomy", response_model=TaxonomyPublic,
+@router.put("/taxonomy", dependencies=needs("config:write"), response_model=TaxonomyPublic,
             summary="Replace the active taxonomy (a new version; past classifications keep theirs)",
             description="Send flat `nodes` with paths such as `billing/refund` (parents are implied), or the "
                         "file shape `categories` (the tree of `taxonomy.yaml`, as JSON). Answers the version; "
@@ -60,7 +62,7 @@ async def put_taxonomy(body: TaxonomyPut, session: SessionDep, request: Request)
     return taxonomy_public(taxonomy, row, created)
 
 
-@router.get("/taxonomy/versions", response_model=list[TaxonomyVersionSummary],
+@router.get("/taxonomy/versions", dependencies=needs("feedback:read"), response_model=list[TaxonomyVersionSummary],
             summary="Every taxonomy version, newest first")
 async def list_versions(session: SessionDep) -> list[TaxonomyVersionSummary]:
     rows = await session.scalars(select(TaxonomyVersion).order_by(TaxonomyVersion.created_at.desc()))
@@ -69,7 +71,8 @@ async def list_versions(session: SessionDep) -> list[TaxonomyVersionSummary]:
                                    activated_at=r.activated_at) for r in rows]
 
 
-@router.get("/taxonomy/versions/{version}", response_model=TaxonomyPublic, responses=problem_responses(404),
+@router.get("/taxonomy/versions/{version}", dependencies=needs("feedback:read"),
+            response_model=TaxonomyPublic, responses=problem_responses(404),
             summary="One taxonomy version (e.g. the one a past classification names)")
 async def get_version(version: str, session: SessionDep) -> TaxonomyPublic:
     row = await session.get(TaxonomyVersion, version)
@@ -78,7 +81,7 @@ async def get_version(version: str, session: SessionDep) -> TaxonomyPublic:
     return taxonomy_public(taxonomy_from_row(row), row)
 
 
-@router.get("/taxonomy/versions/{version}/file", responses=problem_responses(404),
+@router.get("/taxonomy/versions/{version}/file", dependencies=needs("feedback:read"), responses=problem_responses(404),
             summary="One taxonomy version in the file shape (`categories` tree, as in taxonomy.yaml)")
 async def get_version_file(version: str, session: SessionDep) -> dict[str, object]:
     row = await session.get(TaxonomyVersion, version)
@@ -87,7 +90,7 @@ async def get_version_file(version: str, session: SessionDep) -> dict[str, objec
     return taxonomy_from_row(row).to_dict()
 
 
-@router.post("/taxonomy/versions/{version}/activate", response_model=TaxonomyPublic,
+@router.post("/taxonomy/versions/{version}/activate", dependencies=needs("config:write"), response_model=TaxonomyPublic,
              responses=problem_responses(404), summary="Make an earlier taxonomy version active again")
 async def activate_version(version: str, session: SessionDep, request: Request) -> TaxonomyPublic:
     async with session.begin():
@@ -129,7 +132,7 @@ async def _active(session: SessionDep) -> Taxonomy:
     return taxonomy
 
 
-@router.post("/taxonomy/nodes", response_model=TaxonomyPublic,
+@router.post("/taxonomy/nodes", dependencies=needs("config:write"), response_model=TaxonomyPublic,
              summary="Add a node to the active taxonomy, or replace the node at that path (a new version)")
 async def put_node(body: TaxonomyNodeIn, session: SessionDep, request: Request) -> TaxonomyPublic:
     nodes = [n for n in _as_nodes(await _active(session)) if n["path"] != body.path.strip().strip("/")]
@@ -137,7 +140,8 @@ async def put_node(body: TaxonomyNodeIn, session: SessionDep, request: Request) 
     return await _replace_active(session, request, nodes, "body.path")
 
 
-@router.delete("/taxonomy/nodes/{path:path}", response_model=TaxonomyPublic, responses=problem_responses(404),
+@router.delete("/taxonomy/nodes/{path:path}", dependencies=needs("config:write"),
+               response_model=TaxonomyPublic, responses=problem_responses(404),
                summary="Remove a node (and its children) from the active taxonomy (a new version)")
 async def delete_node(path: str, session: SessionDep, request: Request) -> TaxonomyPublic:
     taxonomy = await _active(session)

@@ -9,11 +9,12 @@ from classify.schemas import AlertPublic, TopicPublic, TopicsPublic
 from classify.settings import ClassifySettings
 from classify.topics import compute_topics
 from closedloop.api import SessionDep, api_router
+from closedloop.auth import needs
 
 router = api_router("topics and alerts", 400)
 
 
-@router.get("/topics", response_model=TopicsPublic,
+@router.get("/topics", dependencies=needs("reports:read"), response_model=TopicsPublic,
             summary="Emerging topics: clusters of recent feedback with volume and trend",
             description="Clusters the messages of the last `window_hours` and the window before it by meaning; "
                         "each topic has its volume in both windows and a trend (`new`, `rising` ≥ +25%, "
@@ -31,7 +32,8 @@ async def list_topics(session: SessionDep, request: Request,
                         topics=[TopicPublic(**t.__dict__) for t in topics])
 
 
-@router.get("/alerts", response_model=list[AlertPublic], summary="Spike alerts raised (newest first)")
+@router.get("/alerts", dependencies=needs("reports:read"),
+            response_model=list[AlertPublic], summary="Spike alerts raised (newest first)")
 async def list_alerts(session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[AlertPublic]:
     rows = await session.scalars(select(AlertRecord).order_by(AlertRecord.id.desc()).limit(limit))
     return [AlertPublic.model_validate(r, from_attributes=True) for r in rows]

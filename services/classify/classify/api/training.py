@@ -20,6 +20,7 @@ from classify.schemas import (
     TrainingExamplesIn,
 )
 from closedloop.api import SessionDep, api_router
+from closedloop.auth import needs
 from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
 from closedloop.limits import DB_INT_MAX, DbId
 
@@ -28,7 +29,8 @@ router = api_router("training", 400, 413)
 MAX_FIELD_ERRORS = 50
 
 
-@router.post("/training-examples", status_code=201, response_model=TrainingExamplesAccepted,
+@router.post("/training-examples", dependencies=needs("models:write"),
+             status_code=201, response_model=TrainingExamplesAccepted,
              summary="Add labelled examples in bulk (up to 20,000 per call)",
              description="Labels are leaves of the active taxonomy; unknown labels are a 422 naming each "
                          "(`body.examples[i].label`) and nothing is stored. An example already stored with the "
@@ -52,7 +54,8 @@ async def post_examples(body: TrainingExamplesIn, session: SessionDep, request: 
     return TrainingExamplesAccepted(accepted=accepted, duplicates=duplicates, total=total)
 
 
-@router.get("/training-examples", response_model=TrainingExamplePage, summary="Stored training examples")
+@router.get("/training-examples", dependencies=needs("models:write"),
+            response_model=TrainingExamplePage, summary="Stored training examples")
 async def list_examples(session: SessionDep, label: str | None = None,
                         source: Annotated[str | None, Query(pattern="^(api|recategorized)$")] = None,
                         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -73,7 +76,8 @@ async def list_examples(session: SessionDep, label: str | None = None,
         labels=per_label)
 
 
-@router.delete("/training-examples/{example_id}", status_code=204, responses=problem_responses(404),
+@router.delete("/training-examples/{example_id}", dependencies=needs("models:write"),
+               status_code=204, responses=problem_responses(404),
                summary="Delete one training example")
 async def delete_example(example_id: DbId, session: SessionDep) -> None:
     async with session.begin():
@@ -108,7 +112,8 @@ async def queue_training(session: AsyncSession, engine: ClassificationEngine, bo
     return row
 
 
-@router.post("/models", status_code=202, response_model=ModelPublic, responses=problem_responses(409),
+@router.post("/models", dependencies=needs("models:write"),
+             status_code=202, response_model=ModelPublic, responses=problem_responses(409),
              summary="Start a training run in the background",
              description="Trains on the stored examples whose labels are leaves of the active taxonomy. Poll "
                          "`GET /v1/models/{id}` for `status` and `progress`; a ready model carries its held-out "
@@ -121,13 +126,14 @@ async def create_model(body: ModelCreate, session: SessionDep, request: Request)
     return model_public(row)
 
 
-@router.get("/models", response_model=list[ModelPublic], summary="Every model version, newest first")
+@router.get("/models", dependencies=needs("reports:read"),
+            response_model=list[ModelPublic], summary="Every model version, newest first")
 async def list_models(session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[ModelPublic]:
     rows = await session.scalars(select(ModelVersion).order_by(ModelVersion.version.desc()).limit(limit))
     return [model_public(r) for r in rows]
 
 
-@router.get("/models/active", response_model=ActiveModelPublic,
+@router.get("/models/active", dependencies=needs("reports:read"), response_model=ActiveModelPublic,
             summary="What answers now: a trained model, or the zero-shot fallback")
 async def get_active(session: SessionDep, request: Request) -> ActiveModelPublic:
     engine: ClassificationEngine = request.app.state.engine
@@ -138,7 +144,7 @@ async def get_active(session: SessionDep, request: Request) -> ActiveModelPublic
                              model=model_public(row) if row is not None else None)
 
 
-@router.post("/models/rollback", response_model=ActiveModelPublic,
+@router.post("/models/rollback", dependencies=needs("models:write"), response_model=ActiveModelPublic,
              summary="Activate the model that was active before the current one (zero-shot if none)")
 async def rollback(session: SessionDep, request: Request) -> ActiveModelPublic:
     async with session.begin():
@@ -153,7 +159,7 @@ async def rollback(session: SessionDep, request: Request) -> ActiveModelPublic:
                              model=model_public(target) if target is not None else None)
 
 
-@router.post("/models/deactivate", response_model=ActiveModelPublic,
+@router.post("/models/deactivate", dependencies=needs("models:write"), response_model=ActiveModelPublic,
              summary="Deactivate every trained model: the zero-shot classifier answers")
 async def deactivate(session: SessionDep, request: Request) -> ActiveModelPublic:
     async with session.begin():
@@ -164,7 +170,8 @@ async def deactivate(session: SessionDep, request: Request) -> ActiveModelPublic
                              taxonomy_version=engine.active.taxonomy.version, model=None)
 
 
-@router.get("/models/{model_id}", response_model=ModelPublic, responses=problem_responses(404),
+@router.get("/models/{model_id}", dependencies=needs("reports:read"),
+            response_model=ModelPublic, responses=problem_responses(404),
             summary="One model version: status, progress and held-out metrics")
 async def get_model(model_id: str, session: SessionDep) -> ModelPublic:
     row = await session.get(ModelVersion, model_id)
@@ -173,7 +180,8 @@ async def get_model(model_id: str, session: SessionDep) -> ModelPublic:
     return model_public(row)
 
 
-@router.post("/models/{model_id}/activate", response_model=ModelPublic, responses=problem_responses(404, 409),
+@router.post("/models/{model_id}/activate", dependencies=needs("models:write"),
+             response_model=ModelPublic, responses=problem_responses(404, 409),
              summary="Make a ready model the one that classifies (roll back by activating an older one)")
 async def activate(model_id: str, session: SessionDep, request: Request) -> ModelPublic:
     async with session.begin():

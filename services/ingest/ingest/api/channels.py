@@ -1,13 +1,15 @@
 """Channel webhooks: e-mail (raw MIME), app-store reviews, chat transcripts, survey answers."""
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import func, select
 
 from closedloop.api import SessionDep, api_router
-from closedloop.auth import require_api_key
+from closedloop.auth import Principal, authenticated_baseline, require
 from closedloop.errors import ProblemError, problem_responses
+from closedloop.ratelimit import rate_limit
 from ingest.api.feedback import IdempotencyKeyHeader, answer
 from ingest.channels import AppReviewIn, ChatTranscriptIn, SurveyAnswerIn, email_record, parse_email, require_signature
 from ingest.intake import accept_feedback
@@ -19,14 +21,31 @@ ACCEPTED = {200: {"model": FeedbackAccepted, "description": "A repeat of an earl
 MIME_TYPES = ("message/rfc822", "text/plain", "application/octet-stream")
 
 # JSON channels share the JSON guard (415 for anything else); raw e-mail needs its own router.
-router = api_router("channels", 400, 413)
-raw_router = APIRouter(prefix="/v1", tags=["channels"], dependencies=[Depends(require_api_key)],
-                       responses=problem_responses(401, 413, 415, 422))
+# Per key and per client IP (closedloop.ratelimit; INGEST_RATE_LIMIT_*).
+router = api_router("channels", 400, 413, 429, dependencies=[Depends(rate_limit("ingest"))])
+raw_router = APIRouter(prefix="/v1", tags=["channels"],
+                       dependencies=[Depends(authenticated_baseline), Depends(rate_limit("ingest"))],
+                       responses=problem_responses(401, 403, 413, 415, 422, 429))
+
+
+def may_send_on(channel: str) -> Callable[..., Awaitable[Principal]]:
+    """feedback:write, and — for a key restricted to some channels — this channel among them."""
+
+    async def check(principal: Annotated[Principal, Depends(require("feedback:write"))]) -> Principal:
+        principal.ensure_channel(channel, field_name="path")
+        return principal
+
+    return check
+
+
+def channel_guards(channel: str) -> list[Any]:
+    return [Depends(may_send_on(channel)), Depends(require_signature(channel))]
 
 
 @raw_router.post(
     "/channels/email", status_code=202, response_model=FeedbackAccepted, responses=ACCEPTED,
-    dependencies=[Depends(require_signature("email"))], summary="Inbound e-mail (raw MIME)",
+    dependencies=channel_guards("email"),
+    summary="Inbound e-mail (raw MIME)",
     openapi_extra={"requestBody": {"required": True, "description": "The whole message as received (RFC 5322).",
                                    "content": {mime: {"schema": {"type": "string", "format": "binary"}}
                                                for mime in MIME_TYPES}}},
@@ -60,7 +79,8 @@ async def inbound_email(
 
 
 @router.post("/channels/app-review", status_code=202, response_model=FeedbackAccepted, responses=ACCEPTED,
-             dependencies=[Depends(require_signature("app_review"))], summary="App-store review")
+             dependencies=channel_guards("app_review"),
+             summary="App-store review")
 async def app_review(body: AppReviewIn, request: Request, session: SessionDep, response: Response,
                      idempotency_key: IdempotencyKeyHeader = None) -> FeedbackAccepted:
     """A review from the App Store, Google Play or another store: stars, title, text, app version and
@@ -71,7 +91,8 @@ async def app_review(body: AppReviewIn, request: Request, session: SessionDep, r
 
 
 @router.post("/channels/chat", status_code=202, response_model=FeedbackAccepted, responses=ACCEPTED,
-             dependencies=[Depends(require_signature("chat"))], summary="Chat transcript")
+             dependencies=channel_guards("chat"),
+             summary="Chat transcript")
 async def chat_transcript(body: ChatTranscriptIn, request: Request, session: SessionDep, response: Response,
                           idempotency_key: IdempotencyKeyHeader = None) -> FeedbackAccepted:
     """A finished chat conversation. The customer's messages become the feedback text (the agent's and
@@ -82,7 +103,8 @@ async def chat_transcript(body: ChatTranscriptIn, request: Request, session: Ses
 
 
 @router.post("/channels/survey", status_code=202, response_model=FeedbackAccepted, responses=ACCEPTED,
-             dependencies=[Depends(require_signature("survey"))], summary="Survey answer (NPS or CSAT)")
+             dependencies=channel_guards("survey"),
+             summary="Survey answer (NPS or CSAT)")
 async def survey_answer(body: SurveyAnswerIn, request: Request, session: SessionDep, response: Response,
                         idempotency_key: IdempotencyKeyHeader = None) -> FeedbackAccepted:
     """One answer: `nps` 0-10 or `csat` 1-5, with an optional comment (the score is also the

@@ -1,18 +1,21 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Path, Request, Response
+from fastapi import Depends, Path, Request, Response
 from pydantic import BaseModel, Field
 
 from closedloop.api import SessionDep, api_router
+from closedloop.auth import needs
 from closedloop.errors import NotFound, problem_responses
 from closedloop.limits import SafeIdPath
+from closedloop.ratelimit import rate_limit
 from ingest.customers import decide_invitation, upsert_customer
 from ingest.models import Customer, Erasure
 from ingest.rights import erasure_status, export_customer, request_erasure
 from ingest.schemas import CustomerProfile, CustomerProfileIn, InvitationDecision, InvitationRequest
 
-router = api_router("customers", 400, 413)
+# Per key and per client IP (closedloop.ratelimit; INGEST_RATE_LIMIT_*).
+router = api_router("customers", 400, 413, 429, dependencies=[Depends(rate_limit("ingest"))])
 
 CustomerId = SafeIdPath
 
@@ -23,7 +26,7 @@ def to_profile(customer: Customer) -> CustomerProfile:
                            updated_at=customer.updated_at)
 
 
-@router.put("/customers/{customer_id}", response_model=CustomerProfile,
+@router.put("/customers/{customer_id}", dependencies=needs("customers:write"), response_model=CustomerProfile,
             responses={201: {"model": CustomerProfile, "description": "The profile was created."},
                        **problem_responses(404)},
             summary="Create or replace a customer profile")
@@ -38,7 +41,8 @@ async def put_customer(customer_id: CustomerId, body: CustomerProfileIn, session
     return to_profile(customer)
 
 
-@router.get("/customers/{customer_id}", response_model=CustomerProfile, responses=problem_responses(404),
+@router.get("/customers/{customer_id}", dependencies=needs("feedback:read"),
+            response_model=CustomerProfile, responses=problem_responses(404),
             summary="A customer profile")
 async def get_customer(customer_id: CustomerId, session: SessionDep) -> CustomerProfile:
     customer = await session.get(Customer, customer_id)
@@ -47,7 +51,8 @@ async def get_customer(customer_id: CustomerId, session: SessionDep) -> Customer
     return to_profile(customer)
 
 
-@router.post("/invitations", response_model=InvitationDecision, summary="May this customer be asked for feedback?")
+@router.post("/invitations", dependencies=needs("feedback:write"),
+             response_model=InvitationDecision, summary="May this customer be asked for feedback?")
 async def invite(body: InvitationRequest, session: SessionDep, request: Request) -> InvitationDecision:
     """Decides whether the customer may be invited to give feedback now: not when an invitation went
     out within the cool-down (30 days by default, `INGEST_INVITATION_COOLDOWN_DAYS`). When allowed,
@@ -78,7 +83,8 @@ def forwarded_auth(request: Request) -> dict[str, str]:
     return {name: request.headers[name] for name in ("x-api-key", "authorization") if name in request.headers}
 
 
-@router.post("/customers/{customer_id}/erasure", status_code=202, response_model=ErasureStatus,
+@router.post("/customers/{customer_id}/erasure", dependencies=needs("customers:write"),
+             status_code=202, response_model=ErasureStatus,
              responses=problem_responses(404), summary="Erase everything held about a customer, in every service")
 async def erase_customer(customer_id: CustomerId, session: SessionDep, request: Request,
                          response: Response) -> ErasureStatus:
@@ -92,7 +98,8 @@ async def erase_customer(customer_id: CustomerId, session: SessionDep, request: 
     return ErasureStatus.model_validate(erasure_status(erasure, request.app.state.settings.erasure_services))
 
 
-@router.get("/erasures/{erasure_id}", response_model=ErasureStatus, responses=problem_responses(404),
+@router.get("/erasures/{erasure_id}", dependencies=needs("customers:write"),
+            response_model=ErasureStatus, responses=problem_responses(404),
             summary="Progress of an erasure, per service")
 async def get_erasure(erasure_id: Annotated[str, Path(max_length=36)], session: SessionDep,
                       request: Request) -> ErasureStatus:
@@ -102,7 +109,8 @@ async def get_erasure(erasure_id: Annotated[str, Path(max_length=36)], session: 
     return ErasureStatus.model_validate(erasure_status(erasure, request.app.state.settings.erasure_services))
 
 
-@router.get("/customers/{customer_id}/export", summary="Everything held about a customer, from every service",
+@router.get("/customers/{customer_id}/export", dependencies=needs("customers:write"),
+            summary="Everything held about a customer, from every service",
             responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}},
                        **problem_responses(404)})
 async def export(customer_id: CustomerId, session: SessionDep, request: Request) -> dict[str, Any]:

@@ -1,10 +1,12 @@
 from typing import Annotated
 
-from fastapi import Header, Request, Response
+from fastapi import Depends, Header, Request, Response
 
 from closedloop.api import SessionDep, api_router
+from closedloop.auth import Principal, needs, require
 from closedloop.errors import NotFound, problem_responses
 from closedloop.http import PER_ITEM_VALIDATION
+from closedloop.ratelimit import rate_limit
 from ingest.batch import accept_batch
 from ingest.intake import Accepted, accept_feedback
 from ingest.models import Feedback
@@ -17,7 +19,8 @@ from ingest.schemas import (
     FeedbackPublic,
 )
 
-router = api_router("feedback", 400, 413)
+# Per key and per client IP (closedloop.ratelimit; INGEST_RATE_LIMIT_*).
+router = api_router("feedback", 400, 413, 429, dependencies=[Depends(rate_limit("ingest"))])
 
 IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
 
@@ -27,11 +30,13 @@ IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", min
                         **problem_responses(409)},
              summary="Submit one piece of feedback")
 async def submit_feedback(body: FeedbackCreate, session: SessionDep, request: Request, response: Response,
+                          principal: Annotated[Principal, Depends(require("feedback:write"))],
                           idempotency_key: IdempotencyKeyHeader = None) -> FeedbackAccepted:
     """Accepts the feedback (202) and hands it to classification. Sending the same
     `Idempotency-Key` with the same body again, the same `external_id` on the same channel, or the
     same text from the same customer within the duplicate window (24 hours by default) answers 200
     with the original id instead of storing it twice."""
+    principal.ensure_channel(body.channel)
     accepted = await accept_feedback(session, body, idempotency_key=idempotency_key,
                                      settings=request.app.state.settings)
     return answer(accepted, response)
@@ -49,16 +54,23 @@ def answer(accepted: Accepted, response: Response) -> FeedbackAccepted:
 
 @router.post("/feedback/batch", response_model=BatchResult, summary="Submit up to 1,000 feedback items",
              openapi_extra={PER_ITEM_VALIDATION: True})
-async def submit_batch(body: FeedbackBatch, request: Request) -> BatchResult:
+async def submit_batch(body: FeedbackBatch, request: Request,
+                       principal: Annotated[Principal, Depends(require("feedback:write"))]) -> BatchResult:
     """Each item is shaped like the body of `POST /v1/feedback`, plus an optional `idempotency_key`,
     and is validated and stored on its own (atomic per item): the answer lists, in order, whether
     each was `accepted`, a `duplicate` (with the original id and why) or `rejected` (with the
-    problem details naming the field, e.g. `body.items.3.text`)."""
+    problem details naming the field, e.g. `body.items.3.text`). A key restricted to some channels gets
+    403 for the whole batch, before anything is stored, when an item is on another channel."""
+    for index, item in enumerate(body.items):
+        channel = item.get("channel") if isinstance(item, dict) else None
+        if isinstance(channel, str):  # a missing or wrong channel is that item's own validation error
+            principal.ensure_channel(channel, field_name=f"body.items.{index}.channel")
     return await accept_batch(request.app.state.runtime.sessions, body.items, request.app.state.settings,
                               request.url.path)
 
 
-@router.get("/feedback/{feedback_id}", response_model=FeedbackPublic, responses=problem_responses(404),
+@router.get("/feedback/{feedback_id}", dependencies=needs("feedback:read"),
+            response_model=FeedbackPublic, responses=problem_responses(404),
             summary="Feedback and its progress")
 async def get_feedback(feedback_id: str, session: SessionDep) -> FeedbackPublic:
     feedback = await session.get(Feedback, feedback_id)

@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from closedloop.api import SessionDep, api_router
+from closedloop.auth import needs
 from closedloop.errors import ProblemError
 from insights.config import AnalysisConfig, AnalysisConfigUpdate, current_config, update_config
 from insights.models import FeedbackFact, TicketFact
@@ -36,7 +37,8 @@ class ReadModelStatus(BaseModel):
     consumers: list[ConsumerLagPublic]
 
 
-@router.get("/status", response_model=ReadModelStatus, summary="How far behind the streams the read model is")
+@router.get("/status", dependencies=needs("reports:read"),
+            response_model=ReadModelStatus, summary="How far behind the streams the read model is")
 async def get_status(request: Request) -> ReadModelStatus:
     lags = await consumer_lags(request.app.state.runtime, request.app.state.subscriptions)
     async with request.app.state.runtime.read_sessions() as session:  # never waits for the consumers' writes
@@ -54,7 +56,8 @@ async def _status(request: Request, session, lags) -> ReadModelStatus:  # type: 
         consumers=[ConsumerLagPublic(**lag.__dict__) for lag in lags])
 
 
-@router.post("/rebuild", status_code=202, summary="Rebuild the read model by replaying every stream")
+@router.post("/rebuild", dependencies=needs("admin"),
+             status_code=202, summary="Rebuild the read model by replaying every stream")
 async def rebuild(request: Request) -> dict[str, str]:
     """Empties the read model and reads every stream again from its first message; follow it on
     `GET /v1/status`. Alerts, churn flags and opportunities already raised are kept and not raised again."""
@@ -65,12 +68,14 @@ async def rebuild(request: Request) -> dict[str, str]:
     return {"status": "rebuilding"}
 
 
-@router.get("/config", response_model=AnalysisConfig, summary="Anomaly sensitivity and churn rules")
+@router.get("/config", dependencies=needs("reports:read"),
+            response_model=AnalysisConfig, summary="Anomaly sensitivity and churn rules")
 async def get_config(request: Request, session: SessionDep) -> AnalysisConfig:
     return await current_config(session, request.app.state.settings)
 
 
-@router.put("/config", response_model=AnalysisConfig, summary="Change anomaly sensitivity or churn rules")
+@router.put("/config", dependencies=needs("config:write"),
+            response_model=AnalysisConfig, summary="Change anomaly sensitivity or churn rules")
 async def put_config(body: AnalysisConfigUpdate, request: Request, session: SessionDep) -> AnalysisConfig:
     """Only the fields sent change; the others keep their value."""
     async with session.begin():

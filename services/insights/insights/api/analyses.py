@@ -8,6 +8,7 @@ from fastapi import Query, Request
 from pydantic import BaseModel, Field
 
 from closedloop.api import SessionDep, api_router
+from closedloop.auth import needs
 from closedloop.errors import NotFound, problem_responses
 from insights import analysis
 from insights.anomalies import raised_anomalies
@@ -53,7 +54,8 @@ class AnomalyScanResult(BaseModel):
     raised: list[str] = Field(description="Keys raised by this scan (the others had been raised before).")
 
 
-@router.get("/anomalies", response_model=list[AnomalyPublic], summary="Anomalies raised, latest first")
+@router.get("/anomalies", dependencies=needs("reports:read"),
+            response_model=list[AnomalyPublic], summary="Anomalies raised, latest first")
 async def list_anomalies(session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
                          ) -> list[AnomalyPublic]:
     return [AnomalyPublic(key=a.key, dimension=a.dimension, value=a.value, window_start=a.window_start,
@@ -61,7 +63,8 @@ async def list_anomalies(session: SessionDep, limit: Annotated[int, Query(ge=1, 
                           raised_at=a.raised_at) for a in await raised_anomalies(session, limit)]
 
 
-@router.post("/anomalies/scan", response_model=AnomalyScanResult, summary="Look for anomalies and raise them")
+@router.post("/anomalies/scan", dependencies=needs("config:write"),
+             response_model=AnomalyScanResult, summary="Look for anomalies and raise them")
 async def scan_anomalies(body: AnomalyScan, request: Request, session: SessionDep) -> AnomalyScanResult:
     """Judges each day in the range against its seasonal baseline, per category, top-level category,
     channel and in total; raises `alert.raised.v1` once per anomaly (a rescan raises nothing again)."""
@@ -78,7 +81,8 @@ async def scan_anomalies(body: AnomalyScan, request: Request, session: SessionDe
         raised=[a.key for a in raised])
 
 
-@router.get("/forecast", summary="Tickets and negative tickets per team for the next days, with the backtest")
+@router.get("/forecast", dependencies=needs("reports:read"),
+            summary="Tickets and negative tickets per team for the next days, with the backtest")
 async def get_forecast(request: Request, session: SessionDep, as_of: datetime | None = None,
                        horizon: Annotated[int, Query(ge=1, le=28)] = 7,
                        backtest_weeks: Annotated[int, Query(ge=0, le=12)] = 4,
@@ -93,7 +97,8 @@ async def get_forecast(request: Request, session: SessionDep, as_of: datetime | 
             "backtest_error": overall_error(forecasts), "teams": [asdict(f) for f in forecasts]}
 
 
-@router.get("/drivers", summary="What goes with low ratings or reopened tickets, with confidence intervals")
+@router.get("/drivers", dependencies=needs("reports:read"),
+            summary="What goes with low ratings or reopened tickets, with confidence intervals")
 async def get_drivers(session: SessionDep, outcome: Literal["low_rating", "reopened"] = "low_rating",
                       start: datetime | None = None, end: datetime | None = None,
                       wait_threshold_minutes: Annotated[float, Query(gt=0)] = 60.0,
@@ -107,13 +112,15 @@ async def get_drivers(session: SessionDep, outcome: Literal["low_rating", "reope
             "effects": [asdict(e) for e in effects]}
 
 
-@router.get("/segments", summary="RFM segments: size, value, negative share and top needs")
+@router.get("/segments", dependencies=needs("reports:read"),
+            summary="RFM segments: size, value, negative share and top needs")
 async def get_segments(session: SessionDep, as_of: datetime | None = None) -> dict[str, Any]:
     as_of = await as_of_or_latest(session, as_of)
     return {"as_of": as_of, "segments": [asdict(s) for s in await segment_summaries(session, as_of)]}
 
 
-@router.get("/customers/{customer_id}/rfm", summary="One customer's RFM scores and segment",
+@router.get("/customers/{customer_id}/rfm", dependencies=needs("reports:read"),
+            summary="One customer's RFM scores and segment",
             responses=problem_responses(404))
 async def get_customer_rfm(customer_id: str, session: SessionDep, as_of: datetime | None = None) -> dict[str, Any]:
     as_of = await as_of_or_latest(session, as_of)
@@ -123,7 +130,8 @@ async def get_customer_rfm(customer_id: str, session: SessionDep, as_of: datetim
     raise NotFound("Customer", customer_id)
 
 
-@router.get("/churn-risks", summary="Valuable customers at risk of leaving (as of the latest data)")
+@router.get("/churn-risks", dependencies=needs("reports:read"),
+            summary="Valuable customers at risk of leaving (as of the latest data)")
 async def get_churn_risks(request: Request, session: SessionDep, as_of: datetime | None = None) -> dict[str, Any]:
     as_of = await as_of_or_latest(session, as_of)
     config = await current_config(session, request.app.state.settings)
@@ -133,7 +141,8 @@ async def get_churn_risks(request: Request, session: SessionDep, as_of: datetime
     return {"as_of": as_of, "customers": [asdict(r) for r in risks]}
 
 
-@router.post("/churn-risks/scan", summary="Find churn risks and raise customer.churn_risk_detected.v1")
+@router.post("/churn-risks/scan", dependencies=needs("config:write"),
+             summary="Find churn risks and raise customer.churn_risk_detected.v1")
 async def scan_churn_risks(request: Request, session: SessionDep) -> dict[str, Any]:
     """Once per customer and week: a second scan within the week raises nothing again."""
     async with session.begin():
@@ -142,7 +151,8 @@ async def scan_churn_risks(request: Request, session: SessionDep) -> dict[str, A
     return {"as_of": as_of, "found": [r.customer_id for r in risks], "raised": [r.customer_id for r in raised]}
 
 
-@router.get("/opportunities", summary="Feature requests and unmet needs clustered into opportunities")
+@router.get("/opportunities", dependencies=needs("reports:read"),
+            summary="Feature requests and unmet needs clustered into opportunities")
 async def get_opportunities(request: Request, session: SessionDep, as_of: datetime | None = None,
                             days: Annotated[int, Query(ge=7, le=365)] = 90) -> dict[str, Any]:
     as_of = await as_of_or_latest(session, as_of)
@@ -151,7 +161,8 @@ async def get_opportunities(request: Request, session: SessionDep, as_of: dateti
     return {"as_of": as_of, "opportunities": [asdict(o) for o in found]}
 
 
-@router.post("/opportunities/scan", summary="Find opportunities and raise opportunity.detected.v1")
+@router.post("/opportunities/scan", dependencies=needs("config:write"),
+             summary="Find opportunities and raise opportunity.detected.v1")
 async def scan_opportunities(request: Request, session: SessionDep) -> dict[str, Any]:
     async with session.begin():
         as_of = await as_of_or_latest(session, None)

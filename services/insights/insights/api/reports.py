@@ -9,6 +9,7 @@ from pydantic import BaseModel, EmailStr, Field
 from sqlalchemy import select
 
 from closedloop.api import SessionDep, api_router
+from closedloop.auth import needs
 from closedloop.errors import NotFound, ProblemError
 from insights.dimensions import week_of
 from insights.models import ReportSubscriber
@@ -32,13 +33,15 @@ class SubscriberPublic(BaseModel):
     language: str
 
 
-@router.get("/report-subscribers", response_model=list[SubscriberPublic], summary="Who receives the weekly report")
+@router.get("/report-subscribers", dependencies=needs("config:write"),
+            response_model=list[SubscriberPublic], summary="Who receives the weekly report")
 async def list_subscribers(session: SessionDep) -> list[SubscriberPublic]:
     rows = await session.scalars(select(ReportSubscriber).order_by(ReportSubscriber.email))
     return [SubscriberPublic(email=r.email, name=r.name, language=r.language) for r in rows]
 
 
-@router.put("/report-subscribers/{email}", response_model=SubscriberPublic,
+@router.put("/report-subscribers/{email}", dependencies=needs("config:write"),
+            response_model=SubscriberPublic,
             summary="Subscribe a lead to the weekly report (or change their language)")
 async def put_subscriber(email: EmailStr, body: SubscriberIn, session: SessionDep) -> SubscriberPublic:
     async with session.begin():
@@ -50,7 +53,8 @@ async def put_subscriber(email: EmailStr, body: SubscriberIn, session: SessionDe
     return SubscriberPublic(email=row.email, name=row.name, language=row.language)
 
 
-@router.delete("/report-subscribers/{email}", status_code=204, summary="Unsubscribe from the weekly report")
+@router.delete("/report-subscribers/{email}", dependencies=needs("config:write"),
+               status_code=204, summary="Unsubscribe from the weekly report")
 async def delete_subscriber(email: str, session: SessionDep) -> None:
     async with session.begin():
         row = await session.get(ReportSubscriber, email)
@@ -66,7 +70,8 @@ async def default_week(session, week: date | None) -> datetime:  # type: ignore[
     return week_of(latest) - timedelta(days=7)  # the last complete week
 
 
-@router.get("/reports/weekly", response_class=HTMLResponse, summary="Preview the weekly report (HTML)",
+@router.get("/reports/weekly", dependencies=needs("reports:read"),
+            response_class=HTMLResponse, summary="Preview the weekly report (HTML)",
             responses={200: {"content": {"text/html": {}}}})
 async def preview_weekly_report(session: SessionDep, week: date | None = None, language: Language = "en"
                                 ) -> HTMLResponse:
@@ -76,7 +81,8 @@ async def preview_weekly_report(session: SessionDep, week: date | None = None, l
     return HTMLResponse(report.html)
 
 
-@router.post("/reports/weekly/send", summary="Send the weekly report to the subscribers now")
+@router.post("/reports/weekly/send", dependencies=needs("config:write"),
+             summary="Send the weekly report to the subscribers now")
 async def send_report_now(request: Request, session: SessionDep, week: date | None = None) -> dict[str, object]:
     """Sends even if the week's report went out before (a deliberate resend)."""
     settings = request.app.state.settings

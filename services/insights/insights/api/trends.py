@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from closedloop.api import SessionDep, api_router
+from closedloop.auth import needs
 from closedloop.errors import problem_responses
 from insights.dimensions import DIMENSIONS
 from insights.segments import funnel
@@ -47,13 +48,15 @@ class MetricInfo(BaseModel):
     ratio: bool
 
 
-@router.get("/metrics", response_model=list[MetricInfo], summary="The metrics a trend can show")
+@router.get("/metrics", dependencies=needs("reports:read"),
+            response_model=list[MetricInfo], summary="The metrics a trend can show")
 async def list_metrics() -> list[MetricInfo]:
     return [MetricInfo(name=name, description=d.description, ratio=d.denominator is not None)
             for name, d in METRICS.items()]
 
 
-@router.get("/trends", response_model=TrendSeries, summary="A metric over time, filtered and grouped",
+@router.get("/trends", dependencies=needs("reports:read"),
+            response_model=TrendSeries, summary="A metric over time, filtered and grouped",
             responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with `format=csv`."}})
 async def get_trends(session: SessionDep, metric: MetricQuery = ["volume"],  # noqa: B006
                      interval: Interval = "day", start: datetime | None = None, end: datetime | None = None,
@@ -85,7 +88,8 @@ class DimensionValue(BaseModel):
     items: float
 
 
-@router.get("/dimensions/{dimension}/values", response_model=list[DimensionValue], responses=problem_responses(404),
+@router.get("/dimensions/{dimension}/values", dependencies=needs("reports:read"),
+            response_model=list[DimensionValue], responses=problem_responses(404),
             summary="The values a dimension took, by volume")
 async def get_dimension_values(dimension: Dimension, session: SessionDep, start: datetime | None = None,
                                end: datetime | None = None,
@@ -104,7 +108,8 @@ class FunnelStep(BaseModel):
     drop_off: float | None = Field(description="1 - this step / the step before.")
 
 
-@router.get("/funnel", response_model=dict[str, list[FunnelStep]],
+@router.get("/funnel", dependencies=needs("reports:read"),
+            response_model=dict[str, list[FunnelStep]],
             summary="Consulted -> ticket -> responded -> resolved -> rated -> satisfied, with drop-off")
 async def get_funnel(session: SessionDep, start: datetime | None = None, end: datetime | None = None,
                      group_by: Dimension | None = None) -> dict[str, list[FunnelStep]]:

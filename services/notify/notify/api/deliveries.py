@@ -5,8 +5,11 @@ from fastapi import Query
 from sqlalchemy import func, select
 
 from closedloop.api import SessionDep, api_router
+from closedloop.auth import needs
 from closedloop.errors import NotFound, ProblemError, problem_responses
 from closedloop.limits import Offset
+from closedloop.wakeup import wake_after_commit
+from notify.dispatcher import DELIVERIES_CHANNEL
 from notify.models import Delivery
 from notify.schemas import ChannelName, DeliveryDetail, DeliveryPage, DeliveryPublic, DeliveryStatus
 
@@ -17,7 +20,8 @@ def to_public(delivery: Delivery) -> DeliveryPublic:
     return DeliveryPublic.model_validate(delivery, from_attributes=True)
 
 
-@router.get("/deliveries", response_model=DeliveryPage, summary="List deliveries, newest first",
+@router.get("/deliveries", dependencies=needs("tickets:read"),
+            response_model=DeliveryPage, summary="List deliveries, newest first",
             description="Every notification notify planned, on every channel. `?status=failed` is the dead-letter "
                         "list (deliveries that gave up after the last attempt or on a permanent error; inspect with "
                         "`GET /v1/deliveries/{id}`, send again with `POST /v1/deliveries/{id}/replay`); "
@@ -55,7 +59,8 @@ async def list_deliveries(
     return DeliveryPage(items=[to_public(d) for d in rows], total=total)
 
 
-@router.get("/deliveries/{delivery_id}", response_model=DeliveryDetail, responses=problem_responses(404),
+@router.get("/deliveries/{delivery_id}", dependencies=needs("tickets:read"),
+            response_model=DeliveryDetail, responses=problem_responses(404),
             summary="One delivery with its payload")
 async def get_delivery(delivery_id: str, session: SessionDep) -> DeliveryDetail:
     delivery = await session.get(Delivery, delivery_id)
@@ -64,7 +69,8 @@ async def get_delivery(delivery_id: str, session: SessionDep) -> DeliveryDetail:
     return DeliveryDetail.model_validate(delivery, from_attributes=True)
 
 
-@router.post("/deliveries/{delivery_id}/replay", status_code=202, response_model=DeliveryPublic,
+@router.post("/deliveries/{delivery_id}/replay", dependencies=needs("config:write"),
+             status_code=202, response_model=DeliveryPublic,
              responses=problem_responses(404, 409), summary="Send a failed (dead-lettered) delivery again",
              description="Also sends a delivered one again, or a suppressed one despite its reason. The payload is "
                          "sent exactly as planned; attempts start again from zero.")
@@ -82,5 +88,6 @@ async def replay_delivery(delivery_id: str, session: SessionDep) -> DeliveryPubl
         delivery.reason = f"replayed despite: {delivery.reason}"
     delivery.status, delivery.attempts = "pending", 0
     delivery.next_attempt_at, delivery.leased_until = datetime.now(UTC), None
+    wake_after_commit(session, DELIVERIES_CHANNEL)
     await session.commit()
     return to_public(delivery)

@@ -3,10 +3,13 @@
 from datetime import UTC, datetime
 from uuid import uuid4
 
+from fastapi import Request
 from sqlalchemy import select
 
 from closedloop.api import SessionDep, api_router
+from closedloop.auth import needs
 from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
+from notify.api.webhooks import check_target as check_outbound
 from notify.models import Subscription, WebhookEndpoint
 from notify.schemas import ChannelName, SubscriptionCreate, SubscriptionPublic
 
@@ -17,24 +20,27 @@ def to_public(subscription: Subscription) -> SubscriptionPublic:
     return SubscriptionPublic.model_validate(subscription, from_attributes=True)
 
 
-async def check_target(session: SessionDep, body: SubscriptionCreate) -> None:
+async def check_target(session: SessionDep, body: SubscriptionCreate, request: Request) -> None:
+    if body.channel == "slack":
+        await check_outbound(request, body.target, "body.target")
     if body.channel == "webhook" and await session.get(WebhookEndpoint, body.target) is None:
         message = "no webhook endpoint with this id (register it with POST /v1/webhooks)"
         raise ProblemError(422, "Request validation failed", f"body.target: {message}", slug="validation-error",
                            errors=[FieldError(field="body.target", message=message)])
 
 
-@router.post("/subscriptions", status_code=201, response_model=SubscriptionPublic,
+@router.post("/subscriptions", dependencies=needs("config:write"), status_code=201, response_model=SubscriptionPublic,
              summary="Subscribe a recipient to events")
-async def create_subscription(body: SubscriptionCreate, session: SessionDep) -> SubscriptionPublic:
-    await check_target(session, body)
+async def create_subscription(body: SubscriptionCreate, session: SessionDep, request: Request) -> SubscriptionPublic:
+    await check_target(session, body, request)
     subscription = Subscription(id=str(uuid4()), **body.model_dump(), created_at=datetime.now(UTC))
     session.add(subscription)
     await session.commit()
     return to_public(subscription)
 
 
-@router.get("/subscriptions", response_model=list[SubscriptionPublic], summary="List subscriptions")
+@router.get("/subscriptions", dependencies=needs("config:write"),
+            response_model=list[SubscriptionPublic], summary="List subscriptions")
 async def list_subscriptions(session: SessionDep, channel: ChannelName | None = None,
                              event_type: str | None = None) -> list[SubscriptionPublic]:
     from notify.deliveries import matches
@@ -51,25 +57,28 @@ async def get_or_404(session: SessionDep, subscription_id: str) -> Subscription:
     return subscription
 
 
-@router.get("/subscriptions/{subscription_id}", response_model=SubscriptionPublic, responses=problem_responses(404),
+@router.get("/subscriptions/{subscription_id}", dependencies=needs("config:write"),
+            response_model=SubscriptionPublic, responses=problem_responses(404),
             summary="One subscription")
 async def get_subscription(subscription_id: str, session: SessionDep) -> SubscriptionPublic:
     return to_public(await get_or_404(session, subscription_id))
 
 
-@router.put("/subscriptions/{subscription_id}", response_model=SubscriptionPublic, responses=problem_responses(404),
+@router.put("/subscriptions/{subscription_id}", dependencies=needs("config:write"),
+            response_model=SubscriptionPublic, responses=problem_responses(404),
             summary="Replace a subscription")
 async def replace_subscription(subscription_id: str, body: SubscriptionCreate, session: SessionDep,
-                               ) -> SubscriptionPublic:
+                               request: Request) -> SubscriptionPublic:
     subscription = await get_or_404(session, subscription_id)
-    await check_target(session, body)
+    await check_target(session, body, request)
     for name, value in body.model_dump().items():
         setattr(subscription, name, value)
     await session.commit()
     return to_public(subscription)
 
 
-@router.delete("/subscriptions/{subscription_id}", status_code=204, responses=problem_responses(404),
+@router.delete("/subscriptions/{subscription_id}", dependencies=needs("config:write"),
+               status_code=204, responses=problem_responses(404),
                summary="Remove a subscription")
 async def delete_subscription(subscription_id: str, session: SessionDep) -> None:
     await session.delete(await get_or_404(session, subscription_id))

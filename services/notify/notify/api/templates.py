@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from closedloop.api import SessionDep, api_router
+from closedloop.auth import needs
 from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
 from notify import templating
 from notify.channels import slack_payload
@@ -66,7 +67,8 @@ async def seed_default_templates(sessions: async_sessionmaker[AsyncSession]) -> 
     return len(missing)
 
 
-@router.post("/templates", status_code=201, response_model=TemplatePublic, responses=problem_responses(409),
+@router.post("/templates", dependencies=needs("config:write"),
+             status_code=201, response_model=TemplatePublic, responses=problem_responses(409),
              summary="Add a template for a key, channel and language")
 async def create_template(body: TemplateCreate, session: SessionDep) -> TemplatePublic:
     check(body)
@@ -82,7 +84,8 @@ async def create_template(body: TemplateCreate, session: SessionDep) -> Template
     return to_public(template)
 
 
-@router.get("/templates", response_model=list[TemplatePublic], summary="List templates")
+@router.get("/templates", dependencies=needs("config:write"),
+            response_model=list[TemplatePublic], summary="List templates")
 async def list_templates(session: SessionDep, key: str | None = None,
                          channel: Annotated[str | None, Query(pattern="^(email|slack)$")] = None,
                          language: str | None = None) -> list[TemplatePublic]:
@@ -103,13 +106,15 @@ async def get_or_404(session: SessionDep, template_id: str) -> Template:
     return template
 
 
-@router.get("/templates/{template_id}", response_model=TemplatePublic, responses=problem_responses(404),
+@router.get("/templates/{template_id}", dependencies=needs("config:write"),
+            response_model=TemplatePublic, responses=problem_responses(404),
             summary="One template")
 async def get_template(template_id: str, session: SessionDep) -> TemplatePublic:
     return to_public(await get_or_404(session, template_id))
 
 
-@router.put("/templates/{template_id}", response_model=TemplatePublic, responses=problem_responses(404, 409),
+@router.put("/templates/{template_id}", dependencies=needs("config:write"),
+            response_model=TemplatePublic, responses=problem_responses(404, 409),
             summary="Replace a template (shipped ones too)")
 async def replace_template(template_id: str, body: TemplateCreate, session: SessionDep) -> TemplatePublic:
     template = await get_or_404(session, template_id)
@@ -126,7 +131,8 @@ async def replace_template(template_id: str, body: TemplateCreate, session: Sess
     return to_public(template)
 
 
-@router.delete("/templates/{template_id}", status_code=204, responses=problem_responses(404),
+@router.delete("/templates/{template_id}", dependencies=needs("config:write"),
+               status_code=204, responses=problem_responses(404),
                summary="Remove a template (a shipped one comes back at the next start)")
 async def delete_template(template_id: str, session: SessionDep) -> None:
     await session.delete(await get_or_404(session, template_id))
@@ -149,7 +155,8 @@ def preview(request: Request, key: str, channel: str, language: str, subject: st
                          slack=json.loads(slack_payload(text)) if channel == "slack" else None, context=context)
 
 
-@router.post("/templates/{template_id}/preview", response_model=PreviewPublic, responses=problem_responses(404),
+@router.post("/templates/{template_id}/preview", dependencies=needs("config:write"),
+             response_model=PreviewPublic, responses=problem_responses(404),
              summary="Render a stored template with sample data (optionally overridden)")
 async def preview_template(template_id: str, session: SessionDep, request: Request,
                            body: PreviewRequest | None = None) -> PreviewPublic:
@@ -158,7 +165,7 @@ async def preview_template(template_id: str, session: SessionDep, request: Reque
                    template.body_html, (body or PreviewRequest()).data)
 
 
-@router.post("/templates/preview", response_model=PreviewPublic,
+@router.post("/templates/preview", dependencies=needs("config:write"), response_model=PreviewPublic,
              summary="Render an unsaved template with sample data, e.g. while editing")
 async def preview_unsaved(body: UnsavedPreviewRequest, request: Request) -> PreviewPublic:
     check(body)

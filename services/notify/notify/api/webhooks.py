@@ -2,10 +2,13 @@ import secrets
 from datetime import UTC, datetime
 from uuid import uuid4
 
+from fastapi import Request
 from sqlalchemy import select
 
 from closedloop.api import SessionDep, api_router
-from closedloop.errors import NotFound, problem_responses
+from closedloop.auth import needs
+from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
+from closedloop.outbound import OutboundPolicy, UnsafeTarget
 from notify import circuit
 from notify.models import CircuitBreaker, WebhookEndpoint
 from notify.schemas import CircuitPublic, WebhookCreate, WebhookCreated, WebhookPublic
@@ -13,9 +16,19 @@ from notify.schemas import CircuitPublic, WebhookCreate, WebhookCreated, Webhook
 router = api_router("webhooks", 400)
 
 
+async def check_target(request: Request, url: str, field: str) -> None:
+    """422 naming `field` when the URL points at an address outbound calls may not reach."""
+    try:
+        await OutboundPolicy.from_settings(request.app.state.settings).check_registration(url)
+    except UnsafeTarget as exc:
+        raise ProblemError(422, "Request validation failed", f"{field}: {exc}", slug="unsafe-target",
+                           errors=[FieldError(field=field, message=str(exc))]) from exc
+
+
 def to_public(endpoint: WebhookEndpoint, breaker: CircuitBreaker | None = None) -> WebhookPublic:
     return WebhookPublic(id=endpoint.id, name=endpoint.name, url=endpoint.url, event_types=endpoint.event_types,
-                         customer_channels=list(endpoint.customer_channels or []), active=endpoint.active, created_at=endpoint.created_at,
+                         customer_channels=list(endpoint.customer_channels or []), active=endpoint.active,
+                         created_at=endpoint.created_at,
                          circuit=CircuitPublic(state=circuit.state(breaker, datetime.now(UTC)),
                                                consecutive_failures=breaker.consecutive_failures if breaker else 0,
                                                open_until=breaker.open_until if breaker else None))
@@ -31,15 +44,20 @@ async def create_endpoint(session, name: str, url: str, event_types: list[str], 
     return endpoint
 
 
-@router.post("/webhooks", status_code=201, response_model=WebhookCreated, summary="Register a webhook endpoint")
-async def create_webhook(body: WebhookCreate, session: SessionDep) -> WebhookCreated:
+@router.post("/webhooks", dependencies=needs("config:write"),
+             status_code=201, response_model=WebhookCreated, summary="Register a webhook endpoint")
+async def create_webhook(body: WebhookCreate, session: SessionDep, request: Request) -> WebhookCreated:
+    """The URL must be public: loopback, link-local (cloud metadata) and private addresses are refused
+    (422), unless `NOTIFY_OUTBOUND_ALLOWED_NETWORKS` allows them; checked again at every delivery."""
+    await check_target(request, str(body.url), "body.url")
     endpoint = await create_endpoint(session, body.name, str(body.url), body.event_types, body.secret,
                                      list(body.customer_channels))
     await session.commit()
     return WebhookCreated(**to_public(endpoint).model_dump(), secret=endpoint.secret)
 
 
-@router.get("/webhooks", response_model=list[WebhookPublic], summary="List webhook endpoints",
+@router.get("/webhooks", dependencies=needs("config:write"),
+            response_model=list[WebhookPublic], summary="List webhook endpoints",
             description="Each with its circuit breaker: `open` while deliveries to it are postponed after "
                         "consecutive failures, `half_open` while one probe is allowed through.")
 async def list_webhooks(session: SessionDep) -> list[WebhookPublic]:
@@ -48,7 +66,8 @@ async def list_webhooks(session: SessionDep) -> list[WebhookPublic]:
     return [to_public(e, breakers.get(f"webhook:{e.id}")) for e in endpoints]
 
 
-@router.delete("/webhooks/{endpoint_id}", status_code=204, responses=problem_responses(404),
+@router.delete("/webhooks/{endpoint_id}", dependencies=needs("config:write"),
+               status_code=204, responses=problem_responses(404),
                summary="Remove a webhook endpoint and its delivery history")
 async def delete_webhook(endpoint_id: str, session: SessionDep) -> None:
     endpoint = await session.get(WebhookEndpoint, endpoint_id)

@@ -4,6 +4,7 @@ active tickets to others; coming online (or more capacity) picks up tickets wait
 from sqlalchemy import select
 
 from closedloop.api import SessionDep, api_router
+from closedloop.auth import needs
 from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
 from ticketing.api.deps import NowDep, TableDep
 from ticketing.assignment import agent_loads, assign_waiting_tickets, reassign_tickets_of
@@ -29,7 +30,8 @@ async def _public(session: SessionDep, agent: Agent, reassigned: int = 0) -> Age
                        load=load, last_assigned_at=agent.last_assigned_at, reassigned=reassigned)
 
 
-@router.get("/agents", response_model=list[AgentPublic], summary="Agents with their current load")
+@router.get("/agents", dependencies=needs("tickets:read"),
+            response_model=list[AgentPublic], summary="Agents with their current load")
 async def list_agents(session: SessionDep, team: str | None = None) -> list[AgentPublic]:
     agents = [a for a in await session.scalars(select(Agent).order_by(Agent.id)) if team is None or team in a.teams]
     loads = await agent_loads(session, [a.id for a in agents])
@@ -38,7 +40,8 @@ async def list_agents(session: SessionDep, team: str | None = None) -> list[Agen
                         last_assigned_at=a.last_assigned_at) for a in agents]
 
 
-@router.post("/agents", response_model=AgentPublic, status_code=201, responses=problem_responses(409),
+@router.post("/agents", dependencies=needs("config:write"),
+             response_model=AgentPublic, status_code=201, responses=problem_responses(409),
              summary="Add an agent (when online, they pick up tickets waiting in their teams)")
 async def create_agent(body: AgentIn, session: SessionDep, table: TableDep, now: NowDep) -> AgentPublic:
     _check_teams(table, body.teams)
@@ -53,7 +56,8 @@ async def create_agent(body: AgentIn, session: SessionDep, table: TableDep, now:
     return await _public(session, agent, assigned)
 
 
-@router.get("/agents/{agent_id}", response_model=AgentPublic, responses=problem_responses(404), summary="One agent")
+@router.get("/agents/{agent_id}", dependencies=needs("tickets:read"),
+            response_model=AgentPublic, responses=problem_responses(404), summary="One agent")
 async def get_agent(agent_id: str, session: SessionDep) -> AgentPublic:
     agent = await session.get(Agent, agent_id)
     if agent is None:
@@ -61,7 +65,8 @@ async def get_agent(agent_id: str, session: SessionDep) -> AgentPublic:
     return await _public(session, agent)
 
 
-@router.patch("/agents/{agent_id}", response_model=AgentPublic, responses=problem_responses(404),
+@router.patch("/agents/{agent_id}", dependencies=needs("config:write"),
+              response_model=AgentPublic, responses=problem_responses(404),
               summary="Change an agent; going offline or away reassigns their active tickets")
 async def update_agent(agent_id: str, body: AgentUpdate, session: SessionDep, table: TableDep,
                        now: NowDep) -> AgentPublic:

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from closedloop.api import SessionDep
+from closedloop.auth import Principal, require
 from closedloop.errors import NotFound
 from ticketing.models import Ticket
 from ticketing.routing import RoutingTable
@@ -27,6 +28,8 @@ def get_options(request: Request) -> TicketOptions:
 TableDep = Annotated[RoutingTable, Depends(get_table)]
 NowDep = Annotated[datetime, Depends(get_now)]
 OptionsDep = Annotated[TicketOptions, Depends(get_options)]
+# Who works the ticket: the audit log names this principal.
+WriterDep = Annotated[Principal, Depends(require("tickets:write"))]
 
 
 async def ticket_for_update(session: SessionDep, ticket_id: str) -> Ticket:

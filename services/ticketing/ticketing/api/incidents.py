@@ -5,6 +5,7 @@ from uuid import uuid4
 from sqlalchemy import func, select
 
 from closedloop.api import SessionDep, api_router
+from closedloop.auth import needs
 from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
 from ticketing.api.deps import NowDep
 from ticketing.autoreply import SETTING_KEY, AutoReplyRules, load_rules
@@ -33,7 +34,8 @@ def _conflict(detail: str) -> ProblemError:
                         errors=[FieldError(field="path.incident_id", message=detail)])
 
 
-@router.get("/incidents", response_model=list[IncidentPublic], summary="Incidents, newest first")
+@router.get("/incidents", dependencies=needs("tickets:read"),
+            response_model=list[IncidentPublic], summary="Incidents, newest first")
 async def list_incidents(session: SessionDep, status: str | None = None) -> list[IncidentPublic]:
     query = select(Incident).order_by(Incident.created_at.desc())
     if status:
@@ -41,7 +43,8 @@ async def list_incidents(session: SessionDep, status: str | None = None) -> list
     return [await _public(session, i) for i in await session.scalars(query)]
 
 
-@router.post("/incidents", response_model=IncidentPublic, status_code=201,
+@router.post("/incidents", dependencies=needs("tickets:write"),
+             response_model=IncidentPublic, status_code=201,
              summary="Declare an incident: matching new feedback gets its public message and is linked to it")
 async def declare_incident(body: IncidentIn, session: SessionDep, now: NowDep) -> IncidentPublic:
     incident = Incident(id=str(uuid4()), **body.model_dump(), status="open", source="declared", alert=None,
@@ -51,13 +54,15 @@ async def declare_incident(body: IncidentIn, session: SessionDep, now: NowDep) -
     return await _public(session, incident)
 
 
-@router.get("/incidents/{incident_id}", response_model=IncidentPublic, responses=problem_responses(404),
+@router.get("/incidents/{incident_id}", dependencies=needs("tickets:read"),
+            response_model=IncidentPublic, responses=problem_responses(404),
             summary="One incident")
 async def get_incident(incident_id: str, session: SessionDep) -> IncidentPublic:
     return await _public(session, await _incident(session, incident_id))
 
 
-@router.patch("/incidents/{incident_id}", response_model=IncidentPublic, responses=problem_responses(404),
+@router.patch("/incidents/{incident_id}", dependencies=needs("tickets:write"),
+              response_model=IncidentPublic, responses=problem_responses(404),
               summary="Change an incident's message, categories or keywords")
 async def update_incident(incident_id: str, change: IncidentUpdate, session: SessionDep, now: NowDep
                           ) -> IncidentPublic:
@@ -69,7 +74,8 @@ async def update_incident(incident_id: str, change: IncidentUpdate, session: Ses
     return await _public(session, incident)
 
 
-@router.post("/incidents/{incident_id}/confirm", response_model=IncidentPublic, responses=problem_responses(404, 409),
+@router.post("/incidents/{incident_id}/confirm", dependencies=needs("tickets:write"),
+             response_model=IncidentPublic, responses=problem_responses(404, 409),
              summary="Confirm a spike alert as an incident (it is open from now on)")
 async def confirm_incident(incident_id: str, body: IncidentConfirm, session: SessionDep, now: NowDep
                            ) -> IncidentPublic:
@@ -85,7 +91,8 @@ async def confirm_incident(incident_id: str, body: IncidentConfirm, session: Ses
     return await _public(session, incident)
 
 
-@router.post("/incidents/{incident_id}/resolve", response_model=IncidentPublic, responses=problem_responses(404),
+@router.post("/incidents/{incident_id}/resolve", dependencies=needs("tickets:write"),
+             response_model=IncidentPublic, responses=problem_responses(404),
              summary="The incident is over: new feedback no longer matches it")
 async def resolve_incident(incident_id: str, session: SessionDep, now: NowDep) -> IncidentPublic:
     incident = await _incident(session, incident_id)
@@ -94,12 +101,14 @@ async def resolve_incident(incident_id: str, session: SessionDep, now: NowDep) -
     return await _public(session, incident)
 
 
-@router.get("/auto-reply", response_model=AutoReplyRules, summary="The auto-reply rules")
+@router.get("/auto-reply", dependencies=needs("tickets:read"),
+            response_model=AutoReplyRules, summary="The auto-reply rules")
 async def get_rules(session: SessionDep) -> AutoReplyRules:
     return await load_rules(session)
 
 
-@router.put("/auto-reply", response_model=AutoReplyRules,
+@router.put("/auto-reply", dependencies=needs("config:write"),
+            response_model=AutoReplyRules,
             summary="Replace the auto-reply rules (praise, incidents, categories switched off)")
 async def put_rules(rules: AutoReplyRules, session: SessionDep, now: NowDep) -> AutoReplyRules:
     stored = await session.get(Setting, SETTING_KEY)

@@ -7,6 +7,7 @@ from fastapi import Query
 from sqlalchemy import select
 
 from closedloop.api import SessionDep, api_router
+from closedloop.auth import needs
 from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
 from ticketing import macros
 from ticketing.api.deps import NowDep
@@ -35,7 +36,8 @@ async def _macro(session: SessionDep, macro_id: str) -> Macro:
     return macro
 
 
-@router.get("/macros", response_model=list[MacroPublic], summary="Macros, by name")
+@router.get("/macros", dependencies=needs("tickets:read"),
+            response_model=list[MacroPublic], summary="Macros, by name")
 async def list_macros(session: SessionDep, language: str | None = None, category: str | None = None,
                       active: bool | None = None) -> list[MacroPublic]:
     query = select(Macro).order_by(Macro.name, Macro.language)
@@ -48,7 +50,8 @@ async def list_macros(session: SessionDep, language: str | None = None, category
     return [_public(m) for m in await session.scalars(query)]
 
 
-@router.post("/macros", response_model=MacroPublic, status_code=201, summary="Add a macro")
+@router.post("/macros", dependencies=needs("config:write"),
+             response_model=MacroPublic, status_code=201, summary="Add a macro")
 async def create_macro(body: MacroIn, session: SessionDep, now: NowDep) -> MacroPublic:
     _check_body(body.body)
     macro = Macro(id=str(uuid4()), **body.model_dump(), builtin=False, created_at=now, updated_at=now)
@@ -57,12 +60,14 @@ async def create_macro(body: MacroIn, session: SessionDep, now: NowDep) -> Macro
     return _public(macro)
 
 
-@router.get("/macros/{macro_id}", response_model=MacroPublic, responses=problem_responses(404), summary="One macro")
+@router.get("/macros/{macro_id}", dependencies=needs("tickets:read"),
+            response_model=MacroPublic, responses=problem_responses(404), summary="One macro")
 async def get_macro(macro_id: str, session: SessionDep) -> MacroPublic:
     return _public(await _macro(session, macro_id))
 
 
-@router.patch("/macros/{macro_id}", response_model=MacroPublic, responses=problem_responses(404),
+@router.patch("/macros/{macro_id}", dependencies=needs("config:write"),
+              response_model=MacroPublic, responses=problem_responses(404),
               summary="Change a macro (shipped ones too)")
 async def update_macro(macro_id: str, change: MacroUpdate, session: SessionDep, now: NowDep) -> MacroPublic:
     macro = await _macro(session, macro_id)
@@ -76,7 +81,8 @@ async def update_macro(macro_id: str, change: MacroUpdate, session: SessionDep, 
     return _public(macro)
 
 
-@router.delete("/macros/{macro_id}", status_code=204, responses=problem_responses(404),
+@router.delete("/macros/{macro_id}", dependencies=needs("config:write"),
+               status_code=204, responses=problem_responses(404),
                summary="Delete a macro (a shipped one is deactivated, so it does not come back at the next start)")
 async def delete_macro(macro_id: str, session: SessionDep, now: NowDep) -> None:
     macro = await _macro(session, macro_id)
@@ -87,7 +93,8 @@ async def delete_macro(macro_id: str, session: SessionDep, now: NowDep) -> None:
     await session.commit()
 
 
-@router.get("/tickets/{ticket_id}/suggested-replies", response_model=list[SuggestedReply],
+@router.get("/tickets/{ticket_id}/suggested-replies", dependencies=needs("tickets:read"),
+            response_model=list[SuggestedReply],
             responses=problem_responses(404), summary="Macros ranked for this ticket, filled in for it",
             description="Ranked by the ticket's category, the customer's emotions and language: a prior from what "
                         "each macro was written for, pulled towards the macros agents sent on similar tickets "

@@ -6,18 +6,23 @@ from datetime import datetime
 from typing import Annotated
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from closedloop.api import SessionDep
+from closedloop.auth import public
+from closedloop.ratelimit import rate_limit
 from ticketing import links, pages
 from ticketing.api.deps import NowDep, OptionsDep, TableDep
 from ticketing.conversation import record_csat
 from ticketing.models import Agent, Comment, CsatResponse, Ticket
-from ticketing.tickets import add_comment
+from ticketing.tickets import add_comment, agent_id_of
 
-router = APIRouter(tags=["customer pages"])
+# The customer's pages (HTML): public on purpose, the unguessable token is the secret; limited per client IP.
+router = APIRouter(tags=["customer pages"], dependencies=[
+    Depends(public("the customer's token pages: the unguessable token is the secret")),
+    Depends(rate_limit("public", per_credential=False))])
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FORM_BYTES = 64_000
 # The token is in the URL: never send it on as a referrer, never cache or index the page.
@@ -46,8 +51,10 @@ async def _render(session: SessionDep, ticket: Ticket, lang: str, now: datetime,
                   **options: object) -> HTMLResponse:
     comments = list(await session.scalars(select(Comment).where(Comment.ticket_id == ticket.id,
                                                                 Comment.public.is_(True)).order_by(Comment.id)))
-    authors = {c.author for c in comments if c.author_type == "agent"}
-    names = {a.id: a.name for a in await session.scalars(select(Agent).where(Agent.id.in_(authors)))} if authors else {}
+    authors = {c.author: agent_id_of(c.author) for c in comments if c.author_type == "agent"}
+    found = {a.id: a.name for a in await session.scalars(select(Agent).where(Agent.id.in_(set(authors.values()))))
+             } if authors else {}
+    names = {author: found[agent] for author, agent in authors.items() if agent in found}
     csat = await session.get(CsatResponse, ticket.id)
     return _html(pages.ticket_page(ticket, comments, names, csat, lang, now, **options), status)  # type: ignore[arg-type]
 

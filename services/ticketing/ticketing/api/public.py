@@ -5,17 +5,23 @@ from fastapi import APIRouter, Depends
 from sqlalchemy import select
 
 from closedloop.api import SessionDep
+from closedloop.auth import public
 from closedloop.errors import FieldError, ProblemError, problem_responses
 from closedloop.http import require_json_body
+from closedloop.ratelimit import rate_limit
 from ticketing.api.deps import NowDep, OptionsDep, TableDep
+from ticketing.conversation import record_csat
 from ticketing.models import Comment, CsatResponse, Ticket
 from ticketing.schemas import CsatIn, CsatPublic, CustomerReplyIn, PublicReply, PublicTicket
-from ticketing.conversation import record_csat
 from ticketing.tickets import add_comment
 
-_responses = problem_responses(401, 404, 409, 415, 422)
+_responses = problem_responses(401, 404, 409, 415, 422, 429)
 _responses[401] = {**_responses[401], "description": "Never: these routes need no API key (the token is the secret)."}
-router = APIRouter(prefix="/v1/public", tags=["public"], dependencies=[Depends(require_json_body)],
+router = APIRouter(prefix="/v1/public", tags=["public"],
+                   dependencies=[Depends(public("the customer's token pages: the unguessable token is the secret")),
+                                 Depends(require_json_body),
+                                 # Per client IP (TICKETING_RATE_LIMIT_IP_*): guessing tokens stays slow.
+                                 Depends(rate_limit("public", per_credential=False))],
                    responses=_responses)
 
 

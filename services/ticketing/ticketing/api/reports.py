@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from closedloop.api import SessionDep, api_router
+from closedloop.auth import needs
 from closedloop.errors import FieldError, ProblemError
 from ticketing.api.deps import NowDep
 from ticketing.assignment import ACTIVE_STATUSES
@@ -95,7 +96,7 @@ def _group(tickets: list[Any], **key: str) -> ResponseTimesGroup:
                               resolution=_durations(minutes("resolved_at")), **key)
 
 
-@router.get("/reports/response-times", response_model=ResponseTimesReport,
+@router.get("/reports/response-times", dependencies=needs("reports:read"), response_model=ResponseTimesReport,
             summary="First-response time and time to resolution (median, p90) of tickets opened in a period")
 async def response_times(session: SessionDep, now: NowDep, since: Since = None,
                          until: Until = None) -> ResponseTimesReport:
@@ -131,7 +132,7 @@ class ComplianceReport(BaseModel):
     rows: list[ComplianceRow]
 
 
-@router.get("/reports/sla-compliance", response_model=ComplianceReport,
+@router.get("/reports/sla-compliance", dependencies=needs("reports:read"), response_model=ComplianceReport,
             summary="SLA compliance per team, priority and target, for tickets opened in a period")
 async def sla_compliance(session: SessionDep, now: NowDep, since: Since = None,
                          until: Until = None) -> ComplianceReport:
@@ -174,7 +175,8 @@ class BacklogReport(BaseModel):
     by_priority: list[BacklogGroup]
 
 
-@router.get("/reports/backlog", response_model=BacklogReport, summary="Tickets not yet resolved, now")
+@router.get("/reports/backlog", dependencies=needs("reports:read"),
+            response_model=BacklogReport, summary="Tickets not yet resolved, now")
 async def backlog(session: SessionDep) -> BacklogReport:
     # Rows of the needed columns, not ORM objects (see _tickets_created).
     tickets = list((await session.execute(
@@ -214,7 +216,8 @@ class CsatReport(BaseModel):
     by_team: list[CsatGroup]
 
 
-@router.get("/reports/csat", response_model=CsatReport, summary="Customer satisfaction of ratings given in a period")
+@router.get("/reports/csat", dependencies=needs("reports:read"),
+            response_model=CsatReport, summary="Customer satisfaction of ratings given in a period")
 async def csat(session: SessionDep, now: NowDep, since: Since = None, until: Until = None) -> CsatReport:
     since, until = _period(since, until, now)
     rows = (await session.execute(
@@ -253,7 +256,7 @@ class TopIssuesReport(BaseModel):
     items: list[TopIssue]
 
 
-@router.get("/reports/top-issues", response_model=TopIssuesReport,
+@router.get("/reports/top-issues", dependencies=needs("reports:read"), response_model=TopIssuesReport,
             summary="The 10 categories with the most tickets in a period, with the trend against the period before")
 async def top_issues(session: SessionDep, now: NowDep, since: Since = None, until: Until = None,
                      limit: Annotated[int, Query(ge=1, le=50)] = 10) -> TopIssuesReport:

@@ -6,6 +6,7 @@ from fastapi import Response
 from sqlalchemy import func, select
 
 from closedloop.api import SessionDep, api_router
+from closedloop.auth import needs
 from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
 from ticketing.api.deps import NowDep, TableDep
 from ticketing.models import RoutingRule, Setting
@@ -37,13 +38,14 @@ async def _next_position(session: SessionDep) -> int:
     return ((await session.scalar(select(func.max(RoutingRule.position)))) or 0) + 10
 
 
-@router.get("/routing-rules", response_model=list[RulePublic], summary="Routing rules in evaluation order")
+@router.get("/routing-rules", dependencies=needs("tickets:read"),
+            response_model=list[RulePublic], summary="Routing rules in evaluation order")
 async def list_rules(session: SessionDep) -> list[RulePublic]:
     rows = await session.scalars(select(RoutingRule).order_by(RoutingRule.position, RoutingRule.id))
     return [_public(r) for r in rows]
 
 
-@router.post("/routing-rules", response_model=RulePublic, status_code=201,
+@router.post("/routing-rules", dependencies=needs("config:write"), response_model=RulePublic, status_code=201,
              summary="Add a routing rule (the first rule whose conditions all hold fires)")
 async def create_rule(rule: RuleIn, session: SessionDep, table: TableDep, now: NowDep) -> RulePublic:
     _check_teams(table, rule)
@@ -63,13 +65,15 @@ async def _rule(session: SessionDep, rule_id: str) -> RoutingRule:
     return row
 
 
-@router.get("/routing-rules/{rule_id}", response_model=RulePublic, responses=problem_responses(404),
+@router.get("/routing-rules/{rule_id}", dependencies=needs("tickets:read"),
+            response_model=RulePublic, responses=problem_responses(404),
             summary="One routing rule")
 async def get_rule(rule_id: str, session: SessionDep) -> RulePublic:
     return _public(await _rule(session, rule_id))
 
 
-@router.put("/routing-rules/{rule_id}", response_model=RulePublic, responses=problem_responses(404),
+@router.put("/routing-rules/{rule_id}", dependencies=needs("config:write"),
+            response_model=RulePublic, responses=problem_responses(404),
             summary="Replace a routing rule (also to move it: change `position`)")
 async def replace_rule(rule_id: str, rule: RuleIn, session: SessionDep, table: TableDep, now: NowDep) -> RulePublic:
     row = await _rule(session, rule_id)
@@ -83,7 +87,8 @@ async def replace_rule(rule_id: str, rule: RuleIn, session: SessionDep, table: T
     return _public(row)
 
 
-@router.delete("/routing-rules/{rule_id}", status_code=204, responses=problem_responses(404),
+@router.delete("/routing-rules/{rule_id}", dependencies=needs("config:write"),
+               status_code=204, responses=problem_responses(404),
                summary="Delete a routing rule")
 async def delete_rule(rule_id: str, session: SessionDep) -> Response:
     await session.delete(await _rule(session, rule_id))
@@ -91,7 +96,7 @@ async def delete_rule(rule_id: str, session: SessionDep) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/routing-rules/dry-run", response_model=DryRunOut,
+@router.post("/routing-rules/dry-run", dependencies=needs("tickets:read"), response_model=DryRunOut,
              summary="Which rule would fire for a classified message, why, and the resulting priority")
 async def dry_run(message: DryRunIn, session: SessionDep, table: TableDep) -> DryRunOut:
     decision = await route_message(session, table, Message(**message.model_dump()))
@@ -109,12 +114,13 @@ async def dry_run(message: DryRunIn, session: SessionDep, table: TableDep) -> Dr
     )
 
 
-@router.get("/priority-scoring", response_model=ScoringWeights, summary="The priority-scoring weights in use")
+@router.get("/priority-scoring", dependencies=needs("tickets:read"),
+            response_model=ScoringWeights, summary="The priority-scoring weights in use")
 async def get_weights(session: SessionDep, table: TableDep) -> ScoringWeights:
     return await load_weights(session, table)
 
 
-@router.put("/priority-scoring", response_model=ScoringWeights,
+@router.put("/priority-scoring", dependencies=needs("config:write"), response_model=ScoringWeights,
             summary="Replace the priority-scoring weights (applies to tickets opened from now on)")
 async def put_weights(weights: ScoringWeights, session: SessionDep, now: NowDep) -> ScoringWeights:
     stored = await session.get(Setting, SCORING_KEY)

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from closedloop.api import SessionDep, api_router
+from closedloop.auth import needs
 from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
 from ticketing.api.deps import NowDep
 from ticketing.models import SlaPolicy
@@ -43,14 +44,16 @@ async def _commit(session: SessionDep) -> None:
                                               message="one policy per priority and tier")]) from None
 
 
-@router.get("/sla-policies", response_model=list[SlaPolicyPublic], summary="SLA policies")
+@router.get("/sla-policies", dependencies=needs("tickets:read"),
+            response_model=list[SlaPolicyPublic], summary="SLA policies")
 async def list_policies(session: SessionDep) -> list[SlaPolicyPublic]:
     rows = await session.scalars(select(SlaPolicy).order_by(SlaPolicy.priority, SlaPolicy.customer_tier,
                                                             SlaPolicy.name))
     return [_public(r) for r in rows]
 
 
-@router.post("/sla-policies", response_model=SlaPolicyPublic, status_code=201, responses=problem_responses(409),
+@router.post("/sla-policies", dependencies=needs("config:write"),
+             response_model=SlaPolicyPublic, status_code=201, responses=problem_responses(409),
              summary="Add an SLA policy (applies to tickets opened from now on)")
 async def create_policy(policy: SlaPolicyIn, session: SessionDep, now: NowDep) -> SlaPolicyPublic:
     row = SlaPolicy(id=str(uuid4()), created_at=now, updated_at=now)
@@ -67,7 +70,8 @@ async def _policy(session: SessionDep, policy_id: str) -> SlaPolicy:
     return row
 
 
-@router.put("/sla-policies/{policy_id}", response_model=SlaPolicyPublic, responses=problem_responses(404, 409),
+@router.put("/sla-policies/{policy_id}", dependencies=needs("config:write"),
+            response_model=SlaPolicyPublic, responses=problem_responses(404, 409),
             summary="Replace an SLA policy (running clocks keep the targets they started with)")
 async def replace_policy(policy_id: str, policy: SlaPolicyIn, session: SessionDep, now: NowDep) -> SlaPolicyPublic:
     row = await _policy(session, policy_id)
@@ -77,7 +81,8 @@ async def replace_policy(policy_id: str, policy: SlaPolicyIn, session: SessionDe
     return _public(row)
 
 
-@router.delete("/sla-policies/{policy_id}", status_code=204, responses=problem_responses(404),
+@router.delete("/sla-policies/{policy_id}", dependencies=needs("config:write"),
+               status_code=204, responses=problem_responses(404),
                summary="Delete an SLA policy")
 async def delete_policy(policy_id: str, session: SessionDep) -> Response:
     await session.delete(await _policy(session, policy_id))

@@ -8,14 +8,15 @@ from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.api import SessionDep, api_router
+from closedloop.auth import needs
 from closedloop.db import UTCDateTime
 from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
 from ticketing import tickets as lifecycle
-from ticketing.api.deps import NowDep, OptionsDep, TableDep, ticket_for_update
+from ticketing.api.deps import NowDep, OptionsDep, TableDep, WriterDep, ticket_for_update
 from ticketing.assignment import ACTIVE_STATUSES, assign
 from ticketing.audit import audit
 from ticketing.macros import record_use
-from ticketing.models import Macro, Agent, AttachedFeedback, AuditEntry, Comment, Ticket, TicketLink
+from ticketing.models import Agent, AttachedFeedback, AuditEntry, Comment, Macro, Ticket, TicketLink
 from ticketing.schemas import (
     AuditPublic,
     CommentIn,
@@ -53,7 +54,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
                            errors=[FieldError(field="query.cursor", message="not a cursor from this API")]) from None
 
 
-@router.get("/tickets", response_model=TicketPage, summary="List tickets, newest first")
+@router.get("/tickets", dependencies=needs("tickets:read"),
+            response_model=TicketPage, summary="List tickets, newest first")
 async def list_tickets(
     session: SessionDep,
     status: Status | None = None,
@@ -141,7 +143,8 @@ def _ticket_next_due(ticket: Ticket) -> datetime | None:
     return ticket.resolution_due_at
 
 
-@router.get("/tickets/{ticket_id}", response_model=TicketPublic, responses=problem_responses(404),
+@router.get("/tickets/{ticket_id}", dependencies=needs("tickets:read"),
+            response_model=TicketPublic, responses=problem_responses(404),
             summary="One ticket")
 async def get_ticket(ticket_id: str, session: SessionDep) -> TicketPublic:
     ticket = await session.get(Ticket, ticket_id)
@@ -158,7 +161,7 @@ def _invalid(field: str, message: str) -> ProblemError:
 @router.patch("/tickets/{ticket_id}", response_model=TicketPublic, responses=problem_responses(404, 409),
               summary="Change priority (an audited override), team, category, assignee or tags")
 async def update_ticket(ticket_id: str, change: TicketUpdate, session: SessionDep, table: TableDep,
-                        now: NowDep) -> TicketPublic:
+                        now: NowDep, writer: WriterDep) -> TicketPublic:
     ticket = await ticket_for_update(session, ticket_id)
     sent = change.model_fields_set
     if change.team is not None and change.team not in table.teams:
@@ -171,16 +174,16 @@ async def update_ticket(ticket_id: str, change: TicketUpdate, session: SessionDe
     if ticket.merged_into is not None:
         raise ProblemError(409, "Conflict", f"ticket was merged into {ticket.merged_into}", slug="merged")
     if change.category is not None:
-        await lifecycle.recategorize(session, ticket, change.category, change.category_label, change.actor, now)
+        await lifecycle.recategorize(session, ticket, change.category, change.category_label, writer.actor, now)
     if change.team is not None:
-        await lifecycle.change_team(session, ticket, change.team, change.actor, now, table)
+        await lifecycle.change_team(session, ticket, change.team, writer.actor, now, table)
     if change.priority is not None:
-        await lifecycle.override_priority(session, ticket, change.priority, change.actor, change.reason, now)
+        await lifecycle.override_priority(session, ticket, change.priority, writer.actor, change.reason, now)
     if "assignee" in sent:
-        assign(session, ticket, agent, change.actor, now, change.reason or "assigned by hand",
+        assign(session, ticket, agent, writer.actor, now, change.reason or "assigned by hand",
                table.lead_of(ticket.team))
     if change.tags is not None and change.tags != (ticket.tags or []):
-        audit(session, ticket.id, change.actor, "tags_changed", now, tags=[ticket.tags or [], change.tags])
+        audit(session, ticket.id, writer.actor, "tags_changed", now, tags=[ticket.tags or [], change.tags])
         ticket.tags = change.tags
         ticket.updated_at = now
     await session.commit()
@@ -190,17 +193,17 @@ async def update_ticket(ticket_id: str, change: TicketUpdate, session: SessionDe
 @router.post("/tickets/{ticket_id}/status", response_model=TicketPublic, responses=problem_responses(404, 409),
              summary="Move a ticket through its lifecycle (new → open → pending → resolved → closed, reopen)")
 async def change_status(ticket_id: str, change: StatusChange, session: SessionDep, table: TableDep, now: NowDep,
-                        options: OptionsDep) -> TicketPublic:
+                        options: OptionsDep, writer: WriterDep) -> TicketPublic:
     ticket = await ticket_for_update(session, ticket_id)
     if change.message is not None:
         if change.status != "resolved":
             raise _invalid("body.message", "a message goes with status resolved only")
         if ticket.status not in ("resolved", "closed") and ticket.merged_into is None and \
                 "resolved" in lifecycle.TRANSITIONS.get(ticket.status, set()):
-            await lifecycle.add_comment(session, ticket, author=change.actor, author_type="agent", public=True,
+            await lifecycle.add_comment(session, ticket, author=writer.actor, author_type="agent", public=True,
                                         body=change.message, now=now, table=table, options=options,
                                         kind="resolution")
-    await lifecycle.change_status(session, ticket, change.status, change.actor, now, table, options)
+    await lifecycle.change_status(session, ticket, change.status, writer.actor, now, table, options)
     await session.commit()
     return (await to_public_many(session, [ticket]))[0]
 
@@ -212,14 +215,14 @@ async def change_status(ticket_id: str, change: StatusChange, session: SessionDe
                          "outcome); the first one is the first response. Internal notes never leave ticketing. "
                          "Pass `macro_id` when the text started from a macro: suggestions learn from it.")
 async def add_comment(ticket_id: str, comment: CommentIn, session: SessionDep, table: TableDep, now: NowDep,
-                      options: OptionsDep) -> CommentPublic:
+                      options: OptionsDep, writer: WriterDep) -> CommentPublic:
     ticket = await ticket_for_update(session, ticket_id)
     macro = None
     if comment.macro_id is not None:
         macro = await session.get(Macro, comment.macro_id)
         if macro is None:
             raise _invalid("body.macro_id", f"no macro {comment.macro_id}")
-    row = await lifecycle.add_comment(session, ticket, author=comment.author, author_type=comment.author_type,
+    row = await lifecycle.add_comment(session, ticket, author=writer.actor, author_type=comment.author_type,
                                       public=comment.public, body=comment.body, now=now, table=table,
                                       options=options, macro_id=comment.macro_id,
                                       channel=None if comment.author_type == "agent" else "api")
@@ -229,7 +232,8 @@ async def add_comment(ticket_id: str, comment: CommentIn, session: SessionDep, t
     return CommentPublic.model_validate(row, from_attributes=True)
 
 
-@router.get("/tickets/{ticket_id}/comments", response_model=list[CommentPublic], responses=problem_responses(404),
+@router.get("/tickets/{ticket_id}/comments", dependencies=needs("tickets:read"),
+            response_model=list[CommentPublic], responses=problem_responses(404),
             summary="Replies and internal notes, oldest first")
 async def list_comments(ticket_id: str, session: SessionDep) -> list[CommentPublic]:
     await _existing(session, ticket_id)
@@ -237,7 +241,8 @@ async def list_comments(ticket_id: str, session: SessionDep) -> list[CommentPubl
     return [CommentPublic.model_validate(r, from_attributes=True) for r in rows]
 
 
-@router.get("/tickets/{ticket_id}/audit", response_model=list[AuditPublic], responses=problem_responses(404),
+@router.get("/tickets/{ticket_id}/audit", dependencies=needs("tickets:read"),
+            response_model=list[AuditPublic], responses=problem_responses(404),
             summary="Every change to the ticket, with actor and time, oldest first")
 async def audit_log(ticket_id: str, session: SessionDep) -> list[AuditPublic]:
     await _existing(session, ticket_id)
@@ -245,7 +250,8 @@ async def audit_log(ticket_id: str, session: SessionDep) -> list[AuditPublic]:
     return [AuditPublic.model_validate(r, from_attributes=True) for r in rows]
 
 
-@router.get("/tickets/{ticket_id}/sla", response_model=list[SlaClockPublic], responses=problem_responses(404),
+@router.get("/tickets/{ticket_id}/sla", dependencies=needs("tickets:read"),
+            response_model=list[SlaClockPublic], responses=problem_responses(404),
             summary="The ticket's SLA clocks: targets, warning and due times, pauses, warnings and breaches")
 async def sla_clocks(ticket_id: str, session: SessionDep) -> list[SlaClockPublic]:
     await _existing(session, ticket_id)
@@ -254,24 +260,24 @@ async def sla_clocks(ticket_id: str, session: SessionDep) -> list[SlaClockPublic
 
 @router.post("/tickets/{ticket_id}/merge", response_model=TicketPublic, responses=problem_responses(404, 409),
              summary="Merge this ticket into another (it is closed; its feedback and history move over)")
-async def merge(ticket_id: str, body: MergeIn, session: SessionDep, now: NowDep) -> TicketPublic:
+async def merge(ticket_id: str, body: MergeIn, session: SessionDep, now: NowDep, writer: WriterDep) -> TicketPublic:
     source = await ticket_for_update(session, ticket_id)
     target = await session.get(Ticket, body.into_ticket_id)
     if target is None:
         raise _invalid("body.into_ticket_id", f"no ticket {body.into_ticket_id}")
-    await lifecycle.merge_tickets(session, source, target, body.actor, now)
+    await lifecycle.merge_tickets(session, source, target, writer.actor, now)
     await session.commit()
     return (await to_public_many(session, [target]))[0]
 
 
 @router.post("/tickets/{ticket_id}/links", response_model=TicketPublic, responses=problem_responses(404),
              summary="Link a related ticket (both ways)")
-async def link(ticket_id: str, body: LinkIn, session: SessionDep, now: NowDep) -> TicketPublic:
+async def link(ticket_id: str, body: LinkIn, session: SessionDep, now: NowDep, writer: WriterDep) -> TicketPublic:
     ticket = await ticket_for_update(session, ticket_id)
     other = await session.get(Ticket, body.ticket_id)
     if other is None:
         raise _invalid("body.ticket_id", f"no ticket {body.ticket_id}")
-    await lifecycle.link_tickets(session, ticket, other, body.actor, now)
+    await lifecycle.link_tickets(session, ticket, other, writer.actor, now)
     await session.commit()
     return (await to_public_many(session, [ticket]))[0]
 
@@ -283,7 +289,8 @@ async def _existing(session: AsyncSession, ticket_id: str) -> Ticket:
     return ticket
 
 
-@router.get("/teams", response_model=list[TeamPublic], summary="Teams of the routing table")
+@router.get("/teams", dependencies=needs("tickets:read"),
+            response_model=list[TeamPublic], summary="Teams of the routing table")
 async def list_teams(request: Request) -> list[TeamPublic]:
     table = request.app.state.routing_table
     return [TeamPublic(key=key, name=team.name, lead=team.lead) for key, team in table.teams.items()]

@@ -1,0 +1,69 @@
+"""API keys for machines: created, listed, rotated and revoked; the key itself is shown only once."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+from sqlalchemy import select
+
+from closedloop.api import SessionDep, api_router
+from closedloop.auth import Principal, needs, require
+from closedloop.errors import NotFound, ProblemError, problem_responses
+from identity.keys import create_key, rotate_key
+from identity.models import ApiKey
+from identity.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ApiKeyRotate
+
+router = api_router("api keys", 404)
+Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+async def _key(session: SessionDep, key_id: str) -> ApiKey:
+    row = await session.get(ApiKey, key_id)
+    if row is None:
+        raise NotFound("API key", key_id)
+    return row
+
+
+@router.post("/api-keys", response_model=ApiKeyCreated, status_code=201, summary="Create an API key")
+async def create_api_key(body: ApiKeyCreate, session: SessionDep, request: Request, admin: Admin) -> ApiKeyCreated:
+    """The answer holds the key (`clk_<id>_<secret>`) this once; store it, it cannot be shown again."""
+    row, key = create_key(body.name, body.scopes, body.channels, admin.actor, datetime.now(UTC))
+    session.add(row)
+    await session.commit()
+    await request.app.state.publisher.changed()
+    return ApiKeyCreated(**ApiKeyPublic.model_validate(row).model_dump(), key=key)
+
+
+@router.get("/api-keys", dependencies=needs("admin"), response_model=list[ApiKeyPublic],
+            summary="Every API key (revoked ones too), without the keys themselves")
+async def list_api_keys(session: SessionDep) -> list[ApiKeyPublic]:
+    return [ApiKeyPublic.model_validate(r) for r in await session.scalars(select(ApiKey).order_by(ApiKey.created_at))]
+
+
+@router.get("/api-keys/{key_id}", dependencies=needs("admin"), response_model=ApiKeyPublic, summary="One API key")
+async def get_api_key(key_id: str, session: SessionDep) -> ApiKeyPublic:
+    return ApiKeyPublic.model_validate(await _key(session, key_id))
+
+
+@router.post("/api-keys/{key_id}/rotate", dependencies=needs("admin"), response_model=ApiKeyCreated,
+             responses=problem_responses(409), summary="Replace the key; the old one works for a grace period")
+async def rotate_api_key(key_id: str, session: SessionDep, request: Request,
+                         body: ApiKeyRotate | None = None) -> ApiKeyCreated:
+    row = await _key(session, key_id)
+    if row.revoked_at is not None:
+        raise ProblemError(409, "Conflict", "The key is revoked; create a new one.", slug="key-revoked")
+    key = rotate_key(row, timedelta(seconds=(body or ApiKeyRotate()).grace_seconds), datetime.now(UTC))
+    await session.commit()
+    await request.app.state.publisher.changed()
+    return ApiKeyCreated(**ApiKeyPublic.model_validate(row).model_dump(), key=key)
+
+
+@router.delete("/api-keys/{key_id}", dependencies=needs("admin"), status_code=204,
+               summary="Revoke a key: refused by every service within about a second")
+async def revoke_api_key(key_id: str, session: SessionDep, request: Request) -> Response:
+    row = await _key(session, key_id)
+    if row.revoked_at is None:
+        row.revoked_at = datetime.now(UTC)
+        await session.commit()
+    await request.app.state.publisher.changed()
+    return Response(status_code=204)

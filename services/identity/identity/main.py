@@ -1,0 +1,44 @@
+"""The identity application: `uvicorn --factory identity.main:create_app`."""
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from closedloop.api import create_service_app
+from closedloop.runtime import ServiceRuntime
+from identity.accounts import seed_users
+from identity.api import api_keys, auth, oidc, users
+from identity.models import InboxMessage, outbox
+from identity.publisher import CredentialPublisher
+from identity.settings import IdentitySettings
+
+SERVICE_DIR = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: IdentitySettings | None = None) -> FastAPI:
+    settings = settings or IdentitySettings()
+    runtime = ServiceRuntime(settings, SERVICE_DIR, outbox, InboxMessage)
+
+    async def setup(runtime: ServiceRuntime, app: FastAPI) -> None:
+        if settings.run_migrations:
+            await runtime.migrate()
+        async with runtime.sessions() as session:
+            created = await seed_users(session, settings)
+        if created:
+            log.info("accounts created", extra={"users": created})
+        publisher = CredentialPublisher(settings, runtime.sessions, runtime.broker, app.state.authenticator.store)
+        await publisher.changed()  # signing key ready and this service's own copy loaded before the first request
+        app.state.publisher = publisher
+        runtime.add_worker(publisher)
+
+    return create_service_app(
+        runtime, title="Closedloop identity",
+        description="Who may do what. People log in (local accounts, or OpenID Connect against your identity "
+                    "provider) and get a short-lived EdDSA-signed token carrying their role; machines get API keys "
+                    "with scopes and optional channel allow-lists, stored as hashes. Both are published to every "
+                    "service (JetStream key-value bucket `IDENTITY`), which verify them offline.",
+        routers=[auth.login_router, auth.jwks_router, auth.router, oidc.public, users.router, api_keys.router],
+        setup=setup,
+    )

@@ -1,0 +1,117 @@
+"""Outbound targets (webhooks, Slack-style hooks) may not reach into our own networks (SSRF).
+
+A target whose address is loopback, link-local (the cloud metadata service at 169.254.169.254),
+private (RFC 1918, unique-local IPv6, carrier-grade NAT) or otherwise not a public unicast address is
+refused — unless it is inside a network explicitly allowed by a setting (`outbound_allowed_networks`;
+the local demo allows loopback).
+
+Checked twice: when the target is registered (an address literal, or a name that resolves to a
+forbidden address, is a 422) and again at every delivery, where the name is resolved, every address
+checked and the connection pinned to a checked address (DNS rebinding: a name that was public at
+registration and points at 127.0.0.1 now still cannot be reached). Redirects are never followed.
+"""
+
+import asyncio
+import socket
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
+from urllib.parse import urlsplit, urlunsplit
+
+DEVELOPMENT_ALLOWED = ("127.0.0.0/8", "::1/128")
+RESOLVE_TIMEOUT_SECONDS = 5.0
+
+
+class UnsafeTarget(ValueError):
+    """The target's address is not one we may connect to."""
+
+
+@dataclass(frozen=True)
+class PinnedRequest:
+    """Where to connect (the checked address) and how to keep the original name for Host and TLS."""
+
+    url: str
+    host_header: str
+    sni_hostname: str | None
+
+
+def _kind(address: IPv4Address | IPv6Address) -> str | None:
+    """Why the address is not a public one, or None when it is."""
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_loopback:
+        return "loopback"
+    if address.is_link_local:
+        return "link-local"
+    if address.is_unspecified or address.is_multicast or address.is_reserved:
+        return "not a unicast"
+    if address.is_private or not address.is_global:
+        return "private"
+    return None
+
+
+class OutboundPolicy:
+    def __init__(self, allowed_networks: list[str] | tuple[str, ...]) -> None:
+        self.allowed = [ip_network(cidr, strict=False) for cidr in allowed_networks]
+
+    @classmethod
+    def from_settings(cls, settings: object) -> "OutboundPolicy":
+        configured = getattr(settings, "outbound_allowed_networks", None)
+        if configured is None:  # not set: loopback only in development mode, nothing in production
+            configured = list(DEVELOPMENT_ALLOWED) if getattr(settings, "environment", "") == "development" else []
+        return cls(configured)
+
+    def check_address(self, address: IPv4Address | IPv6Address, host: str) -> None:
+        kind = _kind(address)
+        if kind is None or any(address in network for network in self.allowed):
+            return
+        raise UnsafeTarget(f"{host} is a {kind} address ({address}); outbound targets must be public "
+                           "(or inside OUTBOUND_ALLOWED_NETWORKS)")
+
+    async def resolve(self, host: str, port: int) -> list[IPv4Address | IPv6Address]:
+        try:
+            return [ip_address(host)]
+        except ValueError:
+            pass
+        loop = asyncio.get_running_loop()
+        infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM),
+                                       RESOLVE_TIMEOUT_SECONDS)
+        return [ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+
+    async def check_registration(self, url: str) -> None:
+        """At registration: refuse a forbidden address; a name that does not resolve (yet) is accepted
+        and checked again at delivery."""
+        host, port = _host_port(url)
+        try:
+            addresses = await self.resolve(host, port)
+        except (OSError, TimeoutError):
+            return
+        for address in addresses:
+            self.check_address(address, host)
+
+    async def pin(self, url: str) -> PinnedRequest:
+        """At delivery: resolve, check every address, and connect to the first one."""
+        host, port = _host_port(url)
+        try:
+            addresses = await self.resolve(host, port)
+        except (OSError, TimeoutError) as exc:
+            raise OSError(f"cannot resolve {host}: {exc}") from exc
+        if not addresses:
+            raise OSError(f"{host} has no address")
+        for address in addresses:
+            self.check_address(address, host)
+        parts = urlsplit(url)
+        chosen = addresses[0]
+        literal = f"[{chosen}]" if isinstance(chosen, IPv6Address) else str(chosen)
+        netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+        host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+        is_name = str(chosen) != host
+        return PinnedRequest(url=urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")),
+                             host_header=host_header or host,
+                             sni_hostname=host if parts.scheme == "https" and is_name else None)
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UnsafeTarget(f"not an http(s) URL: {url!r}")
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
