@@ -42,8 +42,9 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -m "not e2e"
 
+# BENCH_ARGS=--quick for a short run (~15-20 min instead of ~60); see README "Benchmarks".
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/insights_queries.py
 
 # Classification accuracy, trained and measured through the classify service's own HTTP API.

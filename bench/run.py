@@ -1,5 +1,14 @@
-"""`make bench`: classify throughput through the service (NATS in, NATS out) against raw
-`model.encode` measured in the same run, then per-message latency at half that load.
+"""`make bench`: the classifier alone, the pipeline under open-loop load, notify alone and a soak.
+
+1. classify: throughput through the service (NATS in, NATS out) against raw `model.encode` measured in the
+   same run, then per-message latency at half that load;
+2. pipeline (SQLite and PostgreSQL): the four services as separate processes, items posted at fixed rates
+   (10, 50, 100, 200 items/s), per-hop and end-to-end latency from the services' own timestamps, then a
+   search for the highest rate whose lag stays bounded, and its ratio to classify alone;
+3. notify alone: webhooks per second to a local receiver;
+4. soak: 80 % of the highest sustainable rate for 10 minutes, memory per service at start and end.
+
+`--quick` shortens every step (a run of ~15 minutes instead of ~45).
 
 Figures are printed, never asserted: speed is this benchmark's job, not the test suite's.
 """
@@ -7,7 +16,9 @@ Figures are printed, never asserted: speed is this benchmark's job, not the test
 import argparse
 import asyncio
 import os
+import signal
 import statistics
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -15,6 +26,7 @@ from pathlib import Path
 from uuid import uuid4
 
 import nats
+import pipeline  # bench/pipeline.py (this script's folder is on sys.path)
 
 from classify.embedding import DEFAULT_MODEL_NAME, resolve_model_path
 from classify.settings import ClassifySettings
@@ -121,22 +133,9 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--texts", type=int, default=2048)
-    parser.add_argument("--batch-size", type=int, default=32,
-                        help="texts per forward pass of the raw baseline (32 is encode's own default)")
-    parser.add_argument("--service-batch-size", type=int,
-                        help="texts per forward pass in the service (default: its CLASSIFY_EMBED_BATCH_SIZE)")
-    parser.add_argument("--consumer-batch", type=int,
-                        help="messages per consumer fetch (default: the service's CLASSIFY_CONSUMER_BATCH_SIZE)")
-    parser.add_argument("--train-csv", type=Path,
-                        help="train and activate a model on this CSV first (e.g. ../shared/data/banking77/train.csv)")
-    parser.add_argument("--train-limit", type=int, default=10_000, help="rows of --train-csv to use")
-    parser.add_argument("--rounds", type=int, default=3, help="service runs, each between two baseline runs")
-    args = parser.parse_args()
+def classify_benchmark(args: argparse.Namespace) -> float:
+    """The classifier alone; returns the service's median-round throughput (texts/s)."""
     texts = sample_texts(args.texts)
-
     service_batch = args.service_batch_size or ClassifySettings().embed_batch_size
     print(f"classify benchmark: {args.texts} texts, forward batches of {args.batch_size} (baseline) "
           f"and {service_batch} (service), {args.rounds} rounds")
@@ -183,6 +182,155 @@ def main() -> None:
         finally:
             service.stop()
             server.stop()
+    return throughput
+
+
+def pipeline_benchmark(backend: str, args: argparse.Namespace, classify_alone: float | None) -> float:
+    """Fixed rates, then the search for the highest sustainable rate; returns that rate."""
+    print(f"\npipeline benchmark on {backend}: ingest → classify → ticketing → notify → local webhook receiver, "
+          f"four processes; open-loop load")
+    with pipeline.running_stack(backend) as stack:
+        print(f"  memory at start (RSS MB): {format_rss(stack.rss_mb())}")
+        asyncio.run(pipeline.open_loop(stack, rate=5, seconds=4, tag=pipeline.new_tag()))  # warm-up
+        outcomes: dict[float, bool] = {}
+        for rate in args.rates:
+            print(f"  {rate:g} items/s:")
+            result = asyncio.run(pipeline.open_loop(stack, rate, args.step_seconds, pipeline.new_tag()))
+            print(result.summary())
+            outcomes[rate] = result.sustainable
+            asyncio.run(pipeline.drain(stack))
+        good = max((rate for rate, ok in outcomes.items() if ok), default=0.0)
+        bad = min((rate for rate, ok in outcomes.items() if not ok and rate > good), default=None)
+        low, high = good, bad if bad is not None else max(good * 2, 20.0)
+        if bad is None:  # even the highest fixed rate held: find where it stops
+            while True:
+                print(f"  search {high:g} items/s:")
+                result = asyncio.run(pipeline.open_loop(stack, high, args.search_seconds, pipeline.new_tag()))
+                print(result.summary())
+                asyncio.run(pipeline.drain(stack))
+                if not result.sustainable or high >= args.max_rate:
+                    break
+                low, high = high, high * 2
+        for _ in range(args.search_steps):
+            if high - low <= max(2.0, 0.05 * high):
+                break
+            rate = round((low + high) / 2)
+            print(f"  search {rate:g} items/s ({args.search_seconds:g} s):")
+            result = asyncio.run(pipeline.open_loop(stack, rate, args.search_seconds, pipeline.new_tag()))
+            print(result.summary())
+            asyncio.run(pipeline.drain(stack))
+            low, high = (rate, high) if result.sustainable else (low, rate)
+        print(f"  highest sustainable rate ({backend}): {low:g} items/s (next tried: {high:g} not sustainable)")
+        if classify_alone:
+            print(f"  ratio to classify alone ({classify_alone:.0f} texts/s, same run): {low / classify_alone:.2f}")
+        print(f"  memory at end (RSS MB): {format_rss(stack.rss_mb())}")
+    return low
+
+
+def notify_benchmark(backend: str, args: argparse.Namespace) -> None:
+    print(f"\nnotify alone on {backend}: {args.notify_events} ticket.created.v1 events waiting in JetStream, "
+          f"one webhook endpoint on the local receiver")
+    result = pipeline.notify_alone(backend, args.notify_events)
+    print(f"  {result.delivered} of {result.count} delivered ({result.rows} delivery rows, {result.distinct} "
+          f"distinct) in {result.wall_seconds:.1f} s; first → last delivered_at: {result.rate:,.0f} webhooks/s; "
+          f"notify CPU {result.cpu_ms_per_delivery:.2f} ms per webhook (machine load average {os.getloadavg()[0]:.1f})")
+
+
+def soak_benchmark(backend: str, args: argparse.Namespace, rate: float) -> None:
+    print(f"\nsoak on {backend}: {rate:g} items/s for {args.soak_seconds:g} s")
+    with pipeline.running_stack(backend) as stack:
+        asyncio.run(pipeline.open_loop(stack, rate=5, seconds=4, tag=pipeline.new_tag()))  # warm-up
+        before = stack.rss_mb()
+        result = asyncio.run(pipeline.open_loop(stack, rate, args.soak_seconds, pipeline.new_tag(),
+                                                abort_lag_seconds=60, drain_seconds=300))
+        after = stack.rss_mb()
+        print(result.summary())
+        lags = [lag for _, lag in result.lag_samples]
+        per_minute = [lag for t, lag in result.lag_samples if int(t) % 60 == 0]
+        print(f"    lag (items posted, webhook not yet received): max {max(lags, default=0)}, "
+              f"every 60 s: {per_minute}")
+        complete = len(result.posted) - result.missing_tickets - result.missing_deliveries
+        print(f"    every item ticketed and delivered: {complete} of {len(result.posted)} "
+              f"({result.missing_tickets} without ticket, {result.missing_deliveries} without delivery, "
+              f"{result.duplicate_deliveries} duplicates)")
+        print("    memory (RSS MB) start → end: " + ", ".join(
+            f"{name} {before[name]:.0f} → {after[name]:.0f}" for name in before))
+
+
+def accuracy_benchmark(args: argparse.Namespace) -> None:
+    import accuracy
+
+    print(f"\nBanking77 accuracy, full precision against int8 ({args.accuracy_csv}, 80/20 stratified, seed 13)")
+    results = accuracy.measure(args.accuracy_csv, ClassifySettings().model_name, args.accuracy_limit)
+    for kind, figures in results.items():
+        print(f"  {kind:17} ensemble {figures['ensemble']:.4f}, embedding LR alone {figures['embedding_lr']:.4f} "
+              f"on {figures['validation']:.0f} validation texts (encoded {figures['texts']:.0f} texts in "
+              f"{figures['encode_seconds']:.0f} s)")
+    if len(results) == 2:
+        (_, full), (_, int8) = results.items()
+        print(f"  difference (int8 − full): ensemble {100 * (int8['ensemble'] - full['ensemble']):+.2f} points, "
+              f"embedding LR {100 * (int8['embedding_lr'] - full['embedding_lr']):+.2f} points")
+
+
+def format_rss(sizes: dict[str, float]) -> str:
+    return ", ".join(f"{name} {size:.0f}" for name, size in sizes.items())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="+", choices=["classify", "pipeline", "notify", "soak", "accuracy"],
+                        default=["classify", "pipeline", "notify", "soak", "accuracy"],
+                        help="parts to run (default: all)")
+    parser.add_argument("--accuracy-csv", type=Path, default=Path(__file__).resolve().parents[1] / ".." / "shared"
+                        / "data" / "banking77" / "train.csv")
+    parser.add_argument("--accuracy-limit", type=int, help="use only the first N rows of --accuracy-csv")
+    parser.add_argument("--backends", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite", "postgresql"])
+    parser.add_argument("--quick", action="store_true",
+                        help="short steps: 15 s per rate, 3 search steps, 1 classify round, 60 s soak, 1,000 "
+                             "notify events (the figures are noisier)")
+    parser.add_argument("--rates", type=float, nargs="+", default=[10, 50, 100, 200], help="fixed rates, items/s")
+    parser.add_argument("--step-seconds", type=float, default=60.0, help="length of each fixed-rate step")
+    parser.add_argument("--search-seconds", type=float, default=60.0, help="length of each search step")
+    parser.add_argument("--search-steps", type=int, default=4, help="bisection steps of the search")
+    parser.add_argument("--max-rate", type=float, default=2000.0)
+    parser.add_argument("--notify-events", type=int, default=5000)
+    parser.add_argument("--soak-seconds", type=float, default=600.0)
+    parser.add_argument("--soak-rate", type=float, help="default: 80 %% of the highest sustainable rate found")
+    parser.add_argument("--soak-backends", nargs="+", choices=["sqlite", "postgresql"], default=["sqlite"])
+    parser.add_argument("--texts", type=int, default=2048)
+    parser.add_argument("--batch-size", type=int, default=32,
+                        help="texts per forward pass of the raw baseline (32 is encode's own default)")
+    parser.add_argument("--service-batch-size", type=int,
+                        help="texts per forward pass in the service (default: its CLASSIFY_EMBED_BATCH_SIZE)")
+    parser.add_argument("--consumer-batch", type=int,
+                        help="messages per consumer fetch (default: the service's CLASSIFY_CONSUMER_BATCH_SIZE)")
+    parser.add_argument("--train-csv", type=Path,
+                        help="train and activate a model on this CSV first (e.g. ../shared/data/banking77/train.csv)")
+    parser.add_argument("--train-limit", type=int, default=10_000, help="rows of --train-csv to use")
+    parser.add_argument("--rounds", type=int, default=3, help="service runs, each between two baseline runs")
+    args = parser.parse_args()
+    # SIGTERM (a CI timeout, kill) unwinds like Ctrl-C, so the services, NATS and the receiver are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.quick:
+        args.step_seconds, args.search_seconds, args.search_steps = 15.0, 15.0, 3
+        args.rounds, args.soak_seconds, args.notify_events = 1, 60.0, 1000
+
+    if "accuracy" in args.only:
+        accuracy_benchmark(args)
+    classify_alone = classify_benchmark(args) if "classify" in args.only else None
+    sustainable: dict[str, float] = {}
+    for backend in args.backends:
+        if "pipeline" in args.only:
+            sustainable[backend] = pipeline_benchmark(backend, args, classify_alone)
+        if "notify" in args.only:
+            notify_benchmark(backend, args)
+    if "soak" in args.only:
+        for backend in args.soak_backends:
+            rate = args.soak_rate or 0.8 * sustainable.get(backend, 0.0)
+            if rate <= 0:
+                print(f"\nsoak on {backend}: no rate (run the pipeline part first, or give --soak-rate)")
+                continue
+            soak_benchmark(backend, args, round(rate))
 
 
 if __name__ == "__main__":

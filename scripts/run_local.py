@@ -88,7 +88,9 @@ def service_extra(name: str, port: Callable[[str], int], sink_url: str) -> dict[
         return {"TICKETING_PUBLIC_BASE_URL": f"http://127.0.0.1:{port('ticketing')}"}
     if name == "notify":
         return {"NOTIFY_SEED_WEBHOOK_URLS": sink_url, "NOTIFY_SMTP_HOST": "127.0.0.1",
-                "NOTIFY_SMTP_PORT": str(port("smtp")), "NOTIFY_REPLY_ADDRESS": "support@closedloop.local"}
+                "NOTIFY_SMTP_PORT": str(port("smtp")), "NOTIFY_REPLY_ADDRESS": "support@closedloop.local",
+                # The demo shows every e-mail at once, whatever the hour (quiet hours stay on by default).
+                "NOTIFY_QUIET_HOURS_START": "00:00", "NOTIFY_QUIET_HOURS_END": "00:00"}
     if name == "ingest":  # the customer export asks the other services; an erasure waits for insights too
         return {**{f"INGEST_{other.upper()}_URL": f"http://127.0.0.1:{port(other)}" for other in SERVICES
                    if other != "ingest"}, "INGEST_ERASURE_SERVICES": ",".join((*SERVICES, INSIGHTS))}

@@ -96,6 +96,8 @@ def close_the_loop(system, smtp: SmtpSink) -> dict:
     assert answer["References"].split() == [original_id, ack["Message-ID"]]
     assert ticket_id.replace("-", "") in answer["Reply-To"]
     assert answer["Message-ID"] not in (original_id, ack["Message-ID"])
+    # As written on the wire: Message-IDs, never RFC 2047 encoded words (mail clients would not match them).
+    assert all(b"In-Reply-To: <" in raw and b"=?utf-8?q?=3C" not in raw for raw in smtp.raw)
     # Ticketing learns from notify that the reply reached the customer; the first response is its acceptance.
     delivered = wait_for(lambda: [c for c in ticketing.get(f"/v1/tickets/{ticket_id}/comments").json()
                                   if c["delivery_status"] == "delivered"], timeout=60)

@@ -8,12 +8,13 @@ exception: they only read, so they begin deferred and, in WAL mode, never wait f
 """
 
 import asyncio
+import weakref
 from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import DateTime, Engine, MetaData, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -81,8 +82,17 @@ def create_engine(url: str) -> AsyncEngine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+    # One connection for the writers of this process. SQLite lets one writer at a time in anyway; with a
+    # connection each, the others wait in SQLite's busy handler, which sleeps 1, 2, 5 ... 100 ms between
+    # tries: under load most of a write's latency was that sleep, with the CPU idle (notify delivered
+    # ~10 webhooks/s). Queued for the pool, a writer starts the moment the previous one commits.
+    # Readers have their own pool (`read_engine`). Other processes on the same file still meet the busy handler.
+    engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60)
+    _prepare_sqlite(engine)
+    return engine
 
+
+def _prepare_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
         # Let SQLAlchemy, not the driver, decide when transactions begin (see module docstring).
@@ -98,7 +108,22 @@ def create_engine(url: str) -> AsyncEngine:
         read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
-    return engine
+
+_read_engines: "weakref.WeakKeyDictionary[Engine, AsyncEngine]" = weakref.WeakKeyDictionary()
+
+
+def read_engine(engine: AsyncEngine) -> AsyncEngine:
+    """The engine for read-only sessions: on SQLite a pool of its own (the writers have one connection),
+    deferred transactions; on PostgreSQL the same pool. Dispose it with the engine."""
+    if engine.dialect.name != "sqlite":
+        return engine.execution_options(**{READ_ONLY_OPTION: True})
+    reader = _read_engines.get(engine.sync_engine)
+    if reader is None:
+        reader = create_async_engine(engine.url, connect_args={"timeout": 30}, pool_size=4, max_overflow=4)
+        _prepare_sqlite(reader)
+        reader = reader.execution_options(**{READ_ONLY_OPTION: True})
+        _read_engines[engine.sync_engine] = reader
+    return reader
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -110,7 +135,15 @@ def read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession
 
     On SQLite a reader then sees the last commit while a writer holds the lock, instead of queueing
     behind it: the consumers check their inbox for batch N+1 while batch N commits."""
-    return async_sessionmaker(engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False)
+    return async_sessionmaker(read_engine(engine), expire_on_commit=False)
+
+
+async def dispose(engine: AsyncEngine) -> None:
+    """Close the engine's connections and its readers'."""
+    reader = _read_engines.pop(engine.sync_engine, None)
+    if reader is not None:
+        await reader.dispose()
+    await engine.dispose()
 
 
 async def ping(engine: AsyncEngine) -> None:

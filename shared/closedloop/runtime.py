@@ -9,7 +9,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.config import ServiceSettings
-from closedloop.db import create_engine, read_session_factory, run_migrations, session_factory
+from closedloop.db import create_engine, dispose, read_session_factory, run_migrations, session_factory
 from closedloop.messaging.broker import Broker
 from closedloop.messaging.consumer import ConsumerOptions, ConsumerRunner, Subscription
 from closedloop.messaging.outbox import Outbox, OutboxRelay
@@ -87,5 +87,5 @@ class ServiceRuntime:
         await asyncio.gather(*(worker.stop() for worker in self.workers))
         await self.relay.stop()
         await self.broker.close()
-        await self.engine.dispose()
+        await dispose(self.engine)
         log.info("service stopped")

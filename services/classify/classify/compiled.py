@@ -68,7 +68,9 @@ def compile_encoder(model: SentenceTransformer, token_ids: TokenIds,
         return None
 
 
-def _compile(model: SentenceTransformer, token_ids: TokenIds, pad_token_id: int | None) -> CompiledEncoder | None:
+def mean_pooled_module(model: SentenceTransformer) -> Any:
+    """The model as one torch module (input_ids, attention_mask) -> unit vectors, or None for a layout other
+    than Transformer → mean Pooling → optional Normalize."""
     import torch
 
     modules = list(model)
@@ -79,7 +81,7 @@ def _compile(model: SentenceTransformer, token_ids: TokenIds, pad_token_id: int 
     pooling = modules[1]
     mean = getattr(pooling, "pooling_mode", None) == "mean" or getattr(pooling, "pooling_mode_mean_tokens", False)
     backbone = getattr(modules[0], "auto_model", None)
-    if not mean or backbone is None or pad_token_id is None:
+    if not mean or backbone is None:
         log.info("model not compiled: not a mean-pooled Hugging Face transformer")
         return None
 
@@ -94,13 +96,23 @@ def _compile(model: SentenceTransformer, token_ids: TokenIds, pad_token_id: int 
             pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
 
+    return MeanPooledTransformer()
+
+
+def _compile(model: SentenceTransformer, token_ids: TokenIds, pad_token_id: int | None) -> CompiledEncoder | None:
+    import torch
+
+    module = mean_pooled_module(model)
+    if module is None or pad_token_id is None:
+        return None
+
     example = token_ids(PROBE_TEXTS[:2])
     width = max(len(row) for row in example)
     ids = torch.tensor([row + [pad_token_id] * (width - len(row)) for row in example])
     mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in example])
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TracerWarnings about Python values in the graph, checked below
-        traced = torch.jit.trace(MeanPooledTransformer().eval(), (ids, mask), check_trace=False)
+        traced = torch.jit.trace(module.eval(), (ids, mask), check_trace=False)
         compiled = CompiledEncoder(torch.jit.freeze(traced.eval()), pad_token_id)
 
     expected = model.encode(PROBE_TEXTS, normalize_embeddings=True, convert_to_numpy=True)

@@ -70,13 +70,15 @@ class Embedder:
     """
 
     def __init__(
-        self, model_name: str = DEFAULT_MODEL_NAME, batch_size: int = 16, device: str = "cpu", workers: int = 1
+        self, model_name: str = DEFAULT_MODEL_NAME, batch_size: int = 16, device: str = "cpu", workers: int = 1,
+        quantized: bool = False, cache_dir: str = "var/models",
     ) -> None:
         # Must be set before huggingface_hub is imported, otherwise it may try the network.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
         from classify.compiled import compile_encoder
+        from classify.quantized import ensure_quantized
 
         self.model_name = model_name
         self.batch_size = batch_size
@@ -91,11 +93,16 @@ class Embedder:
         self._tokenizer = copy.deepcopy(tokenizer) if callable(tokenizer) else None
         self._tokenizer_lock = threading.Lock()
         self._max_tokens = int(getattr(first, "max_seq_length", None) or 512)
-        self.compiled = (compile_encoder(first, self.token_ids, getattr(self._tokenizer, "pad_token_id", None))
-                         if self._tokenizer is not None and device == "cpu" else None)
+        pad_token_id = getattr(self._tokenizer, "pad_token_id", None)
+        # The int8 ONNX graph when asked for (quantized.py); else, or if the model does not qualify, TorchScript.
+        self.quantized = (ensure_quantized(first, model_name, resolve_model_path(model_name), self.token_ids,
+                                           pad_token_id, cache_dir)
+                          if quantized and self._tokenizer is not None and device == "cpu" else None)
+        self.compiled = (compile_encoder(first, self.token_ids, pad_token_id)
+                         if self.quantized is None and self._tokenizer is not None and device == "cpu" else None)
         # Eager replicas, checked out per forward batch (the consumer, HTTP previews and training share them).
         self._replicas: queue.Queue[SentenceTransformer] = queue.Queue()
-        if self.compiled is None:
+        if self.compiled is None and self.quantized is None:
             self._replicas.put(first)
             for _ in range(self.workers - 1):
                 self._replicas.put(SentenceTransformer(resolve_model_path(model_name), device=device))
@@ -144,9 +151,11 @@ class Embedder:
         token_ids = self.token_ids(texts)
         batches = self.forward_batches(texts, token_ids)
 
+        graph = self.quantized or self.compiled
+
         def forward(batch: list[int]) -> np.ndarray:
-            if self.compiled is not None and token_ids is not None:
-                return self.compiled.encode([token_ids[i] for i in batch])
+            if graph is not None and token_ids is not None:
+                return graph.encode([token_ids[i] for i in batch])
             return self._encode_on_replica([texts[i] for i in batch])
 
         if self._pool is None or len(batches) == 1:
@@ -299,16 +308,19 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 
 
 def build_embedder(model_name: str = SERVICE_MODEL_NAME, batch_size: int = 16, workers: int = 1,
-                   is_english: IsEnglish | None = None) -> Any:
+                   is_english: IsEnglish | None = None, quantized: bool = False,
+                   cache_dir: str = "var/models") -> Any:
     """The embedder `model_name` names (see the module's table); `A+B` concatenates them (`ConcatEmbedder`)."""
     names = [name.strip() for name in model_name.split("+") if name.strip()]
     if not names:
         raise ValueError("model name must not be empty")
     if len(names) > 1:
-        return ConcatEmbedder([build_embedder(name, batch_size, workers) for name in names], is_english)
+        return ConcatEmbedder([build_embedder(name, batch_size, workers, quantized=quantized, cache_dir=cache_dir)
+                               for name in names], is_english)
     name = names[0]
     if name == USE_MULTILINGUAL:
         return UseEmbedder()
     if name == E5_SMALL:
         return E5Embedder(workers)
-    return Embedder(name, batch_size=batch_size, workers=workers)
+    # `quantized`: the sentence-transformers model's forward pass as an int8 ONNX graph (quantized.py).
+    return Embedder(name, batch_size=batch_size, workers=workers, quantized=quantized, cache_dir=cache_dir)

@@ -41,14 +41,16 @@ def shared_language_detector(codes: str) -> LanguageDetector:
 
 @functools.cache
 def shared_embedder(model_name: str, batch_size: int = 32, workers: int = 1,
-                    languages: str = DEFAULT_LANGUAGES) -> Embedder:
+                    languages: str = DEFAULT_LANGUAGES, quantized: bool = False,
+                    cache_dir: str = "var/models") -> Embedder:
     # One copy of the weights per process, however many apps it builds (tests build several).
     detector = shared_language_detector(languages)
 
     def is_english(texts: list[str]) -> list[bool]:  # a composite runs its English-only model on these
         return [p.language in ("en", UNDETERMINED) for p in detector.detect(texts)]
 
-    return build_embedder(model_name, batch_size=batch_size, workers=workers, is_english=is_english)
+    return build_embedder(model_name, batch_size=batch_size, workers=workers, is_english=is_english,
+                          quantized=quantized, cache_dir=cache_dir)
 
 
 def build_engine(settings: ClassifySettings, file_taxonomy_path: str | None) -> ClassificationEngine:
@@ -58,7 +60,8 @@ def build_engine(settings: ClassifySettings, file_taxonomy_path: str | None) -> 
     # `make bench`, taken from the model. Torch's own threads are not affected. Training runs on one too.
     threadpool_limits(1, user_api="blas")
     embedder = shared_embedder(settings.model_name, settings.embed_batch_size,
-                               settings.embed_workers or default_workers(), settings.languages)
+                               settings.embed_workers or default_workers(), settings.languages,
+                               settings.quantized, settings.model_cache_dir)
     taxonomy = load_taxonomy(file_taxonomy_path)
     languages = shared_language_detector(settings.languages)
     duplicates = DuplicateIndex(embedder.dimension, settings.duplicate_window_hours * 3600,

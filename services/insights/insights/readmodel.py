@@ -29,7 +29,7 @@ from closedloop.events import (
 )
 from insights.dimensions import clean_dims
 from insights.models import CustomerFact, FeedbackFact, NeedMention, PendingContribution, TicketFact
-from insights.store import PENDING_KEY, add_fact, contribute, get_fact, preload
+from insights.store import LOCKED_KEY, PENDING_KEY, add_fact, contribute, get_fact, preload
 
 REPEAT_CONTACT_WINDOW = timedelta(days=7)
 CLOSED_STATUSES = ("resolved", "closed")
@@ -103,9 +103,20 @@ def ticket_dims(fact: TicketFact) -> dict[str, str]:
 # --- feedback ------------------------------------------------------------------------------------
 
 
+async def lock_batch(session: AsyncSession, feedback_ids: set[str]) -> None:
+    """Take the batch's feedback locks up front, in one order: the feedback and ticket consumers' batches
+    share feedback ids, and locks taken event by event in two orders deadlock (PostgreSQL aborts one batch,
+    which then crawls through its messages one by one)."""
+    if concurrent_writers(session) and not session.info.get(LOCKED_KEY):
+        session.info[LOCKED_KEY] = True
+        for key in sorted(feedback_ids):
+            await lock_feedback(session, key)
+
+
 async def on_feedback_event(opportunity_categories: list[str], session: AsyncSession, event: Event,
                             wanted: dict[type, set[str]] | None) -> None:
     if wanted:
+        await lock_batch(session, wanted.get(FeedbackFact, set()))
         await preload(session, wanted)
     if isinstance(event, FeedbackReceivedV1):
         await on_feedback_received(session, event)
@@ -211,6 +222,7 @@ def minutes_between(start: datetime, end: datetime) -> float:
 
 async def on_ticket_event(session: AsyncSession, event: Event, wanted: dict[type, set[str]] | None) -> None:
     if wanted:
+        await lock_batch(session, wanted.get(FeedbackFact, set()))
         await preload(session, wanted)
     snapshot = getattr(event, "ticket", None)
     ticket_id = str(snapshot.ticket_id) if snapshot is not None else str(getattr(event, "ticket_id", ""))

@@ -19,7 +19,8 @@ DELTAS_KEY = "insights.deltas"
 CACHE_KEY = "insights.cache"
 PRELOADED_KEY = "insights.preloaded"
 PENDING_KEY = "insights.pending"
-SESSION_KEYS = (DELTAS_KEY, CACHE_KEY, PRELOADED_KEY, PENDING_KEY)
+LOCKED_KEY = "insights.locked"
+SESSION_KEYS = (DELTAS_KEY, CACHE_KEY, PRELOADED_KEY, PENDING_KEY, LOCKED_KEY)
 
 
 def contribute(session: AsyncSession, at: datetime, dims: dict[str, str], metrics: dict[str, float]) -> None:

@@ -1,10 +1,11 @@
 """How each channel sends one rendered delivery: signed webhook POST, Slack-compatible incoming
 webhook, or an e-mail over SMTP. Senders never touch the database; they report a `SendResult`."""
 
+import email.policy
 import json
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 
 import aiosmtplib
 import httpx
@@ -15,6 +16,10 @@ from notify.retry import is_retryable, parse_retry_after
 from notify.settings import NotifySettings
 
 CHANNELS = ("webhook", "email", "slack")
+# Lines up to RFC 5322's 998 characters: with the default 78, a long In-Reply-To or References (one
+# Message-ID has no space to fold at) would be written as an RFC 2047 encoded word, which mail clients
+# do not match against their Message-IDs — the thread would break.
+EMAIL_POLICY = email.policy.default.clone(max_line_length=998)
 
 
 @dataclass(frozen=True)
@@ -85,11 +90,14 @@ async def post_json(client: httpx.AsyncClient, url: str, body: bytes, headers: d
 
 
 class Senders:
-    def __init__(self, settings: NotifySettings, timeout: float | None = None) -> None:
+    def __init__(self, settings: NotifySettings, timeout: float | None = None, max_connections: int = 100) -> None:
         self.settings = settings
         # Redirects are never followed: a redirect could point anywhere, past the address check.
+        # Connections are kept alive and reused, as many as the dispatcher has sends in flight.
         self.client = httpx.AsyncClient(timeout=timeout or settings.webhook_timeout_seconds,
-                                        follow_redirects=False, headers={"User-Agent": "Closedloop-Webhooks/1"})
+                                        follow_redirects=False, headers={"User-Agent": "Closedloop-Webhooks/1"},
+                                        limits=httpx.Limits(max_connections=max_connections,
+                                                            max_keepalive_connections=max_connections))
         self.policy = OutboundPolicy.from_settings(settings)
 
     async def aclose(self) -> None:
@@ -112,7 +120,7 @@ class Senders:
 
     def email_message(self, item: Outgoing) -> EmailMessage:
         content = json.loads(item.payload)
-        message = EmailMessage()
+        message = EmailMessage(policy=EMAIL_POLICY)
         message["From"] = self.settings.smtp_from
         message["To"] = item.target
         message["Subject"] = content["subject"]
@@ -130,11 +138,18 @@ class Senders:
             message.add_alternative(content["html"], subtype="html")
         return message
 
+    def email_bytes(self, item: Outgoing) -> bytes:
+        """The message as sent. Flattened here, not by aiosmtplib, whose SMTP policy folds at 78
+        characters and would encode a long In-Reply-To (see EMAIL_POLICY)."""
+        return self.email_message(item).as_bytes(policy=EMAIL_POLICY.clone(linesep="\r\n"))
+
     async def send_email(self, item: Outgoing) -> SendResult:
         settings = self.settings
+        sender = parseaddr(settings.smtp_from)[1] or settings.smtp_from
         try:
             await aiosmtplib.send(
-                self.email_message(item), hostname=settings.smtp_host, port=settings.smtp_port,
+                self.email_bytes(item), sender=sender, recipients=[item.target],
+                hostname=settings.smtp_host, port=settings.smtp_port,
                 use_tls=settings.smtp_security == "tls", start_tls=settings.smtp_security == "starttls",
                 username=settings.smtp_username or None,
                 password=settings.smtp_password.get_secret_value() or None,

@@ -80,8 +80,16 @@ async def load(session: AsyncSession, keys: set[str], *, lock: bool = False) -> 
 
 async def load_or_create(session: AsyncSession, key: str, now: datetime) -> CircuitBreaker:
     """The breaker row, locked on PostgreSQL; created race-free if it does not exist yet."""
+    return (await load_or_create_many(session, {key}, now))[key]
+
+
+async def load_or_create_many(session: AsyncSession, keys: set[str], now: datetime) -> dict[str, CircuitBreaker]:
+    """The breaker rows of `keys` (one statement to create the missing ones, one to read and lock them all)."""
+    if not keys:
+        return {}
     dialect = session.bind.dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    await session.execute(insert(CircuitBreaker).values(key=key, consecutive_failures=0, updated_at=now)
-                          .on_conflict_do_nothing(index_elements=["key"]))
-    return (await load(session, {key}, lock=True))[key]
+    await session.execute(insert(CircuitBreaker).values([
+        {"key": key, "consecutive_failures": 0, "updated_at": now} for key in sorted(keys)
+    ]).on_conflict_do_nothing(index_elements=["key"]))
+    return await load(session, keys, lock=True)

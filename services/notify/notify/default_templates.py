@@ -1,7 +1,8 @@
 """The templates notify ships with. They are inserted into the `templates` table at start-up when
 missing, and can then be edited over the API (`/v1/templates`). Customer-facing notifications come in
 en, zh (Simplified Chinese), es, pt and de; internal ones in en. Customer e-mails get the ticket tag
-`[#<reference>]` appended to their subject by the planner (so an edited template cannot lose it). Keys are event types; "event" is the generic summary used by
+`[#<reference>]` appended to their subject by the planner (so an edited template cannot lose it).
+Keys are event types; "event" is the generic summary used by
 subscriptions that name no template."""
 
 from dataclasses import dataclass
@@ -106,7 +107,8 @@ def _reply(language: str) -> DefaultTemplate:
     text = ("{{ reply.text }}\n\n— {{ reply.author }}\n\n"
             f"{{% if status_url %}}{follow} {{{{ status_url }}}}\n{{% endif %}}{answer}\n")
     html = ('<div style="white-space:pre-wrap">{{ reply.text }}</div>\n<p>— {{ reply.author }}</p>\n'
-            f'{{% if status_url %}}<p>{follow} <a href="{{{{ status_url }}}}">{{{{ status_url }}}}</a></p>{{% endif %}}\n'
+            f'{{% if status_url %}}<p>{follow} <a href="{{{{ status_url }}}}">{{{{ status_url }}}}</a></p>'
+            "{% endif %}\n"
             f"<p>{answer}</p>")
     return DefaultTemplate("ticket.replied.v1", "email", language, subject, text, html)
 

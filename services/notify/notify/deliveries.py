@@ -27,8 +27,10 @@ from closedloop.events import (
     TicketSlaWarningV1,
 )
 from closedloop.metrics import NOTIFICATIONS
+from closedloop.wakeup import wake_after_commit
 from notify import nospam, templating, threads
 from notify.channels import email_payload, slack_payload
+from notify.dispatcher import DELIVERIES_CHANNEL
 from notify.models import Delivery, Subscription, WebhookEndpoint, outbox
 from notify.settings import NotifySettings
 
@@ -218,6 +220,8 @@ class Planner:
         delivery.attempts = 0
         delivery.created_at = now
         session.add(delivery)
+        if delivery.status == "pending":
+            wake_after_commit(session, DELIVERIES_CHANNEL)  # sent right after this commits, not at the next poll
         if delivery.status == "suppressed":
             NOTIFICATIONS.labels(delivery.channel, "suppressed").inc()
             if delivery.audience == "customer":  # ticketing shows such a reply as undelivered

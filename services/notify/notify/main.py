@@ -60,6 +60,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         RetryPolicy(settings.webhook_max_attempts, settings.webhook_backoff_base_seconds,
                     settings.webhook_backoff_max_seconds),
         settings, poll_seconds=settings.dispatch_poll_seconds, concurrency=settings.dispatch_concurrency,
+        per_target=settings.dispatch_per_target_concurrency,
     ))
 
     async def setup(runtime: ServiceRuntime, _: FastAPI) -> None:

@@ -19,8 +19,12 @@ class NotifySettings(ServiceSettings):
     webhook_max_attempts: int = 6
     webhook_backoff_base_seconds: float = 2.0
     webhook_backoff_max_seconds: float = 600.0
+    # The dispatcher wakes when deliveries are planned; the poll is the safety net (and times retries).
     dispatch_poll_seconds: float = 0.5
-    dispatch_concurrency: int = 8
+    # Sends in flight at once, and at most this many to one target (webhook endpoint, Slack hook, SMTP
+    # server), so one slow receiver cannot hold every slot and no receiver gets more than it should bear.
+    dispatch_concurrency: int = 64
+    dispatch_per_target_concurrency: int = 16
     # Networks outbound targets (webhooks, Slack hooks) may be in besides public addresses, comma-separated
     # CIDRs (e.g. 10.20.0.0/16 for an in-house receiver). Unset: loopback in development mode (the local
     # demo), nothing in production. Loopback, link-local (cloud metadata) and private addresses are

@@ -48,7 +48,8 @@ async def customer_email(session: AsyncSession, event: Event, subject: str, deli
     tag = mailthread.subject_tag(reference)
     if tag not in subject:
         subject = f"{subject} {tag}"
-    headers = {"Message-ID": mailthread.message_id(delivery_id, ticket_id, mailthread.domain_of(settings.reply_address)),
+    domain = mailthread.domain_of(settings.reply_address)
+    headers = {"Message-ID": mailthread.message_id(delivery_id, ticket_id, domain),
                "Reply-To": mailthread.reply_address(settings.reply_address, ticket_id)}
     thread = await thread_of(session, ticket)
     if thread:

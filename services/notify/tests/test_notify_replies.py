@@ -3,6 +3,7 @@ previous message of the conversation, a Reply-To naming the ticket, text and HTM
 webhook for chat, or recorded as undeliverable; the outcome events say it was the customer's."""
 
 import json
+from uuid import uuid4
 
 from sqlalchemy import select
 
@@ -95,3 +96,18 @@ async def test_a_reply_with_no_way_to_the_customer_is_recorded_and_announced(mak
         assert delivery["reason"].startswith("no_route") and delivery["audience"] == "customer"
         [announced] = await outbox(app, "notification.suppressed.v1")
         assert (announced["source_event_id"], announced["to_customer"]) == (str(event.event_id), True)
+
+
+def test_threading_headers_are_written_as_they_are():
+    """A Message-ID is longer than a folded line: it must not become an encoded word."""
+    from notify.channels import Outgoing, Senders, email_payload
+    from notify.settings import NotifySettings
+
+    long_id = mailthread.message_id(str(uuid4()), str(uuid4()), "support.shop.example")
+    payload = email_payload("Re: x [#ABCD1234]", "text", "<p>text</p>", {
+        "Message-ID": long_id, "In-Reply-To": long_id, "References": f"<first@mail.example> {long_id}",
+        "Reply-To": "support+0123@shop.example"})
+    raw = Senders(NotifySettings()).email_bytes(Outgoing(str(uuid4()), "email", "a@example.com", payload,
+                                                        "ticket.replied.v1")).decode()
+    assert f"\r\nIn-Reply-To: {long_id}\r\n" in raw and f"References: <first@mail.example> {long_id}" in raw
+    assert "=?utf-8?" not in raw

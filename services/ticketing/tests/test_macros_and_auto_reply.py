@@ -11,6 +11,9 @@ from ticketing import conversation
 from ticketing.clock import ManualClock
 from ticketing.testing import MONDAY_9_UTC, classified, make_app, open_from, outbox_events
 
+EN_MESSAGE = "Card payments fail right now; we are fixing it."
+ZH_MESSAGE = "银行卡支付暂时失败，我们正在修复。"
+
 
 @pytest.fixture
 def clock():
@@ -36,8 +39,9 @@ async def test_macro_crud_and_placeholders(app):
         assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "body.body"
         missing = await client.post("/v1/macros", json={"name": "x", "body": "Hi"})
         assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "body.language"
-        created = await client.post("/v1/macros", json={"name": "Invoice resent", "language": "en",
-                                                        "category": "billing/invoice", "body": "Hi {{ customer_name }}"})
+        created = await client.post("/v1/macros", json={
+            "name": "Invoice resent", "language": "en", "category": "billing/invoice",
+            "body": "Hi {{ customer_name }}"})
         assert created.status_code == 201
         macro = created.json()
         changed = await client.patch(f"/v1/macros/{macro['id']}", json={"body": "Hello {{ customer_name }}"})
@@ -121,7 +125,7 @@ async def test_feedback_matching_an_open_incident_gets_its_message(app, clock):
     async with running_app(app) as client:
         declared = await client.post("/v1/incidents", json={
             "title": "Card payments failing", "description": "PSP outage",
-            "public_message": {"en": "Card payments fail right now; we are fixing it.", "zh": "银行卡支付暂时失败，我们正在修复。"},
+            "public_message": {"en": EN_MESSAGE, "zh": ZH_MESSAGE},
             "categories": ["billing/payment_failure"], "keywords": ["checkout"]})
         assert declared.status_code == 201
         incident = declared.json()
@@ -130,7 +134,7 @@ async def test_feedback_matching_an_open_incident_gets_its_message(app, clock):
         miss = await open_from(app, classified("orders/delivery_delay"))
         replies = await outbox_events(app, "ticket.replied.v1")
         assert [(r["ticket"]["ticket_id"], r["text"]) for r in replies] == [
-            (hit.id, "银行卡支付暂时失败，我们正在修复。"), (by_keyword.id, "Card payments fail right now; we are fixing it.")]
+            (hit.id, ZH_MESSAGE), (by_keyword.id, EN_MESSAGE)]
         assert (await client.get(f"/v1/tickets/{hit.id}")).json()["status"] == "new", "an agent still answers"
         assert (await client.get(f"/v1/incidents/{incident['id']}")).json()["ticket_count"] == 2
         assert miss.incident_id is None

@@ -9,6 +9,7 @@
 Each rule can be switched off, and both can be switched off per category (`disabled_categories`).
 The rules are a settings document edited over the API (`/v1/auto-reply`)."""
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Literal
 
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticketing import macros
 from ticketing.audit import audit
-from ticketing.models import Incident, Macro, Setting, Ticket, outbox
+from ticketing.models import Incident, Macro, Setting, Ticket
 from ticketing.sla import stop_clock
 
 SETTING_KEY = "auto_reply"
@@ -99,7 +100,8 @@ async def decide(session: AsyncSession, ticket: Ticket, sentiment: str, now: dat
     return None
 
 
-async def apply(session: AsyncSession, ticket: Ticket, rule: str, now: datetime, reply) -> None:
+async def apply(session: AsyncSession, ticket: Ticket, rule: str, now: datetime,
+                reply: Callable[..., Awaitable[None]]) -> None:
     """Send the auto-reply (`reply` is tickets.add_comment, bound to this ticket's context)."""
     if rule == "incident":
         incident = await matching_incident(session, ticket.category, ticket.description)
@@ -118,7 +120,3 @@ async def apply(session: AsyncSession, ticket: Ticket, rule: str, now: datetime,
         await stop_clock(session, ticket, "first_response", now)
         await stop_clock(session, ticket, "resolution", now)
         audit(session, ticket.id, "auto-reply", "auto_closed", now, rule="praise")
-
-
-def stage_without_ticket(session: AsyncSession, event: object) -> None:
-    outbox.add(session, event)  # type: ignore[arg-type]

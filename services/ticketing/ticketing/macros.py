@@ -198,7 +198,8 @@ DEFAULT_MACROS = (
     DefaultMacro("Refund on its way", "billing", (), {
         "en": "Hello {{ customer_name }},\n\nWe have issued your refund. Depending on your bank it shows on your "
               "statement within 3 to 5 business days. Ticket {{ ticket_number }}: {{ status_link }}",
-        "zh": "{{ customer_name }}，您好：\n\n我们已为您办理退款。根据您的银行处理时间，款项将在 3 至 5 个工作日内到账。"
+        "zh": "{{ customer_name }}，您好：\n\n我们已为您办理退款。"
+              "根据您的银行处理时间，款项将在 3 至 5 个工作日内到账。"
               "工单 {{ ticket_number }}：{{ status_link }}",
     }),
     DefaultMacro("Duplicate charge reversed", "billing/unexpected_charge", (), {

@@ -46,7 +46,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "score.1": "1 – 差", "score.2": "2", "score.3": "3", "score.4": "4", "score.5": "5 – 非常好",
         "error.score": "请选择 1 到 5 分。", "error.body": "请填写留言内容。",
         "error.not_resolved": "请求解决后才可以评分。",
-        "not_found": "找不到此请求", "not_found_text": "链接可能不完整，请使用我们邮件中的链接。", "lang_switch": "English",
+        "not_found": "找不到此请求", "not_found_text": "链接可能不完整，请使用我们邮件中的链接。",
+        "lang_switch": "English",
     },
 }
 LANGUAGES = tuple(STRINGS)
@@ -113,7 +114,8 @@ def ticket_page(ticket: Ticket, comments: list[Comment], agent_names: dict[str, 
     ref = links.reference(ticket.id)
     other = "en" if lang == "zh" else "zh"
     parts = [f'<a class="skip" href="#conversation">{escape(t["skip"])}</a><main id="main">',
-             f'<p><a href="{escape(links.status_url(ticket.public_token))}?lang={other}" lang="{"zh-Hans" if other == "zh" else other}">'
+             f'<p><a href="{escape(links.status_url(ticket.public_token))}?lang={other}" '
+             f'lang="{"zh-Hans" if other == "zh" else other}">'
              f'{escape(t["lang_switch"])}</a></p>',
              f'<h1>{escape(t["title"].format(ref=ref))}</h1><p>{escape(ticket.title)}</p>']
     if notice is not None:
@@ -162,7 +164,8 @@ def ticket_page(ticket: Ticket, comments: list[Comment], agent_names: dict[str, 
     return _document(lang, t["title"].format(ref=ref), "".join(parts))
 
 
-def _csat_form(t: dict[str, str], lang: str, token: str, csat: CsatResponse | None, focus: bool, chosen: int | None) -> str:
+def _csat_form(t: dict[str, str], lang: str, token: str, csat: CsatResponse | None, focus: bool,
+               chosen: int | None) -> str:
     selected = chosen or (csat.score if csat else None)
     radios = "".join(
         f'<label><input type="radio" name="score" value="{n}" required'
@@ -171,7 +174,8 @@ def _csat_form(t: dict[str, str], lang: str, token: str, csat: CsatResponse | No
     current = f'<p>{escape(t["csat_current"].format(score=csat.score))}</p>' if csat else ""
     comment = escape(csat.comment or "") if csat else ""
     return (f'<h2 id="csat">{escape(t["csat"])}</h2>{current}'
-            f'<form method="post" action="{escape(links.csat_url(token))}"><input type="hidden" name="lang" value="{lang}"><fieldset><legend>{escape(t["csat_legend"])}</legend>'
+            f'<form method="post" action="{escape(links.csat_url(token))}">'
+            f'<input type="hidden" name="lang" value="{lang}"><fieldset><legend>{escape(t["csat_legend"])}</legend>'
             f'<div class="scores">{radios}</div></fieldset>'
             f'<label for="csat-comment">{escape(t["csat_comment"])}</label>'
             f'<textarea id="csat-comment" name="comment" maxlength="5000">{comment}</textarea>'

@@ -41,6 +41,9 @@ from closedloop.telemetry import context_from_headers, tracer
 log = logging.getLogger(__name__)
 
 LAG_EVERY_SECONDS = 5.0
+# How long a fetch waits for more of what is already in the stream once it has one message: a round
+# trip to the server, not a wait for messages still to be published.
+GRAB_SECONDS = 0.005
 
 Handler = Callable[[AsyncSession, Any, Any], Awaitable[None]]
 Prepare = Callable[[list[Any]], Awaitable[Any]]
@@ -160,7 +163,7 @@ class ConsumerRunner:
                     if pull is None:
                         await self.broker.wait_connected()
                         pull = await self._subscribe()
-                    msgs = await pull.fetch(self.batch_size, timeout=self.options.fetch_timeout)
+                    msgs = await self._fetch(pull)
                 except (nats.errors.TimeoutError, TimeoutError):
                     continue
                 except asyncio.CancelledError:
@@ -191,6 +194,18 @@ class ConsumerRunner:
             if pull is not None:
                 with contextlib.suppress(Exception):
                     await pull.unsubscribe()
+
+    async def _fetch(self, pull) -> list[Msg]:  # type: ignore[no-untyped-def]
+        """Wait for one message, then take whatever else is already there, up to the batch size.
+
+        A single `fetch(batch_size)` returns only when the batch is full or its timeout ends: at 50 items/s
+        and batches of 128 every message waited up to a second for company. Here a message is handled as
+        soon as it arrives, and under load the batches still fill, from what queued up meanwhile."""
+        msgs = await pull.fetch(1, timeout=self.options.fetch_timeout)
+        if self.batch_size > 1:
+            with contextlib.suppress(nats.errors.TimeoutError, TimeoutError):
+                msgs += await pull.fetch(self.batch_size - 1, timeout=GRAB_SECONDS)
+        return msgs
 
     async def _finish_in_order(self, staged_batches: asyncio.Queue[_Staged | None]) -> None:
         while (staged := await staged_batches.get()) is not None:

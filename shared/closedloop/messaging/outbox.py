@@ -1,8 +1,10 @@
 """Transactional outbox: `Outbox.add` stores an event with the change; `OutboxRelay` publishes it.
 
 The relay publishes rows in id order and marks them published only after JetStream acknowledged
-them. While NATS is down it keeps the rows and retries; a row published twice (crash between
-publish and commit) is dropped by JetStream's de-duplication on `Nats-Msg-Id`.
+them. It wakes when a transaction that wrote events commits (in this process, and on PostgreSQL in
+every replica through LISTEN/NOTIFY: closedloop.wakeup, ADR 0010); its poll is only the safety net.
+While NATS is down it keeps the rows and retries; a row published twice (crash between publish and
+commit) is dropped by JetStream's de-duplication on `Nats-Msg-Id`.
 
 Staged events are written when their transaction commits, all in one multi-row INSERT: ORM objects
 would be inserted one statement per row on SQLite (its autoincrement keys come back one by one), which
@@ -15,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import event, func, insert, select
@@ -27,6 +28,7 @@ from closedloop.messaging.broker import Broker
 from closedloop.messaging.tables import OutboxMixin
 from closedloop.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, PUBLISH_FAILURES
 from closedloop.telemetry import current_trace_headers
+from closedloop.wakeup import Wakeup, wake_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +43,8 @@ SAVEPOINT_MARKS_KEY = "closedloop.outbox.savepoint_marks"
 class Outbox:
     def __init__(self, model: type[OutboxMixin]) -> None:
         self.model = model
-        # Relays to nudge when an event is staged (a set: tests run several apps in one process).
-        self._listeners: set[Callable[[], None]] = set()
+        # The relays of this table wake on it after each commit that wrote events (wakeup.py).
+        self.channel = f"closedloop_{model.__tablename__}"
 
     def add(self, session: AsyncSession, event: Event) -> None:
         """Stage `event` in the caller's transaction; it is written when that commits, and published
@@ -57,9 +59,9 @@ class Outbox:
             "attempts": 0,
             "last_error": None,
         }))
-        # Committing is the caller's job; waking the relay early only shortens latency.
-        for wake in self._listeners:
-            wake()
+        # Committing is the caller's job; the relays (this process's and, on PostgreSQL, every replica's)
+        # wake when it has, so an event leaves within milliseconds of its commit, not at the next poll.
+        wake_after_commit(session, self.channel)
 
     async def backlog(self, session: AsyncSession) -> int:
         return await session.scalar(
@@ -109,18 +111,19 @@ class OutboxRelay:
         self.batch_size = batch_size
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._wakeup = asyncio.Event()
+        # On PostgreSQL the wake-up also LISTENs, so a commit in another replica wakes this relay.
+        bind = sessions.kw.get("bind")
+        database_url = bind.url.render_as_string(hide_password=False) if bind is not None else None
+        self.wakeup = Wakeup(outbox.channel, database_url)
 
     def start(self) -> None:
-        self._wakeup = asyncio.Event()  # bound to the running loop
-        self.outbox._listeners.add(self._wakeup.set)
+        self.wakeup.start()
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
         """Stop the loop, then make one last attempt to publish what is pending."""
         self._stopping = True
-        self.outbox._listeners.discard(self._wakeup.set)
-        self._wakeup.set()
+        await self.wakeup.stop()
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
         if self.broker.is_connected:
@@ -132,6 +135,8 @@ class OutboxRelay:
     async def _run(self) -> None:
         backlog_measured_at = 0.0
         while not self._stopping:
+            # Cleared before the pass, not after: a commit while this pass runs must wake the next one.
+            self.wakeup.clear()
             published = 0
             if time.monotonic() - backlog_measured_at > BACKLOG_EVERY_SECONDS:
                 backlog_measured_at = time.monotonic()
@@ -145,9 +150,8 @@ class OutboxRelay:
                     log.warning("outbox relay pass failed", exc_info=True)
             if published >= self.batch_size:
                 continue  # more waiting: no pause
-            self._wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self.poll_seconds)
+            if not self._stopping:
+                await self.wakeup.wait(self.poll_seconds)  # the poll is the safety net, the wake-up the rule
 
     async def publish_pending(self) -> int:
         """Publish one batch of pending rows; returns how many were published.

@@ -8,6 +8,8 @@ from closedloop.api import SessionDep, api_router
 from closedloop.auth import needs
 from closedloop.errors import NotFound, ProblemError, problem_responses
 from closedloop.limits import Offset
+from closedloop.wakeup import wake_after_commit
+from notify.dispatcher import DELIVERIES_CHANNEL
 from notify.models import Delivery
 from notify.schemas import ChannelName, DeliveryDetail, DeliveryPage, DeliveryPublic, DeliveryStatus
 
@@ -86,5 +88,6 @@ async def replay_delivery(delivery_id: str, session: SessionDep) -> DeliveryPubl
         delivery.reason = f"replayed despite: {delivery.reason}"
     delivery.status, delivery.attempts = "pending", 0
     delivery.next_attempt_at, delivery.leased_until = datetime.now(UTC), None
+    wake_after_commit(session, DELIVERIES_CHANNEL)
     await session.commit()
     return to_public(delivery)

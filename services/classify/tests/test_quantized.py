@@ -1,0 +1,66 @@
+"""The int8 ONNX forward pass: converted from the packaged model into the cache, close to the full-precision
+vectors, and keyed by the model's files so another model never reuses a graph."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from classify.embedding import MINILM, Embedder
+from classify.main import shared_embedder
+from classify.quantized import cache_path, model_fingerprint
+from classify.settings import ClassifySettings
+
+TEXTS = [
+    "I was charged twice for the same order",
+    "My card payment was declined at the shop",
+    "How do I reset my password?",
+    "The app crashes every time I open settings",
+    "Wo ist meine Karte? Sie ist nach zwei Wochen noch nicht angekommen.",
+    "refund",
+]
+
+
+@pytest.fixture(scope="module")
+def quantized() -> Embedder:
+    settings = ClassifySettings()
+    return shared_embedder(MINILM, settings.embed_batch_size, 2, settings.languages, True, settings.model_cache_dir)
+
+
+@pytest.fixture(scope="module")
+def full_precision() -> Embedder:
+    return shared_embedder(MINILM, 16, 2, ClassifySettings().languages, False)
+
+
+def test_quantized_graph_is_used_and_cached(quantized):
+    assert quantized.quantized is not None and quantized.compiled is None
+    assert quantized.quantized.path.is_file()
+    assert quantized.quantized.path.parent.name == "models"
+    assert quantized.quantized.path.name.endswith("-int8.onnx")
+
+
+def test_vectors_stay_close_to_full_precision_and_keep_neighbours(quantized, full_precision):
+    assert full_precision.quantized is None and full_precision.compiled is not None
+    q, f = quantized.encode(TEXTS), full_precision.encode(TEXTS)
+    assert q.shape == f.shape == (len(TEXTS), full_precision.dimension)
+    assert np.allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-4)
+    cosine = (q * f).sum(axis=1)
+    assert cosine.min() > 0.95, cosine
+    # Each text's nearest other text is the same under both models.
+    def nearest(v: np.ndarray) -> list[int]:
+        similarity = v @ v.T
+        np.fill_diagonal(similarity, -1)
+        return similarity.argmax(axis=1).tolist()
+
+    assert nearest(q) == nearest(f)
+
+
+def test_cache_is_keyed_by_the_model_files(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    (model / "weights.bin").write_bytes(b"x" * 10)
+    before = model_fingerprint(str(model))
+    assert cache_path("var/models", str(model), str(model)).name == f"model-{before}-int8.onnx"
+    (model / "weights.bin").write_bytes(b"x" * 11)
+    assert model_fingerprint(str(model)) != before, "other weights, other graph"
