@@ -64,15 +64,22 @@
       if (words[event.type]) announce(words[event.type] + ": " + (event.title || event.message || ""));
     };
   }
-  document.body.addEventListener("htmx:afterSwap", tick);
+  document.body.addEventListener("htmx:afterSwap", function () {
+    tick();
+    if (selectedId === null) return;
+    const again = rows().findIndex(function (r) { return r.dataset.ticketId === selectedId; });
+    if (again >= 0) select(again);
+  });
 
   // --- Keyboard shortcuts ---
   function rows() { return Array.from(document.querySelectorAll("[data-ticket-row]")); }
   let selected = -1;
+  let selectedId = null;  // kept across live refreshes of the list, which replace its rows
   function select(index) {
     const all = rows();
     if (!all.length) return;
     selected = Math.max(0, Math.min(all.length - 1, index));
+    selectedId = all[selected].dataset.ticketId;
     all.forEach(function (r, i) { r.classList.toggle("selected", i === selected); r.removeAttribute("aria-selected"); });
     all[selected].setAttribute("aria-selected", "true");
     const link = all[selected].querySelector("a.ticket-link");
