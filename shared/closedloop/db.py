@@ -80,14 +80,17 @@ def create_engine(url: str) -> AsyncEngine:
         return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
     database = make_url(url).database
-    if database and database != ":memory:":
+    in_memory = not database or database == ":memory:"
+    if not in_memory:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     # One connection for the writers of this process. SQLite lets one writer at a time in anyway; with a
     # connection each, the others wait in SQLite's busy handler, which sleeps 1, 2, 5 ... 100 ms between
     # tries: under load most of a write's latency was that sleep, with the CPU idle (notify delivered
     # ~10 webhooks/s). Queued for the pool, a writer starts the moment the previous one commits.
     # Readers have their own pool (`read_engine`). Other processes on the same file still meet the busy handler.
-    engine = create_async_engine(url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60)
+    # An in-memory database lives in one connection (SQLAlchemy's StaticPool), which takes no pool sizes.
+    pool = {} if in_memory else {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
+    engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
     _prepare_sqlite(engine)
     return engine
 
@@ -115,7 +118,8 @@ _read_engines: "weakref.WeakKeyDictionary[Engine, AsyncEngine]" = weakref.WeakKe
 def read_engine(engine: AsyncEngine) -> AsyncEngine:
     """The engine for read-only sessions: on SQLite a pool of its own (the writers have one connection),
     deferred transactions; on PostgreSQL the same pool. Dispose it with the engine."""
-    if engine.dialect.name != "sqlite":
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        # PostgreSQL, or an in-memory SQLite database that only its one connection can see.
         return engine.execution_options(**{READ_ONLY_OPTION: True})
     reader = _read_engines.get(engine.sync_engine)
     if reader is None:
