@@ -165,11 +165,11 @@ def main() -> int:
         print(f"  demo SMTP server:      127.0.0.1:{port('smtp')} (e-mails are printed here)\n")
         print(f"  Development API key: {api_key}   (an admin key, accepted in development mode only)\n")
         print("Try it:")
-        print(f"  curl -s -X POST {processes[0].url}/v1/feedback -H 'X-API-Key: {api_key}' "
+        print(f"  curl -s -X POST {urls['ingest']}/v1/feedback -H 'X-API-Key: {api_key}' "
               "-H 'Content-Type: application/json' \\\n"
               "    -d '{\"channel\":\"app\",\"text\":\"My card was charged twice and support does not answer\","
               "\"customer\":{\"id\":\"cust-1\",\"tier\":\"vip\"}}'")
-        print(f"  curl -s {processes[0].url}/v1/feedback/<id> -H 'X-API-Key: {api_key}'\n")
+        print(f"  curl -s {urls['ingest']}/v1/feedback/<id> -H 'X-API-Key: {api_key}'\n")
         print("Press Ctrl-C to stop.", flush=True)
         while True:
             for process in processes:
