@@ -234,15 +234,6 @@ class ClassificationEngine:
         self.sentiment = SentimentClassifier(embedder)
         self.duplicates = duplicates
 
-    # The attributes the first version exposed, kept for callers that read them.
-    @property
-    def taxonomy(self) -> Taxonomy:
-        return self.active.taxonomy
-
-    @property
-    def model_version(self) -> str:
-        return self.active.model_version
-
     def build_active(self, taxonomy: Taxonomy, trained: EnsembleModel | None = None,
                      trained_id: str | None = None, trained_version: int | None = None,
                      reuse_zero_shot: bool = True) -> ActiveModel:

@@ -34,8 +34,7 @@ import numpy as np
 from tqdm import tqdm
 
 from classify.training import stratified_split
-
-DEV_API_KEY = "dev-key-change-me"
+from closedloop.config import DEV_API_KEY
 
 
 def read_csv(path: Path) -> tuple[list[str], list[str]]:

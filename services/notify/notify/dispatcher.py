@@ -30,7 +30,7 @@ from notify.settings import NotifySettings
 DELIVERIES_CHANNEL = "closedloop_notify_deliveries"
 _STOP = object()  # tells the recorder the dispatcher stopped
 
-__all__ = ["DELIVERIES_CHANNEL", "LEASE", "Dispatcher", "SendResult", "WebhookDispatcher", "record_attempt"]
+__all__ = ["DELIVERIES_CHANNEL", "LEASE", "Dispatcher", "SendResult", "record_attempt"]
 
 log = logging.getLogger(__name__)
 
@@ -257,10 +257,6 @@ class Dispatcher:
                    Delivery.reason.like("circuit open%"), *same_target)
             .values(next_attempt_at=now)
             .execution_options(synchronize_session=False))
-
-
-# The name the dispatcher had when it sent webhooks only.
-WebhookDispatcher = Dispatcher
 
 
 def about(delivery: Delivery) -> dict[str, object]:

@@ -81,14 +81,13 @@ async def route_message(session: AsyncSession, table: RoutingTable, message: Mes
 
 def message_of(event: FeedbackClassifiedV1) -> Message:
     result = event.classification
-    # Fields classify may add later; absent ones read as "not known".
-    language = getattr(result, "language", None) or getattr(event, "language", None)
+    language = result.language
     if language in ("und", ""):  # classify could not tell
         language = None
     return Message(category=result.category, sentiment=result.sentiment, sentiment_score=result.sentiment_score,
                    customer_tier=event.customer.tier, channel=event.channel, language=language,
-                   severity=getattr(result, "severity", None), text=event.text, subject=event.subject,
-                   needs_triage=bool(getattr(result, "needs_triage", False)))
+                   severity=result.severity, text=event.text, subject=event.subject,
+                   needs_triage=result.needs_triage)
 
 
 async def ticket_of_feedback(session: AsyncSession, feedback_id: str) -> Ticket | None:
@@ -107,7 +106,7 @@ async def _duplicate_target(session: AsyncSession, event: FeedbackClassifiedV1, 
                             options: TicketOptions) -> tuple[Ticket | None, str, Ticket | None]:
     """(ticket to attach to, why, ticket to link a new one to)."""
     related = None
-    duplicate_of = getattr(event, "duplicate_of", None) or getattr(event.classification, "duplicate_of", None)
+    duplicate_of = event.duplicate_of
     if duplicate_of:
         ticket = await ticket_of_feedback(session, str(duplicate_of))
         if ticket is not None and ticket.status in ACTIVE_STATUSES:
@@ -157,7 +156,7 @@ async def open_ticket(session: AsyncSession, event: FeedbackClassifiedV1, table:
         created_at=now, updated_at=now, language=message.language, severity=decision.score.severity,
         tags=decision.tags, priority_score=decision.score.score,
         rule_id=decision.rule.id if decision.rule else None, sla_breached=False,
-        thread_id=getattr(event, "thread_id", None), source_message_id=_source_message_id(event),
+        thread_id=event.thread_id, source_message_id=_source_message_id(event),
         emotions=list(result.emotions or []),
     )
     rule = await autoreply.decide(session, ticket, result.sentiment, now)
@@ -203,7 +202,7 @@ async def _thank_without_ticket(session: AsyncSession, ticket: Ticket, now: date
 
 def _source_message_id(event: FeedbackClassifiedV1) -> str | None:
     """The customer's own e-mail Message-ID: our first answer is threaded to it."""
-    source = getattr(event, "source_id", None)
+    source = event.source_id
     return source if event.channel == "email" and source and source.startswith("<") else None
 
 
