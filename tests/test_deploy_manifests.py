@@ -8,8 +8,9 @@
   in the check-jsonschema package).
 - Every environment variable the manifests and compose set on a service is a field of that service's
   settings class, and its value parses; every probe path is a route of the service's app.
-- The Dockerfiles are parsed with BuildKit's own parser (the `dockerfile` package) and checked for the
-  properties the images must have. No image is built here: there is no container engine in CI.
+- The one Dockerfile is parsed with BuildKit's own parser (the `dockerfile` package) and, for each service,
+  the stages its image is built from (its build argument and target, as compose names them) are checked
+  for the properties the images must have. No image is built here: there is no container engine in CI.
 """
 
 import json
@@ -597,7 +598,7 @@ def interpolate(value: str, variables: dict[str, str]) -> str:
 
 def compose_services_of(service: str) -> dict[str, dict[str, Any]]:
     return {name: spec for name, spec in compose()["services"].items()
-            if spec.get("build", {}).get("dockerfile") == f"services/{service}/Dockerfile"}
+            if spec.get("build", {}).get("args", {}).get("SERVICE") == service}
 
 
 def test_compose_validates_against_the_compose_specification() -> None:
@@ -626,7 +627,8 @@ def test_compose_environment_matches_settings(service: str, monkeypatch: pytest.
         assert not unknown, f"compose {name}: not read by {SETTINGS[service].__name__}: {sorted(unknown)}"
         check_settings_parse(service, env, monkeypatch)
         assert env[f"{prefix}DATABASE_URL"].endswith(f"@postgres:5432/{service}")
-        assert f"services/{service}/Dockerfile" == spec["build"]["dockerfile"] and spec["build"]["context"] == "."
+        assert spec["build"] == {"context": ".", "dockerfile": "Dockerfile", "target": image_target(service),
+                                 "args": {"SERVICE": service}}
 
     app, migrate = entries[service], entries[f"{service}-migrate"]
     assert migrate["command"] == ["alembic", "-c", "alembic.ini", "upgrade", "head"]
@@ -692,8 +694,44 @@ def test_grafana_dashboard() -> None:
 
 # ---------------------------------------------------------------------------------------------- images
 
+def image_target(service: str) -> str:
+    """The Dockerfile's final stage for a service: classify's carries torch and the models."""
+    return "classify" if service == "classify" else "service"
+
+
 def instructions(service: str) -> list[Any]:
-    return list(dockerfile.parse_file(str(REPO / "services" / service / "Dockerfile")))
+    """What builds `service`'s image: the global ARGs and the stages its target needs (its base stages and
+    those it copies from), in file order, with the SERVICE build argument substituted."""
+    prelude: list[Any] = []
+    stages: dict[str, list[Any]] = {}
+    for command in dockerfile.parse_file(str(REPO / "Dockerfile")):
+        if command.cmd == "FROM":
+            assert len(command.value) == 3 and command.value[1].upper() == "AS", "every stage is named"
+            stages[command.value[2]] = [command]
+        elif stages:
+            stages[next(reversed(stages))].append(command)
+        else:
+            prelude.append(command)
+    assert next(reversed(stages)) == "service", "a build without --target is a plain service's image"
+    needed: set[str] = set()
+
+    def need(stage: str) -> None:
+        needed.add(stage)
+        commands = stages[stage]
+        sources = [commands[0].value[0]] + [flag.split("=", 1)[1] for c in commands if c.cmd == "COPY"
+                                            for flag in c.flags if flag.startswith("--from=")]
+        for source in sources:
+            if source in stages and source not in needed:
+                need(source)
+
+    need(image_target(service))
+    selected = prelude + [c for name, commands in stages.items() if name in needed for c in commands]
+    return [c._replace(value=tuple(v.replace("${SERVICE}", service) for v in c.value)) for c in selected]
+
+
+def environment(commands: list[Any]) -> dict[str, str]:
+    return {key: value for c in commands if c.cmd == "ENV"
+            for key, value in zip(c.value[::2], c.value[1::2], strict=True)}
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -716,7 +754,9 @@ def test_dockerfile(service: str) -> None:
 
     cmd = next(c for c in final if c.cmd == "CMD")
     assert cmd.json, "exec form: uvicorn is PID 1 and receives SIGTERM"
-    assert list(cmd.value[:3]) == ["uvicorn", "--factory", f"{service}.main:create_app"]
+    # uvicorn's APP argument comes from UVICORN_APP (an exec-form CMD expands no build argument).
+    assert list(cmd.value[:2]) == ["uvicorn", "--factory"] and not any(":create_app" in v for v in cmd.value)
+    assert environment(final)["UVICORN_APP"] == f"{service}.main:create_app"
     assert "8000" in cmd.value
 
     runs = [" ".join(c.value) for c in commands if c.cmd == "RUN"]
