@@ -11,7 +11,7 @@ PACKAGES := -e shared -e services/identity -e services/ingest -e services/classi
             -e services/notify -e services/console -e services/insights
 PROJECT_FILES := constraints.txt requirements-dev.txt shared/pyproject.toml $(wildcard services/*/pyproject.toml)
 
-.PHONY: install run test test-fast bench evaluate lint format openapi clean help
+.PHONY: install run test test-fast bench evaluate lint typecheck format openapi clean help
 
 help:
 	@echo "make run      install (once) and run the whole system locally"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench    run the benchmarks"
 	@echo "make evaluate classification accuracy on Banking77 (BANKING77=path/to/train.csv)"
 	@echo "make lint     ruff"
+	@echo "make typecheck mypy (strict on shared/closedloop; the files are in pyproject.toml)"
 	@echo "make openapi  export each service's OpenAPI spec to docs/openapi/"
 
 install: $(STAMP)
@@ -54,6 +55,9 @@ evaluate: install
 
 lint: install
 	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .

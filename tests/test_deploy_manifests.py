@@ -560,7 +560,8 @@ def test_images(overlay: str) -> None:
               for c in all_containers(pod_spec(o))}
     for image in images:
         assert re.search(r":[\w.-]+$", image.rsplit("/", 1)[-1]) and not image.endswith(":latest"), image
-    ours = {i for i in images if re.search(r"closedloop/(identity|ingest|classify|ticketing|notify|console|insights):", i)}
+    ours = {i for i in images
+            if re.search(r"closedloop/(identity|ingest|classify|ticketing|notify|console|insights):", i)}
     assert len({i.split(":")[0].rsplit("/", 1)[-1] for i in ours}) == len(SERVICES)
     if overlay == "prod":
         assert all(i.startswith("registry.example.com/") and not i.endswith(":dev") for i in ours)

@@ -30,7 +30,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 def get_runtime(request: Request) -> ServiceRuntime:
-    return request.app.state.runtime
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
@@ -69,7 +70,7 @@ def route_permissions(app: FastAPI) -> dict[tuple[str, str], str | None]:
             continue
         permission = declared_permission(route)
         for method in getattr(route, "methods", None) or ():
-            found[(method.lower(), route.path_format)] = permission
+            found[(method.lower(), getattr(route, "path_format", ""))] = permission
     return found
 
 

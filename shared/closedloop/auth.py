@@ -115,7 +115,7 @@ def _credential(request: Request) -> str | None:
 
 async def current_principal(request: Request) -> Principal:
     """The authenticated caller, or 401. Worked out once per request whatever asks for it."""
-    cached = getattr(request.state, "principal", None)
+    cached: Principal | None = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
     credential = _credential(request)
@@ -124,7 +124,7 @@ async def current_principal(request: Request) -> Principal:
                            "'Authorization: Bearer <token>'.", slug="missing-credentials",
                            headers=_UNAUTHORIZED_HEADERS)
     authenticator = request.app.state.authenticator
-    principal = authenticator.authenticate(credential)
+    principal: Principal | None = authenticator.authenticate(credential)
     if principal is None:
         raise ProblemError(401, "Unauthorized", "The API key or token is not valid (unknown, revoked or expired).",
                            slug="invalid-credentials", headers=_UNAUTHORIZED_HEADERS)
@@ -209,7 +209,7 @@ def declared_permission(route: object) -> str | None:
     stack = [dependant] if dependant is not None else []
     while stack:
         current = stack.pop()
-        permission = getattr(current.call, "required_permission", None)
+        permission: str | None = getattr(current.call, "required_permission", None)
         if permission:
             return permission
         stack.extend(current.dependencies)

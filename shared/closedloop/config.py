@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 DEV_API_KEY = "dev-key-change-me"
 
 
-def _default_environment() -> str:
+def _default_environment() -> Literal["development", "production"]:
     # One variable for every service of a local run or a test run (`make run`, the test fixtures set it);
     # `<PREFIX>ENVIRONMENT` still wins for one service. Anything else is production.
     return "development" if os.environ.get("CLOSEDLOOP_ENVIRONMENT") == "development" else "production"

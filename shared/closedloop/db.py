@@ -81,7 +81,7 @@ def create_engine(url: str) -> AsyncEngine:
 
     database = make_url(url).database
     in_memory = not database or database == ":memory:"
-    if not in_memory:
+    if database and not in_memory:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     # One connection for the writers of this process. SQLite lets one writer at a time in anyway; with a
     # connection each, the others wait in SQLite's busy handler, which sleeps 1, 2, 5 ... 100 ms between

@@ -10,9 +10,10 @@ carry the texts. See docs/adr/0004-data-rights.md.
 """
 
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import delete, or_
+from sqlalchemy import CursorResult, delete, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.events import CustomerErasureCompletedV1, CustomerErasureRequestedV1
@@ -47,8 +48,8 @@ async def erase_published_outbox(session: AsyncSession, model: type[OutboxMixin]
         needles.append(f'"{event.customer_email}"')
     removed = 0
     for group in chunks(needles, 100):
-        result = await session.execute(delete(model).where(
-            model.published_at.is_not(None), or_(*(model.payload.contains(n, autoescape=True) for n in group))))
+        result = cast(CursorResult[Any], await session.execute(delete(model).where(
+            model.published_at.is_not(None), or_(*(model.payload.contains(n, autoescape=True) for n in group)))))
         removed += result.rowcount or 0
     return removed
 

@@ -1,6 +1,7 @@
 """Request guards shared by every JSON API."""
 
 import json
+from typing import Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -78,7 +79,7 @@ class BodySizeLimit:
                 receive = _replay(messages, receive)
         await self.app(scope, receive, send)
 
-    async def _too_large(self, scope, receive, send):  # type: ignore[no-untyped-def]
+    async def _too_large(self, scope: Any, receive: Any, send: Any) -> None:
         from starlette.requests import Request as StarletteRequest
 
         from closedloop.errors import problem_response
@@ -88,11 +89,11 @@ class BodySizeLimit:
         await response(scope, receive, send)
 
 
-def _replay(messages, receive):  # type: ignore[no-untyped-def]
+def _replay(messages: list[Any], receive: Any) -> Any:
     """A `receive` that hands out the already-read messages first, then asks the server again."""
     pending = list(messages)
 
-    async def replayed():  # type: ignore[no-untyped-def]
+    async def replayed() -> Any:
         return pending.pop(0) if pending else await receive()
 
     return replayed

@@ -75,7 +75,7 @@ class OutboundPolicy:
         loop = asyncio.get_running_loop()
         infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM),
                                        RESOLVE_TIMEOUT_SECONDS)
-        return [ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+        return [ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
     async def check_registration(self, url: str) -> None:
         """At registration: refuse a forbidden address; a name that does not resolve (yet) is accepted

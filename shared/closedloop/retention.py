@@ -14,8 +14,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from closedloop.messaging.tables import InboxMixin, OutboxMixin
@@ -35,7 +36,8 @@ class RetentionRule:
 def published_outbox_rule(model: type[OutboxMixin], days: float) -> RetentionRule:
     async def apply(session: AsyncSession, cutoff: datetime) -> int:
         ids = select(model.id).where(model.published_at.is_not(None), model.published_at < cutoff).limit(BATCH)
-        return (await session.execute(delete(model).where(model.id.in_(ids)))).rowcount or 0
+        result = cast(CursorResult[Any], await session.execute(delete(model).where(model.id.in_(ids))))
+        return result.rowcount or 0
 
     return RetentionRule("outbox (published)", days, apply)
 
@@ -46,8 +48,9 @@ def inbox_rule(model: type[InboxMixin], days: float) -> RetentionRule:
                                       .where(model.processed_at < cutoff).limit(BATCH))).all()
         removed = 0
         for consumer, event_id in keys:
-            removed += (await session.execute(delete(model).where(model.consumer == consumer,
-                                                                  model.event_id == event_id))).rowcount or 0
+            result = cast(CursorResult[Any], await session.execute(
+                delete(model).where(model.consumer == consumer, model.event_id == event_id)))
+            removed += result.rowcount or 0
         return removed
 
     return RetentionRule("inbox", days, apply)

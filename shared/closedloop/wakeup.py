@@ -119,7 +119,7 @@ class Wakeup:
         return True
 
     async def _listen(self) -> None:
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]  # no stubs published for it
 
         while True:
             connection = None

@@ -21,7 +21,8 @@ def nats_server_binary() -> str:
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def port_is_open(port: int, host: str = "127.0.0.1") -> bool:

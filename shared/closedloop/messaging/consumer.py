@@ -19,6 +19,7 @@ from typing import Any
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.client import JetStreamContext
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -27,7 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from closedloop.events import Event
 from closedloop.messaging.broker import Broker, BrokerUnavailable
 from closedloop.messaging.deadletters import dead_letter
-from closedloop.messaging.tables import InboxMixin
 from closedloop.metrics import (
     BATCH_SIZE,
     CONSUMED,
@@ -98,7 +98,7 @@ class _Staged:
 
 class ConsumerRunner:
     def __init__(self, service: str, subscription: Subscription, broker: Broker,
-                 sessions: async_sessionmaker[AsyncSession], inbox_model: type[InboxMixin],
+                 sessions: async_sessionmaker[AsyncSession], inbox_model: type[Any],  # a mapped InboxMixin
                  options: ConsumerOptions, read_sessions: async_sessionmaker[AsyncSession] | None = None) -> None:
         self.service = service
         self.sub = subscription
@@ -121,7 +121,7 @@ class ConsumerRunner:
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
 
-    async def _subscribe(self):  # type: ignore[no-untyped-def]
+    async def _subscribe(self) -> JetStreamContext.PullSubscription:
         filter_subject = self.sub.filter_subject or next(iter(self.sub.subjects))
         config = ConsumerConfig(
             durable_name=self.sub.durable,
@@ -158,7 +158,7 @@ class ConsumerRunner:
                     lag_measured_at = time.monotonic()
                     with contextlib.suppress(Exception):
                         info = await pull.consumer_info()
-                        CONSUMER_LAG.labels(self.service, self.sub.durable).set(info.num_pending)
+                        CONSUMER_LAG.labels(self.service, self.sub.durable).set(info.num_pending or 0)
                 try:
                     if pull is None:
                         await self.broker.wait_connected()
@@ -201,7 +201,7 @@ class ConsumerRunner:
         A single `fetch(batch_size)` returns only when the batch is full or its timeout ends: at 50 items/s
         and batches of 128 every message waited up to a second for company. Here a message is handled as
         soon as it arrives, and under load the batches still fill, from what queued up meanwhile."""
-        msgs = await pull.fetch(1, timeout=self.options.fetch_timeout)
+        msgs: list[Msg] = await pull.fetch(1, timeout=self.options.fetch_timeout)
         if self.batch_size > 1:
             with contextlib.suppress(nats.errors.TimeoutError, TimeoutError):
                 msgs += await pull.fetch(self.batch_size - 1, timeout=GRAB_SECONDS)

@@ -86,7 +86,7 @@ async def list_dead_letters(broker: Broker, service: str, limit: int = 100,
         except NotFoundError:
             break
         found.append(_decode(raw))
-        seq = raw.seq + 1
+        seq = (raw.seq or seq) + 1
     return found
 
 

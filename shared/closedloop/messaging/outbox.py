@@ -18,6 +18,7 @@ import contextlib
 import logging
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -75,21 +76,21 @@ def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
         session.info.setdefault(SAVEPOINT_MARKS_KEY, {})[transaction] = len(session.info.get(STAGED_KEY, []))
 
 
-def _take_staged(session: Session, transaction: SessionTransaction | None) -> list[tuple[type, dict]]:
+def _take_staged(session: Session, transaction: SessionTransaction | None) -> list[tuple[type, dict[str, Any]]]:
     """The rows staged within `transaction` (a savepoint; None: the whole transaction), removed."""
     marks = session.info.get(SAVEPOINT_MARKS_KEY, {})
     start = marks.pop(transaction, 0) if transaction is not None else 0
     if transaction is None:
         marks.clear()
     staged = session.info.get(STAGED_KEY, [])
-    taken = staged[start:]
+    taken: list[tuple[type, dict[str, Any]]] = staged[start:]
     del staged[start:]
     return taken
 
 
 @event.listens_for(Session, "before_commit")  # also when a savepoint is released: its rows go in with it
 def _write_staged_events(session: Session) -> None:
-    by_model: dict[type, list[dict]] = {}
+    by_model: dict[type, list[dict[str, Any]]] = {}
     for model, row in _take_staged(session, session.get_nested_transaction()):
         by_model.setdefault(model, []).append(row)
     for model, rows in by_model.items():
