@@ -2,7 +2,7 @@
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
@@ -36,6 +36,19 @@ def get_runtime(request: Request) -> ServiceRuntime:
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
+
+
+Row = TypeVar("Row")
+
+
+async def get_or_404(session: AsyncSession, model: type[Row], identifier: object, what: str,
+                     **options: Any) -> Row:
+    """The row with this primary key, or a 404 problem naming `what` ("Ticket", "API key", ...).
+    `options` go to `session.get` (e.g. `with_for_update=True`)."""
+    row = await session.get(model, identifier, **options)
+    if row is None:
+        raise NotFound(what, identifier)
+    return row
 
 
 def api_router(tag: str, *extra_statuses: int, dependencies: list[Any] | None = None) -> APIRouter:

@@ -48,6 +48,22 @@ class NotFound(ProblemError):
         super().__init__(404, f"{what} not found", f"No {what.lower()} with id {identifier}.", slug="not-found")
 
 
+def field_problem(field: str, message: str, *, detail: str | None = None, title: str = "Request validation failed",
+                  slug: str = "validation-error") -> ProblemError:
+    """A 422 naming the one field that is wrong (`body.teams`, `query.since`, ...), in the shape FastAPI's own
+    validation errors have: `detail` is "field: message" unless given."""
+    return ProblemError(422, title, f"{field}: {message}" if detail is None else detail, slug=slug,
+                        errors=[FieldError(field=field, message=message)])
+
+
+def conflict(detail: str, *, slug: str, title: str = "Conflict", field: str | None = None,
+             message: str | None = None) -> ProblemError:
+    """A 409: the request is well-formed but the resource's current state refuses it (`slug` names which
+    state); `field` and `message`, when given, name the part of the request that collides."""
+    errors = [FieldError(field=field, message=message or detail)] if field is not None else None
+    return ProblemError(409, title, detail, slug=slug, errors=errors)
+
+
 def problem_response(request: Request, status: int, title: str, detail: str | None = None,
                      slug: str | None = None, errors: list[FieldError] | None = None,
                      headers: dict[str, str] | None = None) -> JSONResponse:

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Header, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from closedloop.errors import FieldError, ProblemError
+from closedloop.errors import FieldError, ProblemError, field_problem
 from ingest.schemas import LANGUAGE_TAG, CustomerIn, FeedbackCreate
 
 SIGNATURE_HEADER = "Closedloop-Signature"
@@ -195,13 +195,9 @@ def parse_email(raw: bytes) -> ParsedEmail:
 
 def email_record(parsed: ParsedEmail, customer_id: str, tier: str | None) -> FeedbackCreate:
     if not parsed.sender or "@" not in parsed.sender:
-        raise ProblemError(422, "Request validation failed", "body.headers.From: no sender address",
-                           slug="validation-error",
-                           errors=[FieldError(field="body.headers.From", message="no sender address")])
+        raise field_problem("body.headers.From", "no sender address")
     if not parsed.text.strip():
-        raise ProblemError(422, "Request validation failed", "body.text: the message has no text or HTML part",
-                           slug="validation-error",
-                           errors=[FieldError(field="body.text", message="the message has no text or HTML part")])
+        raise field_problem("body.text", "the message has no text or HTML part")
     return to_record({
         "channel": "email", "text": parsed.text, "subject": parsed.subject,
         "customer": {"id": customer_id, "email": parsed.sender, "name": parsed.sender_name, "tier": tier},

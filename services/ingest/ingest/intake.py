@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from closedloop.errors import FieldError, ProblemError
+from closedloop.errors import ProblemError, conflict, field_problem
 from closedloop.events import CustomerRef, FeedbackCsatAnsweredV1, FeedbackReceivedV1, FeedbackReplyReceivedV1
 from ingest import replies
 from ingest.cleaning import mask_pii
@@ -48,9 +48,8 @@ async def lock_customer(session: AsyncSession, customer_id: str) -> None:
 
 
 def _too_long(max_text_chars: int) -> ProblemError:
-    return ProblemError(422, "Request validation failed", f"body.text: longer than {max_text_chars} characters",
-                        slug="validation-error",
-                        errors=[FieldError(field="body.text", message=f"at most {max_text_chars} characters")])
+    return field_problem("body.text", f"at most {max_text_chars} characters",
+                         detail=f"body.text: longer than {max_text_chars} characters")
 
 
 async def accept_feedback(session: AsyncSession, body: FeedbackCreate, *, idempotency_key: str | None,
@@ -175,11 +174,9 @@ async def _earlier_submission(session: AsyncSession, body: FeedbackCreate, idemp
         record = await session.get(IdempotencyKey, idempotency_key)
         if record is not None:
             if record.request_hash != request_hash:
-                raise ProblemError(409, "Idempotency-Key reused",
-                                   "This Idempotency-Key was used with a different request body.",
-                                   slug="idempotency-key-reused",
-                                   errors=[FieldError(field="header.Idempotency-Key",
-                                                      message="already used with another body")])
+                raise conflict("This Idempotency-Key was used with a different request body.",
+                               slug="idempotency-key-reused", title="Idempotency-Key reused",
+                               field="header.Idempotency-Key", message="already used with another body")
             feedback = await session.get(Feedback, record.feedback_id)
             if feedback is not None:
                 return Accepted(feedback, duplicate=True, reason="idempotency_key")

@@ -14,7 +14,7 @@ from typing import Literal
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from closedloop.errors import FieldError, ProblemError
+from closedloop.errors import field_problem
 from insights.dimensions import DIMENSIONS, HOURLY_METRICS, TOTAL, day_of, hour_of, month_of, week_of
 from insights.models import Aggregate
 
@@ -72,21 +72,16 @@ class Point:
     denominator: float | None
 
 
-def _invalid(field: str, message: str) -> ProblemError:
-    return ProblemError(422, "Request validation failed", f"{field}: {message}", slug="validation-error",
-                        errors=[FieldError(field=field, message=message)])
-
-
 def parse_filters(raw: list[str]) -> dict[str, str]:
     filters: dict[str, str] = {}
     for item in raw:
         name, sep, value = item.partition(":")
         if not sep or not value:
-            raise _invalid("query.filter", f"{item!r}: write dimension:value, e.g. channel:email")
+            raise field_problem("query.filter", f"{item!r}: write dimension:value, e.g. channel:email")
         if name not in DIMENSIONS:
-            raise _invalid("query.filter", f"unknown dimension {name!r}; one of {', '.join(DIMENSIONS)}")
+            raise field_problem("query.filter", f"unknown dimension {name!r}; one of {', '.join(DIMENSIONS)}")
         if name in filters:
-            raise _invalid("query.filter", f"dimension {name!r} filtered twice")
+            raise field_problem("query.filter", f"dimension {name!r} filtered twice")
         filters[name] = value
     return filters
 
@@ -94,10 +89,10 @@ def parse_filters(raw: list[str]) -> dict[str, str]:
 def choose_dimensions(group_by: str | None, filters: dict[str, str], interval: str) -> tuple[str, str]:
     names = sorted(set(filters) | ({group_by} if group_by else set()))
     if len(names) > 2:
-        raise _invalid("query.filter", "at most two dimensions in all (one filter and one grouping, or two "
-                                       "filters): only those combinations are pre-aggregated")
+        raise field_problem("query.filter", "at most two dimensions in all (one filter and one grouping, or two "
+                                            "filters): only those combinations are pre-aggregated")
     if interval == "hour" and len(names) > 1:
-        raise _invalid("query.interval", "hourly series exist per single dimension; use day or longer")
+        raise field_problem("query.interval", "hourly series exist per single dimension; use day or longer")
     if not names:
         return TOTAL, ""
     return (names[0], "") if len(names) == 1 else (names[0], names[1])
@@ -121,7 +116,7 @@ async def default_range(session: AsyncSession, start: datetime | None, end: date
     if start is None:
         start = day_of(end - timedelta(days=days))
     if start >= end:
-        raise _invalid("query.start", "start must be before end")
+        raise field_problem("query.start", "start must be before end")
     return start, end
 
 
@@ -149,14 +144,14 @@ async def series(session: AsyncSession, metrics: list[str], interval: Interval, 
     filters = filters or {}
     for name in metrics:
         if name not in METRICS:
-            raise _invalid("query.metric", f"unknown metric {name!r}; one of {', '.join(METRICS)}")
+            raise field_problem("query.metric", f"unknown metric {name!r}; one of {', '.join(METRICS)}")
     if group_by is not None and group_by not in DIMENSIONS:
-        raise _invalid("query.group_by", f"unknown dimension {group_by!r}; one of {', '.join(DIMENSIONS)}")
+        raise field_problem("query.group_by", f"unknown dimension {group_by!r}; one of {', '.join(DIMENSIONS)}")
     d1, d2 = choose_dimensions(group_by, filters, interval)
     grain = "h" if interval == "hour" else "d"
     if grain == "h" and any(not METRICS[name].raw <= HOURLY_METRICS for name in metrics):
-        raise _invalid("query.interval", "hourly series exist for volume, negative_volume and negative_share; "
-                                         "use day or longer for the others")
+        raise field_problem("query.interval", "hourly series exist for volume, negative_volume and negative_share; "
+                                              "use day or longer for the others")
     raw = set().union(*(METRICS[name].raw for name in metrics))
     rows = await read_sums(session, raw, grain, d1, d2, PERIOD[interval](start) if interval != "hour" else start,
                            end, v1=filters.get(d1) if d1 != TOTAL else None, v2=filters.get(d2) if d2 else None)
@@ -185,7 +180,7 @@ async def dimension_values(session: AsyncSession, dimension: str, start: datetim
                            metric: str = "items", limit: int = 100) -> list[tuple[str, float]]:
     """The values a dimension took, largest first (for pickers and top-N lists)."""
     if dimension not in DIMENSIONS:
-        raise _invalid("path.dimension", f"unknown dimension {dimension!r}; one of {', '.join(DIMENSIONS)}")
+        raise field_problem("path.dimension", f"unknown dimension {dimension!r}; one of {', '.join(DIMENSIONS)}")
     table = Aggregate.__table__
     total = func.sum(table.c[metric])
     result = await session.execute(

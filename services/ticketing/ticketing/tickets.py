@@ -13,7 +13,7 @@ from uuid import uuid4
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from closedloop.errors import FieldError, ProblemError
+from closedloop.errors import ProblemError, conflict, field_problem
 from closedloop.events import (
     FeedbackClassifiedV1,
     TicketCreatedV1,
@@ -221,8 +221,7 @@ async def attach_feedback(session: AsyncSession, ticket: Ticket, event: Feedback
 
 
 def _conflict(detail: str, field: str) -> ProblemError:
-    return ProblemError(409, "Conflict", detail, slug="invalid-transition",
-                        errors=[FieldError(field=field, message=detail)])
+    return conflict(detail, slug="invalid-transition", field=field)
 
 
 async def change_status(session: AsyncSession, ticket: Ticket, status: str, actor: str, now: datetime,
@@ -397,9 +396,7 @@ async def merge_tickets(session: AsyncSession, source: Ticket, target: Ticket, a
 
 async def link_tickets(session: AsyncSession, ticket: Ticket, other: Ticket, actor: str, now: datetime) -> bool:
     if ticket.id == other.id:
-        raise ProblemError(422, "Request validation failed", "a ticket cannot be linked to itself",
-                           slug="validation-error",
-                           errors=[FieldError(field="body.ticket_id", message="same ticket")])
+        raise field_problem("body.ticket_id", "same ticket", detail="a ticket cannot be linked to itself")
     if await session.get(TicketLink, (ticket.id, other.id)) is not None:
         return False
     session.add_all([TicketLink(ticket_id=ticket.id, related_id=other.id, created_at=now),

@@ -14,9 +14,9 @@ from classify.schemas import (
     ClassifyResult,
     Neighbour,
 )
-from closedloop.api import SessionDep, api_router
+from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
-from closedloop.errors import NotFound, problem_responses
+from closedloop.errors import problem_responses
 from closedloop.events import Severity
 
 router = api_router("classifications", 400, 413)
@@ -26,9 +26,7 @@ PREVIEW_CHUNK = 128
 @router.get("/classifications/{feedback_id}", dependencies=needs("feedback:read"), response_model=ClassificationPublic,
             responses=problem_responses(404), summary="The classification of one feedback item")
 async def get_classification(feedback_id: str, session: SessionDep) -> ClassificationPublic:
-    record = await session.get(ClassificationRecord, feedback_id)
-    if record is None:
-        raise NotFound("Classification", feedback_id)
+    record = await get_or_404(session, ClassificationRecord, feedback_id, "Classification")
     return ClassificationPublic.model_validate(record, from_attributes=True)
 
 

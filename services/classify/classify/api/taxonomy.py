@@ -11,9 +11,9 @@ from classify.schemas import (
     TaxonomyVersionSummary,
 )
 from classify.taxonomy import Taxonomy, TaxonomyError
-from closedloop.api import SessionDep, api_router
+from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
-from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
+from closedloop.errors import NotFound, field_problem, problem_responses
 
 router = api_router("taxonomy", 400, 413)
 
@@ -52,8 +52,7 @@ async def put_taxonomy(body: TaxonomyPut, session: SessionDep, request: Request)
             taxonomy = Taxonomy.from_dict({"categories": body.categories})
     except TaxonomyError as exc:
         field = "body.nodes" if body.nodes is not None else "body.categories"
-        raise ProblemError(422, "Invalid taxonomy", str(exc), slug="validation-error",
-                           errors=[FieldError(field=field, message=str(exc))]) from exc
+        raise field_problem(field, str(exc), detail=str(exc), title="Invalid taxonomy") from exc
     async with session.begin():
         created = await store_taxonomy(session, taxonomy, "api")
         row = await session.get(TaxonomyVersion, taxonomy.version)
@@ -75,18 +74,14 @@ async def list_versions(session: SessionDep) -> list[TaxonomyVersionSummary]:
             response_model=TaxonomyPublic, responses=problem_responses(404),
             summary="One taxonomy version (e.g. the one a past classification names)")
 async def get_version(version: str, session: SessionDep) -> TaxonomyPublic:
-    row = await session.get(TaxonomyVersion, version)
-    if row is None:
-        raise NotFound("Taxonomy version", version)
+    row = await get_or_404(session, TaxonomyVersion, version, "Taxonomy version")
     return taxonomy_public(taxonomy_from_row(row), row)
 
 
 @router.get("/taxonomy/versions/{version}/file", dependencies=needs("feedback:read"), responses=problem_responses(404),
             summary="One taxonomy version in the file shape (`categories` tree, as in taxonomy.yaml)")
 async def get_version_file(version: str, session: SessionDep) -> dict[str, object]:
-    row = await session.get(TaxonomyVersion, version)
-    if row is None:
-        raise NotFound("Taxonomy version", version)
+    row = await get_or_404(session, TaxonomyVersion, version, "Taxonomy version")
     return taxonomy_from_row(row).to_dict()
 
 
@@ -94,9 +89,7 @@ async def get_version_file(version: str, session: SessionDep) -> dict[str, objec
              responses=problem_responses(404), summary="Make an earlier taxonomy version active again")
 async def activate_version(version: str, session: SessionDep, request: Request) -> TaxonomyPublic:
     async with session.begin():
-        row = await session.get(TaxonomyVersion, version)
-        if row is None:
-            raise NotFound("Taxonomy version", version)
+        row = await get_or_404(session, TaxonomyVersion, version, "Taxonomy version")
         taxonomy = taxonomy_from_row(row)
         await store_taxonomy(session, taxonomy, row.source)
     await request.app.state.sync.refresh()
@@ -114,8 +107,7 @@ async def _replace_active(session: SessionDep, request: Request, nodes: list[dic
     try:
         taxonomy = Taxonomy.from_nodes([{k: v for k, v in n.items() if not k.startswith("_")} for n in nodes])
     except TaxonomyError as exc:
-        raise ProblemError(422, "Invalid taxonomy", str(exc), slug="validation-error",
-                           errors=[FieldError(field=field, message=str(exc))]) from exc
+        raise field_problem(field, str(exc), detail=str(exc), title="Invalid taxonomy") from exc
     async with session.begin():
         created = await store_taxonomy(session, taxonomy, "api")
         row = await session.get(TaxonomyVersion, taxonomy.version)
@@ -156,6 +148,6 @@ async def delete_node(path: str, session: SessionDep, request: Request) -> Taxon
     nodes = [n for n in nodes if n["_leaf"] or n["path"] in kept_parents
              or any(str(p).startswith(str(n["path"]) + "/") for p in kept_parents)]
     if not nodes:
-        raise ProblemError(422, "Invalid taxonomy", "The taxonomy would be empty.", slug="validation-error",
-                           errors=[FieldError(field="path", message="cannot remove the last node")])
+        raise field_problem("path", "cannot remove the last node", detail="The taxonomy would be empty.",
+                            title="Invalid taxonomy")
     return await _replace_active(session, request, nodes, "path")

@@ -19,9 +19,9 @@ from classify.schemas import (
     TrainingExamplesAccepted,
     TrainingExamplesIn,
 )
-from closedloop.api import SessionDep, api_router
+from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
-from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
+from closedloop.errors import FieldError, NotFound, ProblemError, conflict, problem_responses
 from closedloop.limits import DB_INT_MAX, DbId
 
 router = api_router("training", 400, 413)
@@ -95,9 +95,9 @@ async def queue_training(session: AsyncSession, engine: ClassificationEngine, bo
     leaves = {leaf.key for leaf in engine.active.taxonomy.leaves()}
     labels = set(await session.scalars(select(TrainingExample.label).distinct()))
     if len(labels & leaves) < 2:
-        raise ProblemError(409, "Not enough training data",
-                           "Training needs examples of at least two leaves of the active taxonomy; "
-                           "post them to /v1/training-examples first.", slug="not-enough-training-data")
+        raise conflict("Training needs examples of at least two leaves of the active taxonomy; "
+                       "post them to /v1/training-examples first.", slug="not-enough-training-data",
+                       title="Not enough training data")
     version = (await session.scalar(select(func.max(ModelVersion.version))) or 0) + 1
     params = body.params.model_dump(exclude_none=True) if body.params else {}
     if "weights" in params:
@@ -174,9 +174,7 @@ async def deactivate(session: SessionDep, request: Request) -> ActiveModelPublic
             response_model=ModelPublic, responses=problem_responses(404),
             summary="One model version: status, progress and held-out metrics")
 async def get_model(model_id: str, session: SessionDep) -> ModelPublic:
-    row = await session.get(ModelVersion, model_id)
-    if row is None:
-        raise NotFound("Model", model_id)
+    row = await get_or_404(session, ModelVersion, model_id, "Model")
     return model_public(row)
 
 
@@ -185,12 +183,10 @@ async def get_model(model_id: str, session: SessionDep) -> ModelPublic:
              summary="Make a ready model the one that classifies (roll back by activating an older one)")
 async def activate(model_id: str, session: SessionDep, request: Request) -> ModelPublic:
     async with session.begin():
-        row = await session.get(ModelVersion, model_id)
-        if row is None:
-            raise NotFound("Model", model_id)
+        row = await get_or_404(session, ModelVersion, model_id, "Model")
         if row.status != "ready":
-            raise ProblemError(409, "Model not ready", f"Model {model_id} is {row.status}; only a ready model "
-                               "can be activated.", slug="model-not-ready")
+            raise conflict(f"Model {model_id} is {row.status}; only a ready model can be activated.",
+                           slug="model-not-ready", title="Model not ready")
         await activate_model(session, row)
     await request.app.state.sync.refresh()
     return model_public(row)

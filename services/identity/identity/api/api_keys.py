@@ -6,9 +6,9 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 from sqlalchemy import select
 
-from closedloop.api import SessionDep, api_router
+from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import Principal, needs, require
-from closedloop.errors import NotFound, ProblemError, problem_responses
+from closedloop.errors import conflict, problem_responses
 from identity.keys import create_key, rotate_key
 from identity.models import ApiKey
 from identity.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ApiKeyRotate
@@ -18,10 +18,7 @@ Admin = Annotated[Principal, Depends(require("admin"))]
 
 
 async def _key(session: SessionDep, key_id: str) -> ApiKey:
-    row = await session.get(ApiKey, key_id)
-    if row is None:
-        raise NotFound("API key", key_id)
-    return row
+    return await get_or_404(session, ApiKey, key_id, "API key")
 
 
 @router.post("/api-keys", response_model=ApiKeyCreated, status_code=201, summary="Create an API key")
@@ -51,7 +48,7 @@ async def rotate_api_key(key_id: str, session: SessionDep, request: Request,
                          body: ApiKeyRotate | None = None) -> ApiKeyCreated:
     row = await _key(session, key_id)
     if row.revoked_at is not None:
-        raise ProblemError(409, "Conflict", "The key is revoked; create a new one.", slug="key-revoked")
+        raise conflict("The key is revoked; create a new one.", slug="key-revoked")
     key = rotate_key(row, timedelta(seconds=(body or ApiKeyRotate()).grace_seconds), datetime.now(UTC))
     await session.commit()
     await request.app.state.publisher.changed()

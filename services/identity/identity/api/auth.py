@@ -7,7 +7,7 @@ from fastapi import Depends, Request
 
 from closedloop.api import SessionDep, api_router, public_router
 from closedloop.auth import ROLE_SCOPES, SCOPES, Principal, authenticated
-from closedloop.errors import FieldError, ProblemError, problem_responses
+from closedloop.errors import field_problem, problem_responses
 from closedloop.ratelimit import rate_limit
 from identity.accounts import LOGIN_FAILED, code_login, password_login, token_for
 from identity.models import User
@@ -35,9 +35,8 @@ async def login(body: TokenRequest, session: SessionDep, request: Request) -> To
     elif body.username and body.password:
         user = await password_login(session, body.username, body.password, now)
     else:
-        raise ProblemError(422, "Request validation failed", "Send username and password, or login_code.",
-                           slug="validation-error",
-                           errors=[FieldError(field="body.username", message="username and password, or login_code")])
+        raise field_problem("body.username", "username and password, or login_code",
+                            detail="Send username and password, or login_code.")
     answer = await token_for(session, settings, user, now, auth_time=now)
     await session.commit()
     return answer

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
 from closedloop.api import SessionDep, public_router
-from closedloop.errors import FieldError, ProblemError
+from closedloop.errors import ProblemError, field_problem
 from identity import oidc
 from identity.accounts import new_user, token_for
 from identity.models import OidcLogin, User
@@ -42,9 +42,8 @@ async def oidc_login(request: Request, session: SessionDep,
     settings = _settings(request)
     if return_to is not None and not any(return_to == url or return_to.startswith(url.rstrip("/") + "/")
                                          for url in settings.oidc_allowed_return_urls):
-        raise ProblemError(422, "Request validation failed", "return_to is not an allowed address.",
-                           slug="validation-error", errors=[FieldError(field="query.return_to",
-                                                                       message="not an allowed return address")])
+        raise field_problem("query.return_to", "not an allowed return address",
+                            detail="return_to is not an allowed address.")
     state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     verifier, challenge = oidc.pkce_pair()
     url = await oidc.authorization_url(settings, state, nonce, challenge)

@@ -4,9 +4,9 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Path, Request, Response
 from pydantic import BaseModel, Field
 
-from closedloop.api import SessionDep, api_router
+from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
-from closedloop.errors import NotFound, problem_responses
+from closedloop.errors import problem_responses
 from closedloop.limits import SafeIdPath
 from closedloop.ratelimit import rate_limit
 from ingest.customers import decide_invitation, upsert_customer
@@ -45,9 +45,7 @@ async def put_customer(customer_id: CustomerId, body: CustomerProfileIn, session
             response_model=CustomerProfile, responses=problem_responses(404),
             summary="A customer profile")
 async def get_customer(customer_id: CustomerId, session: SessionDep) -> CustomerProfile:
-    customer = await session.get(Customer, customer_id)
-    if customer is None:
-        raise NotFound("Customer", customer_id)
+    customer = await get_or_404(session, Customer, customer_id, "Customer")
     return to_profile(customer)
 
 
@@ -103,9 +101,7 @@ async def erase_customer(customer_id: CustomerId, session: SessionDep, request: 
             summary="Progress of an erasure, per service")
 async def get_erasure(erasure_id: Annotated[str, Path(max_length=36)], session: SessionDep,
                       request: Request) -> ErasureStatus:
-    erasure = await session.get(Erasure, erasure_id)
-    if erasure is None:
-        raise NotFound("Erasure", erasure_id)
+    erasure = await get_or_404(session, Erasure, erasure_id, "Erasure")
     return ErasureStatus.model_validate(erasure_status(erasure, request.app.state.settings.erasure_services))
 
 

@@ -2,9 +2,9 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request, Response
 
-from closedloop.api import SessionDep, api_router
+from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import Principal, needs, require
-from closedloop.errors import NotFound, problem_responses
+from closedloop.errors import problem_responses
 from closedloop.http import PER_ITEM_VALIDATION
 from closedloop.ratelimit import rate_limit
 from ingest.batch import accept_batch
@@ -73,9 +73,7 @@ async def submit_batch(body: FeedbackBatch, request: Request,
             response_model=FeedbackPublic, responses=problem_responses(404),
             summary="Feedback and its progress")
 async def get_feedback(feedback_id: str, session: SessionDep) -> FeedbackPublic:
-    feedback = await session.get(Feedback, feedback_id)
-    if feedback is None:
-        raise NotFound("Feedback", feedback_id)
+    feedback = await get_or_404(session, Feedback, feedback_id, "Feedback")
     return to_public(feedback)
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from closedloop.api import SessionDep, api_router
 from closedloop.auth import needs
-from closedloop.errors import ProblemError
+from closedloop.errors import conflict
 from insights.config import AnalysisConfig, AnalysisConfigUpdate, current_config, update_config
 from insights.models import FeedbackFact, TicketFact
 from insights.replay import consumer_lags
@@ -63,7 +63,7 @@ async def rebuild(request: Request) -> dict[str, str]:
     `GET /v1/status`. Alerts, churn flags and opportunities already raised are kept and not raised again."""
     rebuilder = request.app.state.rebuilder
     if rebuilder.busy:
-        raise ProblemError(409, "Conflict", "A rebuild is already running.", slug="rebuild-running")
+        raise conflict("A rebuild is already running.", slug="rebuild-running")
     await rebuilder.rebuild()
     return {"status": "rebuilding"}
 

@@ -8,9 +8,9 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, EmailStr, Field
 from sqlalchemy import select
 
-from closedloop.api import SessionDep, api_router
+from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
-from closedloop.errors import NotFound, ProblemError
+from closedloop.errors import conflict
 from insights.dimensions import week_of
 from insights.models import ReportSubscriber
 from insights.reporting import build_report, send_weekly_report
@@ -57,9 +57,7 @@ async def put_subscriber(email: EmailStr, body: SubscriberIn, session: SessionDe
                status_code=204, summary="Unsubscribe from the weekly report")
 async def delete_subscriber(email: str, session: SessionDep) -> None:
     async with session.begin():
-        row = await session.get(ReportSubscriber, email)
-        if row is None:
-            raise NotFound("Subscriber", email)
+        row = await get_or_404(session, ReportSubscriber, email, "Subscriber")
         await session.delete(row)
 
 
@@ -87,8 +85,7 @@ async def send_report_now(request: Request, session: SessionDep, week: date | No
     """Sends even if the week's report went out before (a deliberate resend)."""
     settings = request.app.state.settings
     if not settings.smtp_host:
-        raise ProblemError(409, "Conflict", "E-mail is not configured (INSIGHTS_SMTP_HOST).",
-                           slug="smtp-not-configured")
+        raise conflict("E-mail is not configured (INSIGHTS_SMTP_HOST).", slug="smtp-not-configured")
     week_start = await default_week(session, week)
     await session.close()
     sent = await send_weekly_report(request.app.state.runtime.sessions, settings, week_start, force=True)

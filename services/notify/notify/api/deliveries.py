@@ -4,9 +4,9 @@ from typing import Annotated
 from fastapi import Query
 from sqlalchemy import func, select
 
-from closedloop.api import SessionDep, api_router
+from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
-from closedloop.errors import NotFound, ProblemError, problem_responses
+from closedloop.errors import conflict, problem_responses
 from closedloop.limits import Offset
 from closedloop.wakeup import wake_after_commit
 from notify.dispatcher import DELIVERIES_CHANNEL
@@ -63,9 +63,7 @@ async def list_deliveries(
             response_model=DeliveryDetail, responses=problem_responses(404),
             summary="One delivery with its payload")
 async def get_delivery(delivery_id: str, session: SessionDep) -> DeliveryDetail:
-    delivery = await session.get(Delivery, delivery_id)
-    if delivery is None:
-        raise NotFound("Delivery", delivery_id)
+    delivery = await get_or_404(session, Delivery, delivery_id, "Delivery")
     return DeliveryDetail.model_validate(delivery, from_attributes=True)
 
 
@@ -75,15 +73,12 @@ async def get_delivery(delivery_id: str, session: SessionDep) -> DeliveryDetail:
              description="Also sends a delivered one again, or a suppressed one despite its reason. The payload is "
                          "sent exactly as planned; attempts start again from zero.")
 async def replay_delivery(delivery_id: str, session: SessionDep) -> DeliveryPublic:
-    delivery = await session.get(Delivery, delivery_id)
-    if delivery is None:
-        raise NotFound("Delivery", delivery_id)
+    delivery = await get_or_404(session, Delivery, delivery_id, "Delivery")
     if delivery.status == "pending":
-        raise ProblemError(409, "Delivery still pending", "It is already scheduled to be sent.",
-                           slug="delivery-pending")
+        raise conflict("It is already scheduled to be sent.", slug="delivery-pending", title="Delivery still pending")
     if not delivery.payload:
-        raise ProblemError(409, "Nothing to send", "This delivery could not be rendered: " + (delivery.reason or ""),
-                           slug="delivery-empty")
+        raise conflict("This delivery could not be rendered: " + (delivery.reason or ""), slug="delivery-empty",
+                       title="Nothing to send")
     if delivery.status == "suppressed":
         delivery.reason = f"replayed despite: {delivery.reason}"
     delivery.status, delivery.attempts = "pending", 0

@@ -6,9 +6,9 @@ from uuid import uuid4
 from fastapi import Request
 from sqlalchemy import select
 
-from closedloop.api import SessionDep, api_router
+from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
-from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
+from closedloop.errors import field_problem, problem_responses
 from notify.api.webhooks import check_target as check_outbound
 from notify.models import Subscription, WebhookEndpoint
 from notify.schemas import ChannelName, SubscriptionCreate, SubscriptionPublic
@@ -25,8 +25,7 @@ async def check_target(session: SessionDep, body: SubscriptionCreate, request: R
         await check_outbound(request, body.target, "body.target")
     if body.channel == "webhook" and await session.get(WebhookEndpoint, body.target) is None:
         message = "no webhook endpoint with this id (register it with POST /v1/webhooks)"
-        raise ProblemError(422, "Request validation failed", f"body.target: {message}", slug="validation-error",
-                           errors=[FieldError(field="body.target", message=message)])
+        raise field_problem("body.target", message)
 
 
 @router.post("/subscriptions", dependencies=needs("config:write"), status_code=201, response_model=SubscriptionPublic,
@@ -50,18 +49,11 @@ async def list_subscriptions(session: SessionDep, channel: ChannelName | None = 
             and (event_type is None or matches(s.event_types, event_type))]
 
 
-async def get_or_404(session: SessionDep, subscription_id: str) -> Subscription:
-    subscription = await session.get(Subscription, subscription_id)
-    if subscription is None:
-        raise NotFound("Subscription", subscription_id)
-    return subscription
-
-
 @router.get("/subscriptions/{subscription_id}", dependencies=needs("config:write"),
             response_model=SubscriptionPublic, responses=problem_responses(404),
             summary="One subscription")
 async def get_subscription(subscription_id: str, session: SessionDep) -> SubscriptionPublic:
-    return to_public(await get_or_404(session, subscription_id))
+    return to_public(await get_or_404(session, Subscription, subscription_id, "Subscription"))
 
 
 @router.put("/subscriptions/{subscription_id}", dependencies=needs("config:write"),
@@ -69,7 +61,7 @@ async def get_subscription(subscription_id: str, session: SessionDep) -> Subscri
             summary="Replace a subscription")
 async def replace_subscription(subscription_id: str, body: SubscriptionCreate, session: SessionDep,
                                request: Request) -> SubscriptionPublic:
-    subscription = await get_or_404(session, subscription_id)
+    subscription = await get_or_404(session, Subscription, subscription_id, "Subscription")
     await check_target(session, body, request)
     for name, value in body.model_dump().items():
         setattr(subscription, name, value)
@@ -81,5 +73,5 @@ async def replace_subscription(subscription_id: str, body: SubscriptionCreate, s
                status_code=204, responses=problem_responses(404),
                summary="Remove a subscription")
 async def delete_subscription(subscription_id: str, session: SessionDep) -> None:
-    await session.delete(await get_or_404(session, subscription_id))
+    await session.delete(await get_or_404(session, Subscription, subscription_id, "Subscription"))
     await session.commit()

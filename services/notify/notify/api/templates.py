@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from closedloop.api import SessionDep, api_router
+from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
-from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
+from closedloop.errors import ProblemError, conflict, field_problem, problem_responses
 from notify import templating
 from notify.channels import slack_payload
 from notify.default_templates import DEFAULT_TEMPLATES
@@ -26,18 +26,13 @@ def to_public(template: Template) -> TemplatePublic:
     return TemplatePublic.model_validate(template, from_attributes=True)
 
 
-def invalid(field: str, message: str) -> ProblemError:
-    return ProblemError(422, "Request validation failed", f"{field}: {message}", slug="validation-error",
-                        errors=[FieldError(field=field, message=message)])
-
-
 def check(body: TemplateCreate) -> None:
     try:
         templating.validate(body.channel, body.subject, body.body_text, body.body_html)
     except templating.TemplateInvalid as exc:
-        raise invalid(f"body.{exc.part}", exc.message) from exc
+        raise field_problem(f"body.{exc.part}", exc.message) from exc
     if body.channel == "slack" and body.body_html is not None:
-        raise invalid("body.body_html", "Slack templates have no HTML body")
+        raise field_problem("body.body_html", "Slack templates have no HTML body")
 
 
 async def check_unique(session: AsyncSession, body: TemplateCreate, template_id: str | None = None) -> None:
@@ -46,12 +41,12 @@ async def check_unique(session: AsyncSession, body: TemplateCreate, template_id:
     existing = await session.scalar(select(Template.id).where(
         Template.key == body.key, Template.channel == body.channel, Template.language == body.language))
     if existing is not None and existing != template_id:
-        raise conflict(body)
+        raise template_exists(body)
 
 
-def conflict(body: TemplateCreate) -> ProblemError:
-    return ProblemError(409, "Template exists", f"There is already a {body.channel} template {body.key!r} in "
-                        f"{body.language!r}: edit it with PUT.", slug="template-exists")
+def template_exists(body: TemplateCreate) -> ProblemError:
+    return conflict(f"There is already a {body.channel} template {body.key!r} in {body.language!r}: edit it with PUT.",
+                    slug="template-exists", title="Template exists")
 
 
 async def seed_default_templates(sessions: async_sessionmaker[AsyncSession]) -> int:
@@ -80,7 +75,7 @@ async def create_template(body: TemplateCreate, session: SessionDep) -> Template
         await session.commit()
     except IntegrityError:
         await session.rollback()
-        raise conflict(body) from None
+        raise template_exists(body) from None
     return to_public(template)
 
 
@@ -99,25 +94,18 @@ async def list_templates(session: SessionDep, key: str | None = None,
     return [to_public(t) for t in await session.scalars(query)]
 
 
-async def get_or_404(session: SessionDep, template_id: str) -> Template:
-    template = await session.get(Template, template_id)
-    if template is None:
-        raise NotFound("Template", template_id)
-    return template
-
-
 @router.get("/templates/{template_id}", dependencies=needs("config:write"),
             response_model=TemplatePublic, responses=problem_responses(404),
             summary="One template")
 async def get_template(template_id: str, session: SessionDep) -> TemplatePublic:
-    return to_public(await get_or_404(session, template_id))
+    return to_public(await get_or_404(session, Template, template_id, "Template"))
 
 
 @router.put("/templates/{template_id}", dependencies=needs("config:write"),
             response_model=TemplatePublic, responses=problem_responses(404, 409),
             summary="Replace a template (shipped ones too)")
 async def replace_template(template_id: str, body: TemplateCreate, session: SessionDep) -> TemplatePublic:
-    template = await get_or_404(session, template_id)
+    template = await get_or_404(session, Template, template_id, "Template")
     check(body)
     await check_unique(session, body, template_id)
     for name, value in body.model_dump().items():
@@ -127,7 +115,7 @@ async def replace_template(template_id: str, body: TemplateCreate, session: Sess
         await session.commit()
     except IntegrityError:
         await session.rollback()
-        raise conflict(body) from None
+        raise template_exists(body) from None
     return to_public(template)
 
 
@@ -135,7 +123,7 @@ async def replace_template(template_id: str, body: TemplateCreate, session: Sess
                status_code=204, responses=problem_responses(404),
                summary="Remove a template (a shipped one comes back at the next start)")
 async def delete_template(template_id: str, session: SessionDep) -> None:
-    await session.delete(await get_or_404(session, template_id))
+    await session.delete(await get_or_404(session, Template, template_id, "Template"))
     await session.commit()
 
 
@@ -150,7 +138,7 @@ def preview(request: Request, key: str, channel: str, language: str, subject: st
     try:
         subject_out, text, html = templating.render_parts(subject, body_text, body_html, context)
     except templating.TemplateInvalid as exc:
-        raise invalid(f"body.{exc.part}", exc.message) from exc
+        raise field_problem(f"body.{exc.part}", exc.message) from exc
     return PreviewPublic(language=language, subject=subject_out if channel == "email" else None, text=text, html=html,
                          slack=json.loads(slack_payload(text)) if channel == "slack" else None, context=context)
 
@@ -160,7 +148,7 @@ def preview(request: Request, key: str, channel: str, language: str, subject: st
              summary="Render a stored template with sample data (optionally overridden)")
 async def preview_template(template_id: str, session: SessionDep, request: Request,
                            body: PreviewRequest | None = None) -> PreviewPublic:
-    template = await get_or_404(session, template_id)
+    template = await get_or_404(session, Template, template_id, "Template")
     return preview(request, template.key, template.channel, template.language, template.subject, template.body_text,
                    template.body_html, (body or PreviewRequest()).data)
 

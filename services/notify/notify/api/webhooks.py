@@ -5,9 +5,9 @@ from uuid import uuid4
 from fastapi import Request
 from sqlalchemy import select
 
-from closedloop.api import SessionDep, api_router
+from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
-from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
+from closedloop.errors import field_problem, problem_responses
 from closedloop.outbound import OutboundPolicy, UnsafeTarget
 from notify import circuit
 from notify.models import CircuitBreaker, WebhookEndpoint
@@ -21,8 +21,7 @@ async def check_target(request: Request, url: str, field: str) -> None:
     try:
         await OutboundPolicy.from_settings(request.app.state.settings).check_registration(url)
     except UnsafeTarget as exc:
-        raise ProblemError(422, "Request validation failed", f"{field}: {exc}", slug="unsafe-target",
-                           errors=[FieldError(field=field, message=str(exc))]) from exc
+        raise field_problem(field, str(exc), slug="unsafe-target") from exc
 
 
 def to_public(endpoint: WebhookEndpoint, breaker: CircuitBreaker | None = None) -> WebhookPublic:
@@ -70,9 +69,7 @@ async def list_webhooks(session: SessionDep) -> list[WebhookPublic]:
                status_code=204, responses=problem_responses(404),
                summary="Remove a webhook endpoint and its delivery history")
 async def delete_webhook(endpoint_id: str, session: SessionDep) -> None:
-    endpoint = await session.get(WebhookEndpoint, endpoint_id)
-    if endpoint is None:
-        raise NotFound("Webhook", endpoint_id)
+    endpoint = await get_or_404(session, WebhookEndpoint, endpoint_id, "Webhook")
     await session.delete(endpoint)
     breaker = await session.get(CircuitBreaker, f"webhook:{endpoint_id}")
     if breaker is not None:

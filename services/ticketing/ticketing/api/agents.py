@@ -3,9 +3,9 @@ active tickets to others; coming online (or more capacity) picks up tickets wait
 
 from sqlalchemy import select
 
-from closedloop.api import SessionDep, api_router
+from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
-from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
+from closedloop.errors import conflict, field_problem, problem_responses
 from ticketing.api.deps import NowDep, TableDep
 from ticketing.assignment import agent_loads, assign_waiting_tickets, reassign_tickets_of
 from ticketing.models import Agent
@@ -18,9 +18,7 @@ router = api_router("agents")
 def _check_teams(table: RoutingTable, teams: list[str]) -> None:
     unknown = sorted(set(teams) - set(table.teams))
     if unknown:
-        raise ProblemError(422, "Request validation failed", f"body.teams: unknown teams {unknown}",
-                           slug="validation-error", errors=[FieldError(field="body.teams",
-                                                                       message=f"unknown teams {unknown}")])
+        raise field_problem("body.teams", f"unknown teams {unknown}")
 
 
 async def _public(session: SessionDep, agent: Agent, reassigned: int = 0) -> AgentPublic:
@@ -46,8 +44,7 @@ async def list_agents(session: SessionDep, team: str | None = None) -> list[Agen
 async def create_agent(body: AgentIn, session: SessionDep, table: TableDep, now: NowDep) -> AgentPublic:
     _check_teams(table, body.teams)
     if await session.get(Agent, body.id) is not None:
-        raise ProblemError(409, "Conflict", f"agent {body.id!r} exists", slug="duplicate-agent",
-                           errors=[FieldError(field="body.id", message="already exists")])
+        raise conflict(f"agent {body.id!r} exists", slug="duplicate-agent", field="body.id", message="already exists")
     agent = Agent(**body.model_dump(), created_at=now, updated_at=now, last_assigned_at=None)
     session.add(agent)
     await session.flush()
@@ -59,9 +56,7 @@ async def create_agent(body: AgentIn, session: SessionDep, table: TableDep, now:
 @router.get("/agents/{agent_id}", dependencies=needs("tickets:read"),
             response_model=AgentPublic, responses=problem_responses(404), summary="One agent")
 async def get_agent(agent_id: str, session: SessionDep) -> AgentPublic:
-    agent = await session.get(Agent, agent_id)
-    if agent is None:
-        raise NotFound("Agent", agent_id)
+    agent = await get_or_404(session, Agent, agent_id, "Agent")
     return await _public(session, agent)
 
 
@@ -71,9 +66,7 @@ async def get_agent(agent_id: str, session: SessionDep) -> AgentPublic:
 async def update_agent(agent_id: str, body: AgentUpdate, session: SessionDep, table: TableDep,
                        now: NowDep) -> AgentPublic:
     lock = session.bind.dialect.name == "postgresql"
-    agent = await session.get(Agent, agent_id, with_for_update=lock)
-    if agent is None:
-        raise NotFound("Agent", agent_id)
+    agent = await get_or_404(session, Agent, agent_id, "Agent", with_for_update=lock)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     if "teams" in changes:
         _check_teams(table, changes["teams"])

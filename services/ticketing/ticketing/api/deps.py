@@ -5,9 +5,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from closedloop.api import SessionDep
+from closedloop.api import SessionDep, get_or_404
 from closedloop.auth import Principal, require
-from closedloop.errors import NotFound
 from ticketing.models import Ticket
 from ticketing.routing import RoutingTable
 from ticketing.tickets import TicketOptions
@@ -34,7 +33,5 @@ WriterDep = Annotated[Principal, Depends(require("tickets:write"))]
 
 async def ticket_for_update(session: SessionDep, ticket_id: str) -> Ticket:
     """The ticket, locked for the rest of the request's transaction on PostgreSQL."""
-    ticket = await session.get(Ticket, ticket_id, with_for_update=session.bind.dialect.name == "postgresql")
-    if ticket is None:
-        raise NotFound("Ticket", ticket_id)
-    return ticket
+    return await get_or_404(session, Ticket, ticket_id, "Ticket",
+                            with_for_update=session.bind.dialect.name == "postgresql")

@@ -4,9 +4,9 @@ from uuid import uuid4
 
 from sqlalchemy import func, select
 
-from closedloop.api import SessionDep, api_router
+from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
-from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
+from closedloop.errors import ProblemError, conflict, problem_responses
 from ticketing.api.deps import NowDep
 from ticketing.autoreply import SETTING_KEY, AutoReplyRules, load_rules
 from ticketing.models import Incident, Setting, Ticket
@@ -17,10 +17,7 @@ router = api_router("incidents", 400)
 
 
 async def _incident(session: SessionDep, incident_id: str) -> Incident:
-    incident = await session.get(Incident, incident_id)
-    if incident is None:
-        raise NotFound("Incident", incident_id)
-    return incident
+    return await get_or_404(session, Incident, incident_id, "Incident")
 
 
 async def _public(session: SessionDep, incident: Incident) -> IncidentPublic:
@@ -30,8 +27,7 @@ async def _public(session: SessionDep, incident: Incident) -> IncidentPublic:
 
 
 def _conflict(detail: str) -> ProblemError:
-    return ProblemError(409, "Conflict", detail, slug="invalid-transition",
-                        errors=[FieldError(field="path.incident_id", message=detail)])
+    return conflict(detail, slug="invalid-transition", field="path.incident_id")
 
 
 @router.get("/incidents", dependencies=needs("tickets:read"),

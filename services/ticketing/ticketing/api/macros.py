@@ -6,9 +6,9 @@ from uuid import uuid4
 from fastapi import Query
 from sqlalchemy import select
 
-from closedloop.api import SessionDep, api_router
+from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
-from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
+from closedloop.errors import field_problem, problem_responses
 from ticketing import macros
 from ticketing.api.deps import NowDep
 from ticketing.models import Macro, Ticket
@@ -21,8 +21,7 @@ def _check_body(body: str | None) -> None:
     unknown = macros.unknown_placeholders(body or "")
     if unknown:
         detail = f"unknown placeholder(s) {', '.join(unknown)}; use {', '.join(macros.PLACEHOLDERS)}"
-        raise ProblemError(422, "Request validation failed", f"body.body: {detail}", slug="validation-error",
-                           errors=[FieldError(field="body.body", message=detail)])
+        raise field_problem("body.body", detail)
 
 
 def _public(macro: Macro) -> MacroPublic:
@@ -30,10 +29,7 @@ def _public(macro: Macro) -> MacroPublic:
 
 
 async def _macro(session: SessionDep, macro_id: str) -> Macro:
-    macro = await session.get(Macro, macro_id)
-    if macro is None:
-        raise NotFound("Macro", macro_id)
-    return macro
+    return await get_or_404(session, Macro, macro_id, "Macro")
 
 
 @router.get("/macros", dependencies=needs("tickets:read"),
@@ -101,9 +97,7 @@ async def delete_macro(macro_id: str, session: SessionDep, now: NowDep) -> None:
                         "(`macro_id` on their replies). Macros in the ticket's language, else English.")
 async def suggested_replies(ticket_id: str, session: SessionDep, now: NowDep,
                             limit: Annotated[int, Query(ge=1, le=20)] = 5) -> list[SuggestedReply]:
-    ticket = await session.get(Ticket, ticket_id)
-    if ticket is None:
-        raise NotFound("Ticket", ticket_id)
+    ticket = await get_or_404(session, Ticket, ticket_id, "Ticket")
     result = []
     for suggestion in await macros.suggest(session, ticket, limit):
         values = macros.placeholder_values(ticket, suggestion.macro.language, now)

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from closedloop.api import SessionDep
 from closedloop.auth import public
-from closedloop.errors import FieldError, ProblemError, problem_responses
+from closedloop.errors import ProblemError, conflict, problem_responses
 from closedloop.http import require_json_body
 from closedloop.ratelimit import rate_limit
 from ticketing.api.deps import NowDep, OptionsDep, TableDep
@@ -66,8 +66,8 @@ async def customer_reply(token: str, body: CustomerReplyIn, session: SessionDep,
                          options: OptionsDep) -> PublicTicket:
     ticket = await _by_token(session, token, lock=True)
     if ticket.status == "closed":
-        raise ProblemError(409, "Conflict", "The ticket is closed; please send new feedback.", slug="ticket-closed",
-                           errors=[FieldError(field="path.token", message="ticket is closed")])
+        raise conflict("The ticket is closed; please send new feedback.", slug="ticket-closed", field="path.token",
+                       message="ticket is closed")
     await add_comment(session, ticket, author=ticket.customer_id, author_type="customer", public=True,
                       body=body.body, now=now, table=table, options=options, channel="web")
     await session.commit()
@@ -79,8 +79,8 @@ async def customer_reply(token: str, body: CustomerReplyIn, session: SessionDep,
 async def rate(token: str, body: CsatIn, session: SessionDep, now: NowDep, table: TableDep) -> CsatPublic:
     ticket = await _by_token(session, token, lock=True)
     if ticket.status not in ("resolved", "closed"):
-        raise ProblemError(409, "Conflict", "Ratings open once the ticket is resolved.", slug="not-resolved",
-                           errors=[FieldError(field="path.token", message=f"ticket is {ticket.status}")])
+        raise conflict("Ratings open once the ticket is resolved.", slug="not-resolved", field="path.token",
+                       message=f"ticket is {ticket.status}")
     row = await record_csat(session, ticket, body.score, body.comment, "page", now, table)
     await session.commit()
     return CsatPublic(score=row.score, comment=row.comment, created_at=row.created_at)

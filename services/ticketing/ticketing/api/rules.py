@@ -5,9 +5,9 @@ from uuid import uuid4
 from fastapi import Response
 from sqlalchemy import func, select
 
-from closedloop.api import SessionDep, api_router
+from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
-from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
+from closedloop.errors import field_problem, problem_responses
 from ticketing.api.deps import NowDep, TableDep
 from ticketing.models import RoutingRule, Setting
 from ticketing.routing import RoutingTable
@@ -21,10 +21,8 @@ router = api_router("routing")
 
 def _check_teams(table: RoutingTable, rule: RuleIn) -> None:
     if rule.actions.team is not None and rule.actions.team not in table.teams:
-        raise ProblemError(422, "Request validation failed", f"body.actions.team: unknown team {rule.actions.team!r}",
-                           slug="validation-error",
-                           errors=[FieldError(field="body.actions.team",
-                                              message=f"unknown team; one of {sorted(table.teams)}")])
+        raise field_problem("body.actions.team", f"unknown team; one of {sorted(table.teams)}",
+                            detail=f"body.actions.team: unknown team {rule.actions.team!r}")
 
 
 def _public(row: RoutingRule) -> RulePublic:
@@ -59,10 +57,7 @@ async def create_rule(rule: RuleIn, session: SessionDep, table: TableDep, now: N
 
 
 async def _rule(session: SessionDep, rule_id: str) -> RoutingRule:
-    row = await session.get(RoutingRule, rule_id)
-    if row is None:
-        raise NotFound("Routing rule", rule_id)
-    return row
+    return await get_or_404(session, RoutingRule, rule_id, "Routing rule")
 
 
 @router.get("/routing-rules/{rule_id}", dependencies=needs("tickets:read"),

@@ -6,9 +6,9 @@ from fastapi import Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from closedloop.api import SessionDep, api_router
+from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
-from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
+from closedloop.errors import FieldError, ProblemError, problem_responses
 from ticketing.api.deps import NowDep
 from ticketing.models import SlaPolicy
 from ticketing.schemas import SlaPolicyIn, SlaPolicyPublic
@@ -64,10 +64,7 @@ async def create_policy(policy: SlaPolicyIn, session: SessionDep, now: NowDep) -
 
 
 async def _policy(session: SessionDep, policy_id: str) -> SlaPolicy:
-    row = await session.get(SlaPolicy, policy_id)
-    if row is None:
-        raise NotFound("SLA policy", policy_id)
-    return row
+    return await get_or_404(session, SlaPolicy, policy_id, "SLA policy")
 
 
 @router.put("/sla-policies/{policy_id}", dependencies=needs("config:write"),

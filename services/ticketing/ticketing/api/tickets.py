@@ -7,10 +7,10 @@ from fastapi import Query, Request
 from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from closedloop.api import SessionDep, api_router
+from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
 from closedloop.db import UTCDateTime
-from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
+from closedloop.errors import FieldError, ProblemError, conflict, field_problem, problem_responses
 from ticketing import tickets as lifecycle
 from ticketing.api.deps import NowDep, OptionsDep, TableDep, WriterDep, ticket_for_update
 from ticketing.assignment import ACTIVE_STATUSES, assign
@@ -81,7 +81,7 @@ async def list_tickets(
         filters.append(Ticket.status.in_(ACTIVE_STATUSES) if active else Ticket.status.not_in(ACTIVE_STATUSES))
     if due_before is not None:
         if due_before.tzinfo is None:
-            raise _invalid("query.due_before", "needs a time zone, e.g. Z")
+            raise field_problem("query.due_before", "needs a time zone, e.g. Z")
         filters.append(_next_due < due_before)
     if status:
         filters.append(Ticket.status == status)
@@ -147,15 +147,8 @@ def _ticket_next_due(ticket: Ticket) -> datetime | None:
             response_model=TicketPublic, responses=problem_responses(404),
             summary="One ticket")
 async def get_ticket(ticket_id: str, session: SessionDep) -> TicketPublic:
-    ticket = await session.get(Ticket, ticket_id)
-    if ticket is None:
-        raise NotFound("Ticket", ticket_id)
+    ticket = await get_or_404(session, Ticket, ticket_id, "Ticket")
     return (await to_public_many(session, [ticket]))[0]
-
-
-def _invalid(field: str, message: str) -> ProblemError:
-    return ProblemError(422, "Request validation failed", f"{field}: {message}", slug="validation-error",
-                        errors=[FieldError(field=field, message=message)])
 
 
 @router.patch("/tickets/{ticket_id}", response_model=TicketPublic, responses=problem_responses(404, 409),
@@ -165,14 +158,14 @@ async def update_ticket(ticket_id: str, change: TicketUpdate, session: SessionDe
     ticket = await ticket_for_update(session, ticket_id)
     sent = change.model_fields_set
     if change.team is not None and change.team not in table.teams:
-        raise _invalid("body.team", f"unknown team {change.team!r}")
+        raise field_problem("body.team", f"unknown team {change.team!r}")
     agent = None
     if change.assignee is not None:
         agent = await session.get(Agent, change.assignee)
         if agent is None:
-            raise _invalid("body.assignee", f"unknown agent {change.assignee!r}")
+            raise field_problem("body.assignee", f"unknown agent {change.assignee!r}")
     if ticket.merged_into is not None:
-        raise ProblemError(409, "Conflict", f"ticket was merged into {ticket.merged_into}", slug="merged")
+        raise conflict(f"ticket was merged into {ticket.merged_into}", slug="merged")
     if change.category is not None:
         await lifecycle.recategorize(session, ticket, change.category, change.category_label, writer.actor, now)
     if change.team is not None:
@@ -197,7 +190,7 @@ async def change_status(ticket_id: str, change: StatusChange, session: SessionDe
     ticket = await ticket_for_update(session, ticket_id)
     if change.message is not None:
         if change.status != "resolved":
-            raise _invalid("body.message", "a message goes with status resolved only")
+            raise field_problem("body.message", "a message goes with status resolved only")
         if ticket.status not in ("resolved", "closed") and ticket.merged_into is None and \
                 "resolved" in lifecycle.TRANSITIONS.get(ticket.status, set()):
             await lifecycle.add_comment(session, ticket, author=writer.actor, author_type="agent", public=True,
@@ -221,7 +214,7 @@ async def add_comment(ticket_id: str, comment: CommentIn, session: SessionDep, t
     if comment.macro_id is not None:
         macro = await session.get(Macro, comment.macro_id)
         if macro is None:
-            raise _invalid("body.macro_id", f"no macro {comment.macro_id}")
+            raise field_problem("body.macro_id", f"no macro {comment.macro_id}")
     row = await lifecycle.add_comment(session, ticket, author=writer.actor, author_type=comment.author_type,
                                       public=comment.public, body=comment.body, now=now, table=table,
                                       options=options, macro_id=comment.macro_id,
@@ -264,7 +257,7 @@ async def merge(ticket_id: str, body: MergeIn, session: SessionDep, now: NowDep,
     source = await ticket_for_update(session, ticket_id)
     target = await session.get(Ticket, body.into_ticket_id)
     if target is None:
-        raise _invalid("body.into_ticket_id", f"no ticket {body.into_ticket_id}")
+        raise field_problem("body.into_ticket_id", f"no ticket {body.into_ticket_id}")
     await lifecycle.merge_tickets(session, source, target, writer.actor, now)
     await session.commit()
     return (await to_public_many(session, [target]))[0]
@@ -276,17 +269,14 @@ async def link(ticket_id: str, body: LinkIn, session: SessionDep, now: NowDep, w
     ticket = await ticket_for_update(session, ticket_id)
     other = await session.get(Ticket, body.ticket_id)
     if other is None:
-        raise _invalid("body.ticket_id", f"no ticket {body.ticket_id}")
+        raise field_problem("body.ticket_id", f"no ticket {body.ticket_id}")
     await lifecycle.link_tickets(session, ticket, other, writer.actor, now)
     await session.commit()
     return (await to_public_many(session, [ticket]))[0]
 
 
 async def _existing(session: AsyncSession, ticket_id: str) -> Ticket:
-    ticket = await session.get(Ticket, ticket_id)
-    if ticket is None:
-        raise NotFound("Ticket", ticket_id)
-    return ticket
+    return await get_or_404(session, Ticket, ticket_id, "Ticket")
 
 
 @router.get("/teams", dependencies=needs("tickets:read"),
