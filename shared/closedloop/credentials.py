@@ -11,7 +11,6 @@ last copy it read, so it goes on verifying while the identity service — or NAT
 revoked in identity stops working everywhere within about `identity_refresh_seconds`.
 """
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -25,6 +24,7 @@ import jwt
 
 from closedloop.auth import ADMIN, Principal, scopes_for_role
 from closedloop.config import DEV_API_KEY, ServiceSettings
+from closedloop.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
 
@@ -153,21 +153,17 @@ class Authenticator:
                          extra={"auth_time": claims.get("auth_time"), "exp": claims.get("exp")})
 
 
-class CredentialSync:
+class CredentialSync(BackgroundWorker):
     """A runtime worker that keeps the store in step with the identity bucket (see the module doc)."""
+
+    name = "credential-sync"
 
     def __init__(self, broker: Any, store: CredentialStore, interval: float) -> None:
         self.broker, self.store, self.interval = broker, store, interval
-        self._task: asyncio.Task[None] | None = None
         self._kv: Any = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="credential-sync")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+    def between_passes(self) -> float:
+        return float(self.interval)
 
     async def refresh(self) -> bool:
         """Read both entries once; True when something changed."""
@@ -188,15 +184,13 @@ class CredentialSync:
             changed = True
         return changed
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                if self.broker.is_connected:
-                    await self.refresh()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # Bucket not there yet, NATS away: keep the copy we have and try again.
-                self._kv = None
-                log.debug("credential refresh failed: %s", exc)
-            await asyncio.sleep(self.interval)
+    async def run_pass(self) -> bool:
+        try:
+            if self.broker.is_connected:
+                await self.refresh()
+        except Exception as exc:
+            # Bucket not there yet, NATS away: keep the copy we have and try again (quietly: it is expected
+            # while identity or NATS start).
+            self._kv = None
+            log.debug("credential refresh failed: %s", exc)
+        return False

@@ -8,8 +8,6 @@ outlive any redelivery or dead-letter replay of its event, or the replayed event
 batches, so it never holds SQLite's write lock for long.
 """
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from closedloop.messaging.tables import InboxMixin, OutboxMixin
+from closedloop.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
 BATCH = 1000
@@ -56,25 +55,22 @@ def inbox_rule(model: type[InboxMixin], days: float) -> RetentionRule:
     return RetentionRule("inbox", days, apply)
 
 
-class RetentionWorker:
+class RetentionWorker(BackgroundWorker):
+    name = "retention"
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession], interval_seconds: float) -> None:
         self.sessions = sessions
         self.interval_seconds = interval_seconds
         self.rules: list[RetentionRule] = []
-        self._task: asyncio.Task[None] | None = None
 
     def add(self, rule: RetentionRule) -> None:
         self.rules.append(rule)
 
-    def start(self) -> None:
-        if self.interval_seconds > 0 and any(rule.days > 0 for rule in self.rules):
-            self._task = asyncio.create_task(self._run(), name="retention")
+    def enabled(self) -> bool:
+        return self.interval_seconds > 0 and any(rule.days > 0 for rule in self.rules)
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    def between_passes(self) -> float:
+        return self.interval_seconds
 
     async def run_once(self, now: datetime | None = None) -> dict[str, int]:
         """One pass over every rule, until each has nothing left to do."""
@@ -94,14 +90,8 @@ class RetentionWorker:
             done[rule.name] = total
         return done
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                done = await self.run_once()
-                if any(done.values()):
-                    log.info("retention pass", extra={"removed": done})
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("retention pass failed; retrying at the next interval")
-            await asyncio.sleep(self.interval_seconds)
+    async def run_pass(self) -> bool:
+        done = await self.run_once()
+        if any(done.values()):
+            log.info("retention pass", extra={"removed": done})
+        return False

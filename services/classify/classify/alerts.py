@@ -11,8 +11,6 @@ from warning to critical.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from classify.models import AlertRecord, ClassificationRecord, outbox
 from classify.settings import ClassifySettings
 from closedloop.events import AlertRaisedV1
+from closedloop.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
 
@@ -92,31 +91,22 @@ async def raise_alerts(session: AsyncSession, settings: ClassifySettings, now: d
     return raised
 
 
-class AlertWorker:
+class AlertWorker(BackgroundWorker):
+    name = "classify-alerts"
+    first_pass_at_start = False
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: ClassifySettings) -> None:
         self.sessions = sessions
         self.settings = settings
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="classify-alerts")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    def between_passes(self) -> float:
+        return self.settings.alert_check_seconds
 
     async def check(self) -> list[AlertRecord]:
         async with self.sessions() as session, session.begin():
             return await raise_alerts(session, self.settings, datetime.now(UTC))
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.alert_check_seconds)
-            try:
-                raised = await self.check()
-                for alert in raised:
-                    log.warning("alert raised", extra={"kind": alert.kind, "severity": alert.severity})
-            except Exception:
-                log.exception("alert check failed; retrying")
+    async def run_pass(self) -> bool:
+        for alert in await self.check():
+            log.warning("alert raised", extra={"kind": alert.kind, "severity": alert.severity})
+        return False

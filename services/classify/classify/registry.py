@@ -9,7 +9,6 @@ new file), otherwise the active version stays whatever the API last made it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +22,7 @@ from classify.models import ConfigEntry, ModelVersion, TaxonomyVersion
 from classify.settings import ClassifySettings
 from classify.taxonomy import Taxonomy
 from classify.training import EnsembleModel
+from closedloop.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
 
@@ -128,35 +128,27 @@ async def save_config(session: AsyncSession, changes: dict[str, Any]) -> None:
     await session.flush()
 
 
-class EngineSync:
+class EngineSync(BackgroundWorker):
     """Polls the database for the active taxonomy, model and config; swaps the engine's state when they
     change. `refresh()` is also called right after this process changes one of them over the API."""
+
+    name = "classify-engine-sync"
+    first_pass_at_start = False  # create_app refreshed once already
 
     def __init__(self, engine: ClassificationEngine, sessions: async_sessionmaker[AsyncSession],
                  settings: ClassifySettings) -> None:
         self.engine = engine
         self.sessions = sessions
         self.settings = settings
-        self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._config_stamp: Any = _UNSET  # so the first refresh applies the settings even without overrides
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="classify-engine-sync")
+    def between_passes(self) -> float:
+        return self.settings.model_poll_seconds
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.model_poll_seconds)
-            try:
-                await self.refresh()
-            except Exception:
-                log.exception("engine sync failed; retrying")
+    async def run_pass(self) -> bool:
+        await self.refresh()
+        return False
 
     async def refresh(self) -> None:
         async with self._lock:

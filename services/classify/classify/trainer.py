@@ -9,7 +9,6 @@ process that died is queued again when a worker starts (`requeue_interrupted`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -24,54 +23,40 @@ from classify.models import ModelVersion, TaxonomyVersion, TrainingExample
 from classify.registry import taxonomy_from_row
 from classify.settings import ClassifySettings
 from classify.training import TrainParams, train_model
+from closedloop.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
 
 ENCODE_CHUNK = 256  # texts per model call while training: the consumer gets the model in between
 
 
-class TrainingWorker:
+class TrainingWorker(BackgroundWorker):
+    name = "classify-trainer"
+    first_pass_at_start = False
+    # A run takes minutes: stopping does not wait for it (the next start requeues the interrupted run).
+    stop_grace_seconds = 0.0
+
     def __init__(self, embedder: Embedder, sessions: async_sessionmaker[AsyncSession],
                  settings: ClassifySettings, poll_seconds: float = 2.0) -> None:
         self.embedder = embedder
         self.sessions = sessions
         self.settings = settings
         self.poll_seconds = poll_seconds
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._progress: tuple[float, str] = (0.0, "queued")
         self.on_ready: Any = None  # async callable(model_id, only_if_better): activation
         self.queue_scheduled: Any = None  # async callable(session): queue a run (scheduled retraining)
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="classify-trainer")
+    def between_passes(self) -> float:
+        return self.poll_seconds
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def before_first_pass(self) -> None:
+        await self.requeue_interrupted()
 
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def _run(self) -> None:
-        try:
-            await self.requeue_interrupted()
-        except Exception:
-            log.exception("could not requeue interrupted training runs")
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-            self._wake.clear()
-            try:
-                await self._maybe_schedule()
-                while (model_id := await self._claim()) is not None:
-                    await self._train(model_id)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("training worker error")
+    async def run_pass(self) -> bool:
+        await self._maybe_schedule()
+        while (model_id := await self._claim()) is not None:
+            await self._train(model_id)
+        return False
 
     async def _maybe_schedule(self) -> None:
         """Scheduled retraining: every `retrain_interval_hours`, when examples arrived since the last run."""

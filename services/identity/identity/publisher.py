@@ -6,8 +6,6 @@ Identity also loads the documents into its own credential store at once, so a ke
 created works on its own admin API without waiting for the bucket.
 """
 
-import asyncio
-import contextlib
 import json
 import logging
 from datetime import UTC, datetime
@@ -16,6 +14,7 @@ from typing import Any
 from nats.js.api import KeyValueConfig, StorageType
 
 from closedloop.credentials import API_KEYS_ENTRY, BUCKET, JWKS_ENTRY, CredentialStore
+from closedloop.worker import BackgroundWorker
 from identity.keys import api_keys_document
 from identity.settings import IdentitySettings
 from identity.signing import jwks_document, maintain_keys
@@ -23,20 +22,15 @@ from identity.signing import jwks_document, maintain_keys
 log = logging.getLogger(__name__)
 
 
-class CredentialPublisher:
+class CredentialPublisher(BackgroundWorker):
+    name = "credential-publisher"
+
     def __init__(self, settings: IdentitySettings, sessions: Any, broker: Any, store: CredentialStore) -> None:
         self.settings, self.sessions, self.broker, self.store = settings, sessions, broker, store
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._kv: Any = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="credential-publisher")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+    def between_passes(self) -> float:
+        return self.settings.publish_interval_seconds
 
     async def changed(self) -> None:
         """After a key was created, rotated or revoked: this service knows at once, the others within
@@ -44,7 +38,7 @@ class CredentialPublisher:
         documents = await self.documents()
         self.store.load_api_keys(documents[API_KEYS_ENTRY])
         self.store.load_jwks(documents[JWKS_ENTRY])
-        self._wake.set()
+        self.wake()
 
     async def documents(self) -> dict[str, dict[str, Any]]:
         now = datetime.now(UTC)
@@ -72,15 +66,10 @@ class CredentialPublisher:
             if current != value:  # compared with the bucket itself, so a lost or stale entry is repaired
                 await self._kv.put(name, value)
 
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self.publish_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self._kv = None
-                log.warning("publishing credentials failed; retrying", extra={"error": str(exc)})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.publish_interval_seconds)
+    async def run_pass(self) -> bool:
+        try:
+            await self.publish_once()
+        except Exception as exc:  # NATS away: a warning, not a stack trace; the next pass reconnects
+            self._kv = None
+            log.warning("publishing credentials failed; retrying", extra={"error": str(exc)})
+        return False

@@ -2,14 +2,13 @@
 by the API on demand. Each runs 'as of' the read model's watermark, so a replayed history reads as if it
 were live; each raises what it finds once (keys in the database), whichever replica finds it first."""
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from closedloop.worker import BackgroundWorker
 from insights import anomalies, opportunities, segments
 from insights.config import current_config
 from insights.dimensions import day_of
@@ -63,35 +62,25 @@ async def run_all(sessions: async_sessionmaker[AsyncSession], settings: Insights
     return RunSummary(as_of, len(raised), len(risks), len(found))
 
 
-class AnalysisWorker:
+class AnalysisWorker(BackgroundWorker):
+    name = "insights-analysis"
+    first_pass_at_start = False
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: InsightsSettings,
                  after_run=None) -> None:  # type: ignore[no-untyped-def]
         self.sessions, self.settings = sessions, settings
         self.after_run = after_run
-        self._task: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
 
-    def start(self) -> None:
-        if self.settings.analysis_interval_seconds > 0:
-            self._stop = asyncio.Event()
-            self._task = asyncio.create_task(self._run(), name="insights-analysis")
+    def enabled(self) -> bool:
+        return self.settings.analysis_interval_seconds > 0
 
-    async def stop(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
+    def between_passes(self) -> float:
+        return self.settings.analysis_interval_seconds
 
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.settings.analysis_interval_seconds)
-            if self._stop.is_set():
-                return
-            try:
-                summary = await run_all(self.sessions, self.settings)
-                if self.after_run is not None:
-                    await self.after_run(summary)
-                log.info("analyses ran", extra={"anomalies": summary.anomalies, "churn_risks": summary.churn_risks,
-                                                "opportunities": summary.opportunities})
-            except Exception:  # the next round tries again; a failing analysis must not stop the service
-                log.exception("analysis run failed")
+    async def run_pass(self) -> bool:
+        summary = await run_all(self.sessions, self.settings)
+        if self.after_run is not None:
+            await self.after_run(summary)
+        log.info("analyses ran", extra={"anomalies": summary.anomalies, "churn_risks": summary.churn_risks,
+                                        "opportunities": summary.opportunities})
+        return False

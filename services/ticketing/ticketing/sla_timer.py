@@ -9,8 +9,6 @@ row skipped because it was locked is taken on a later pass. On SQLite every writ
 begins with BEGIN IMMEDIATE, which serialises the passes the same way.
 """
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
@@ -18,6 +16,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from closedloop.events import TicketSlaBreachedV1, TicketSlaWarningV1
+from closedloop.worker import BackgroundWorker
 from ticketing.assignment import assign, pick_agent
 from ticketing.audit import audit
 from ticketing.clock import Clock
@@ -28,7 +27,9 @@ from ticketing.snapshots import raise_priority, snapshot
 log = logging.getLogger(__name__)
 
 
-class SlaTimer:
+class SlaTimer(BackgroundWorker):
+    name = "sla-timer"
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock,
                  lead_of: Callable[[str], str | None], poll_seconds: float = 5.0, batch_size: int = 100,
                  reassign_unanswered: bool = False) -> None:
@@ -39,36 +40,12 @@ class SlaTimer:
         self.batch_size = batch_size
         # At the first-response warning, hand a still unanswered ticket to another available agent.
         self.reassign_unanswered = reassign_unanswered
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-        self._wakeup = asyncio.Event()
 
-    def start(self) -> None:
-        self._stopping = False
-        self._wakeup = asyncio.Event()
-        self._task = asyncio.create_task(self._run(), name="sla-timer")
+    def between_passes(self) -> float:
+        return self.poll_seconds
 
-    async def stop(self) -> None:
-        self._stopping = True
-        self._wakeup.set()
-        if self._task is not None:
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    def wake(self) -> None:
-        self._wakeup.set()
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            try:
-                handled = await self.run_once()
-            except Exception:
-                log.warning("SLA timer pass failed", exc_info=True)
-                handled = 0
-            if handled >= self.batch_size:
-                continue
-            self._wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self.poll_seconds)
+    async def run_pass(self) -> bool:
+        return await self.run_once() >= self.batch_size  # a full batch: more clocks are due
 
     async def run_once(self) -> int:
         """One pass over due clocks; returns how many events were staged."""
