@@ -7,6 +7,11 @@ uses it and prints p50/p90 of the browser's own navigation timing (request start
 server time, transfer, parsing, scripts and charts drawn). Figures are printed, never asserted.
 
     .venv/bin/python bench/console_pages.py [--tickets 10000] [--loads 20] [--texts ../shared/data/banking77/train.csv]
+    .venv/bin/python bench/console_pages.py --only insights [--days 98] [--daily-volume 40]
+
+The insights section is measured on a stack of its own (tests/insights_stack.py: nats-server, insights fed
+`insights.generator`'s seeded history through JetStream, the console), signed in as an analyst; its table
+adds the first load (the forecast is fitted on the first request, then kept for five minutes).
 """
 
 import argparse
@@ -25,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from closedloop.config import DEV_API_KEY  # noqa: E402
 from closedloop.devtools.nats_server import NatsServer, free_port  # noqa: E402
 from closedloop.devtools.processes import CONSOLE, SERVICES, ServiceProcess, console_env, service_env  # noqa: E402
+from tests.insights_stack import start_insights_stack  # noqa: E402
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -52,6 +58,9 @@ def start(tmp: Path) -> tuple[NatsServer, dict[str, ServiceProcess]]:
     for process in processes.values():
         process.wait_ready(timeout=300)
     urls = {name: p.url for name, p in processes.items()}
+    # No insights in this stack (its pages are measured on their own stack, see bench_insights): a closed port,
+    # so the lead view's insight panels fail fast instead of reaching whatever answers on insights' default port.
+    urls["insights"] = f"http://127.0.0.1:{free_port()}"
     processes[CONSOLE] = ServiceProcess(CONSOLE, free_port(), console_env(
         database_url=f"sqlite+aiosqlite:///{tmp / 'console.db'}", nats_url=nats.url, api_key=DEV_API_KEY,
         urls=urls, extra={"CONSOLE_LOG_JSON": "false", "CONSOLE_LOG_LEVEL": "WARNING"}), tmp / "console.log").start()
@@ -110,14 +119,77 @@ def p(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
+INSIGHTS_PAGES = ["/insights/trends", "/insights/trends?metric=negative_share&interval=day&group_by=channel",
+                  "/insights/anomalies", "/insights/forecast", "/insights/drivers", "/insights/funnel",
+                  "/insights/customers", "/insights/opportunities"]
+
+
+def measure_pages(browser, base: str, who: str, paths: list[str], loads: int) -> list[tuple]:
+    """Signed in as the demo user of the role `who`: (path, who, p50, p90, server p50, first load) per page."""
+    context = browser.new_context(base_url=base, viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto("/login")
+    page.fill("#username", f"{who}@example.com")
+    page.fill("#password", who)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    rows = []
+    for path in paths:
+        # One warm-up load (connection pools, template compilation; insights fits its forecast), timed too.
+        page.goto(path, timeout=300_000)
+        first = page.evaluate(NAVIGATION)["total"]
+        totals, servers = measure(page, path, loads)
+        shown = path if not path.startswith("/tickets/") else "/tickets/{id}"
+        rows.append((shown, who, p(totals, 50), p(totals, 90), p(servers, 50), first))
+        print(f"  {shown:<22} {who:<6} p50 {rows[-1][2]:7.0f} ms")
+    context.close()
+    return rows
+
+
+def print_table(title: str, rows: list[tuple], first: bool = False) -> None:
+    print(f"\n{title}\n")
+    print("| page | as | p50 (ms) | p90 (ms) | server p50 (ms) |" + (" first load (ms) |" if first else ""))
+    print("|---|---|---:|---:|---:|" + ("---:|" if first else ""))
+    for path, who, p50, p90, server, first_ms in rows:
+        print(f"| `{path}` | {who} | {p50:.0f} | {p90:.0f} | {server:.0f} |" + (f" {first_ms:.0f} |" if first else ""))
+
+
+def bench_insights(args: argparse.Namespace) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="console-insights-bench-") as scratch:
+        print(f"Replaying {args.days} days of seeded history into insights…")
+        started = time.monotonic()
+        stack = start_insights_stack(Path(scratch), days=args.days, daily_volume=args.daily_volume, timeout=1800)
+        print(f"  {stack.truth.items} feedback items read in {time.monotonic() - started:.0f} s")
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_FLAGS)
+                rows = measure_pages(browser, stack.url, "analyst", INSIGHTS_PAGES, args.loads)
+                browser.close()
+        finally:
+            stack.stop()
+    print_table(f"Insights pages over {args.days} days of seeded history ({stack.truth.items} feedback items), "
+                f"{args.loads} loads each (browser navigation timing, request start to load event):", rows, first=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tickets", type=int, default=10_000)
     parser.add_argument("--loads", type=int, default=20)
     parser.add_argument("--texts", type=Path, default=ROOT.parent / "shared" / "data" / "banking77" / "train.csv")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--only", choices=["pipeline", "insights"], help="measure one of the two stacks only")
+    parser.add_argument("--days", type=int, default=98, help="days of seeded history for the insights pages")
+    parser.add_argument("--daily-volume", type=float, default=40.0)
     args = parser.parse_args()
+    if args.only != "insights":
+        bench_pipeline(args)
+    if args.only != "pipeline":
+        bench_insights(args)
 
+
+def bench_pipeline(args: argparse.Namespace) -> None:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="console-bench-") as scratch:
@@ -138,31 +210,14 @@ def main() -> None:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=args.chromium, args=CHROMIUM_FLAGS)
                 for who, paths in pages.items():
-                    context = browser.new_context(base_url=base, viewport={"width": 1400, "height": 1000})
-                    page = context.new_page()
-                    page.goto("/login")
-                    page.fill("#username", f"{who}@example.com")
-                    page.fill("#password", who)
-                    page.click("button[type=submit]")
-                    page.wait_for_load_state()
-                    for path in paths:
-                        page.goto(path)  # one warm-up load (connection pools, template compilation)
-                        totals, servers = measure(page, path, args.loads)
-                        shown = path if not path.startswith("/tickets/") else "/tickets/{id}"
-                        rows.append((shown, who, p(totals, 50), p(totals, 90), p(servers, 50)))
-                        print(f"  {shown:<22} {who:<6} p50 {rows[-1][2]:7.0f} ms")
-                    context.close()
+                    rows += measure_pages(browser, base, who, paths, args.loads)
                 browser.close()
         finally:
             for process in reversed(list(processes.values())):
                 process.stop()
             nats.stop()
-    print(f"\nConsole page loads with {args.tickets} tickets, {args.loads} loads each "
-          "(browser navigation timing, request start to load event):\n")
-    print("| page | as | p50 (ms) | p90 (ms) | server p50 (ms) |")
-    print("|---|---|---:|---:|---:|")
-    for path, who, p50, p90, server in rows:
-        print(f"| `{path}` | {who} | {p50:.0f} | {p90:.0f} | {server:.0f} |")
+    print_table(f"Console page loads with {args.tickets} tickets, {args.loads} loads each "
+                "(browser navigation timing, request start to load event):", rows)
 
 
 if __name__ == "__main__":

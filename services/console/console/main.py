@@ -9,7 +9,7 @@ from closedloop.api import create_service_app
 from closedloop.runtime import ServiceRuntime
 from console.live import LiveHub
 from console.models import InboxMessage, outbox
-from console.pages import admin, auth, dashboards, workspace
+from console.pages import admin, auth, dashboards, insights_section, workspace
 from console.pages import insights as insights_charts  # noqa: F401 - importing it registers its charts
 from console.settings import ConsoleSettings
 from console.upstream import Upstream
@@ -44,7 +44,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         description="The agent workspace, team-lead dashboards and admin pages, server-rendered. Calls the other "
                     "services' public APIs with the signed-in user's credentials; stores only sessions and "
                     "preferences.",
-        routers=[auth.router, workspace.router, dashboards.router, admin.router],
+        routers=[auth.router, workspace.router, dashboards.router, insights_section.router, admin.router],
     )
     app.state.live = hub
     app.state.upstream = upstream

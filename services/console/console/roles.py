@@ -10,6 +10,13 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
 }
 
 
+# The insights section (trends, anomalies, forecasts, drivers, segments, …) is for the people who study the
+# feedback, not for the people who work it: agents read the lead view's three insight charts but are
+# refused these pages. A role rule of the console's, on top of the `reports:read` scope the insights API
+# checks, because an agent holds that scope too (for the dashboards).
+INSIGHTS_ROLES = frozenset({"analyst", "lead", "admin"})
+
+
 def scopes_of(role: str) -> frozenset[str]:
     return ROLE_SCOPES.get(role, frozenset())
 

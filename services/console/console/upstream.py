@@ -60,15 +60,17 @@ class UserApi:
         return UserApi(self.upstream, self.headers, {})
 
     async def request(self, method: str, service: str, path: str, *, params: dict[str, Any] | None = None,
-                      json: Any = None, ok_missing: bool = False) -> Any:
-        """The decoded JSON answer; `None` for 404 when `ok_missing`; UpstreamError for any other error."""
+                      json: Any = None, ok_missing: bool = False, timeout: float | None = None) -> Any:
+        """The decoded JSON answer; `None` for 404 when `ok_missing`; UpstreamError for any other error.
+        `timeout` (seconds) replaces the usual one for a call known to compute for long (a forecast)."""
         params = {k: v for k, v in (params or {}).items() if v is not None}
+        limit = timeout or self.upstream.settings.upstream_timeout_seconds
         try:
             response = await self.upstream.clients[service].request(method, path, params=params, json=json,
-                                                                    headers=self.headers)
+                                                                    headers=self.headers, timeout=limit)
         except httpx.TimeoutException as exc:
             raise UpstreamError(service, 504, {"title": "Timeout", "detail": f"{service} did not answer within "
-                                               f"{self.upstream.settings.upstream_timeout_seconds:g} s"}) from exc
+                                               f"{limit:g} s"}) from exc
         except httpx.HTTPError as exc:
             raise UpstreamError(service, 503, {"title": "Service unavailable",
                                                "detail": f"{service} is not reachable ({type(exc).__name__})"}) from exc
@@ -84,13 +86,14 @@ class UserApi:
             return None
         return response.json()
 
-    async def get(self, service: str, path: str, **params: Any) -> Any:
+    async def get(self, service: str, path: str, timeout: float | None = None, **params: Any) -> Any:
         if self.cache is None:
-            return await self.request("GET", service, path, params=params)
+            return await self.request("GET", service, path, params=params, timeout=timeout)
         key = (service, path, repr(sorted(params.items())))
         if key not in self.cache:
             # The task, not its result: concurrent charts asking for the same report share one call.
-            self.cache[key] = asyncio.ensure_future(self.request("GET", service, path, params=params))
+            self.cache[key] = asyncio.ensure_future(self.request("GET", service, path, params=params,
+                                                                 timeout=timeout))
         return await asyncio.shield(self.cache[key])
 
     async def get_or_none(self, service: str, path: str, **params: Any) -> Any:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from console import i18n
 from console.identity import Identity, IdentityUnavailable, refresh
 from console.models import LoginSession, Preference
-from console.roles import allows
+from console.roles import INSIGHTS_ROLES, allows
 from console.upstream import UpstreamError, UserApi
 
 SESSION_COOKIE = "console_session"
@@ -64,6 +64,10 @@ class User:
 
     def can(self, scope: str) -> bool:
         return allows(self.scopes, scope)
+
+    @property
+    def sees_insights(self) -> bool:
+        return self.role in INSIGHTS_ROLES and self.can("reports:read")
 
 
 class LoginRequired(Exception):
@@ -152,6 +156,17 @@ def needs(scope: str):  # type: ignore[no-untyped-def]
     async def check(user: UserDep) -> User:
         if not user.can(scope):
             raise Forbidden(scope)
+        return user
+
+    return Depends(check)
+
+
+def needs_insights():  # type: ignore[no-untyped-def]
+    """The insights section: analysts, leads and admins (see `roles.INSIGHTS_ROLES`); checked on the server."""
+
+    async def check(user: UserDep) -> User:
+        if not user.sees_insights:
+            raise Forbidden("role analyst, lead or admin")
         return user
 
     return Depends(check)

@@ -7,6 +7,7 @@ import json
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl
 
 import httpx
 import nats
@@ -20,6 +21,7 @@ from console.identity import login
 from console.live import LiveHub
 from console.main import create_app
 from console.pages.dashboards import ChartData, to_csv
+from console.pages.insights_section import BadQuery, TrendView
 from console.pages.workspace import next_due, timeline
 from console.roles import allows, scopes_of
 from console.settings import ConsoleSettings
@@ -165,7 +167,8 @@ def console_app(tmp_path, nats_server):
     closed = f"http://127.0.0.1:{free_port()}"
     return create_app(ConsoleSettings(database_url=f"sqlite+aiosqlite:///{tmp_path}/console.db",
                                       nats_url=nats_server.url, log_json=False, ingest_url=closed,
-                                      classify_url=closed, ticketing_url=closed, notify_url=closed))
+                                      classify_url=closed, ticketing_url=closed, notify_url=closed,
+                                      insights_url=closed))
 
 
 async def _signed_in(client: httpx.AsyncClient, who: str) -> None:
@@ -193,6 +196,31 @@ async def test_pages_need_a_session_and_the_role_is_checked_on_the_server(consol
         for path, form in (("/tickets/t-1/status", {"status": "resolved"}), ("/tickets/t-1/reply", {"body": "hi"})):
             assert (await client.post(path, data=form)).status_code == 403, path
         assert (await client.get("/admin/sla-policies")).status_code == 403
+        # The insights section is the analyst's: let through to insights (closed here: 502), never refused.
+        assert (await client.get("/insights/trends")).status_code == 502
+
+        await client.post("/logout")
+        await _signed_in(client, "agent")
+        for path in ("/insights", "/insights/trends", "/insights/trends.csv", "/insights/forecast",
+                     "/insights/customers"):
+            assert (await client.get(path)).status_code == 403, path
+        assert 'href="/insights/trends"' not in (await client.get("/preferences")).text
+
+
+def test_a_trends_view_is_its_query_string_and_a_drill_down_filters_by_the_group():
+    view = TrendView.from_query({"metric": "csat", "interval": "month", "start": "2026-09-01", "end": "2026-09-30",
+                                 "channel": "email", "group_by": "region"})
+    assert view.api_params() == {"metric": "csat", "interval": "month", "start": "2026-09-01T00:00:00+00:00",
+                                 "end": "2026-10-01T00:00:00+00:00", "group_by": "region",
+                                 "filter": ["channel:email"]}
+    assert TrendView.from_query(dict(parse_qsl(view.query()))) == view
+    assert dict(parse_qsl(view.drill("emea"))) == {"metric": "csat", "interval": "month", "start": "2026-09-01",
+                                                   "end": "2026-09-30", "channel": "email", "region": "emea"}
+    for bad, field in (({"interval": "year"}, "interval"), ({"start": "1 Sept"}, "start"),
+                       ({"group_by": "colour"}, "group_by"), ({"start": "2026-10-02", "end": "2026-10-01"}, "start")):
+        with pytest.raises(BadQuery) as raised:
+            TrendView.from_query(bad)
+        assert raised.value.field == field
 
 
 async def test_preferences_switch_the_language_and_zone_per_user(console_app):

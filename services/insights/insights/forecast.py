@@ -8,6 +8,7 @@ Agent-hours are the forecast tickets x the team's measured agent replies per tic
 """
 
 
+import asyncio
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -110,6 +111,12 @@ async def forecast_teams(session: AsyncSession, as_of: datetime, *, horizon: int
     start = end - timedelta(days=history_days)
     raw = {*METRICS.values(), "agent_replies"}
     teams = await team_series(session, raw, start, end)
+    # The fits take seconds (tens on a busy machine): in a thread, so the service keeps answering meanwhile.
+    return await asyncio.to_thread(_fit_teams, teams, end, horizon, backtest_weeks, level, minutes_per_reply)
+
+
+def _fit_teams(teams: dict[str, dict[str, np.ndarray]], end: datetime, horizon: int, backtest_weeks: int,
+               level: float, minutes_per_reply: float) -> list[TeamForecast]:
     results = []
     for team, series in sorted(teams.items()):
         recent_tickets = series["tickets"][-28:].sum()

@@ -167,25 +167,45 @@
   // --- Charts (Chart.js, vendored): data comes from the page, the same numbers as the table below ---
   window.consoleCharts = {};
   const palette = ["#1f5fa8", "#c0392b", "#2e7d32", "#8e44ad", "#b9770e", "#117a8b"];
-  function drawCharts() {
+  // A spec may add, per series, Chart.js dataset options (`styles`: a band's fill, a point-only series)
+  // and a link (`links`: a click on that series drills down to it), and lay bars out horizontally.
+  function drawCharts(root) {
     if (!window.Chart) return;
-    document.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
+    (root || document).querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
+      const key = canvas.id.replace(/^chart-/, "");
+      if (window.consoleCharts[key] && window.consoleCharts[key].canvas === canvas) return;
+      if (window.consoleCharts[key]) window.consoleCharts[key].destroy();
       const spec = JSON.parse(canvas.dataset.chart);
+      const styles = spec.styles || [];
+      const valueAxis = spec.horizontal ? "x" : "y";
+      const scales = {};
+      if (spec.kind === "bar") {
+        scales.x = {stacked: spec.stacked};
+        scales.y = {stacked: spec.stacked};
+        scales[valueAxis].beginAtZero = true;
+      }
       const chart = new window.Chart(canvas, {
         type: spec.kind,
         data: {
           labels: spec.labels,
           datasets: spec.series.map(function (s, i) {
-            return {label: s[0], data: s[1], backgroundColor: palette[i % palette.length]};
+            const colour = palette[i % palette.length];
+            return Object.assign({label: s[0], data: s[1], backgroundColor: colour, borderColor: colour},
+                                 styles[i] || {});
           })
         },
         options: {
           responsive: true, maintainAspectRatio: false, animation: false, locale: locale,
-          scales: spec.kind === "bar" ? {x: {stacked: spec.stacked}, y: {stacked: spec.stacked, beginAtZero: true}} : {}
+          indexAxis: spec.horizontal ? "y" : "x", scales: scales,
+          onClick: spec.links ? function (event, elements) {
+            if (elements.length) window.location.href = spec.links[elements[0].datasetIndex];
+          } : undefined
         }
       });
-      window.consoleCharts[canvas.id.replace(/^chart-/, "")] = chart;
+      window.consoleCharts[key] = chart;
     });
   }
+  // An htmx swap (the trends explorer's results) brings new canvases: draw them.
+  document.body.addEventListener("htmx:afterSettle", function () { drawCharts(); });
   drawCharts();
 })();

@@ -2,6 +2,7 @@
 
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from time import monotonic
 from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request
@@ -21,6 +22,7 @@ from insights.segments import find_churn_risks, score_customers, segment_summari
 from insights.series import default_range, watermark
 
 router = api_router("analyses")
+FORECAST_CACHE_SECONDS = 300.0
 
 
 async def as_of_or_latest(session, as_of: datetime | None) -> datetime:  # type: ignore[no-untyped-def]
@@ -91,10 +93,23 @@ async def get_forecast(request: Request, session: SessionDep, as_of: datetime | 
     implies (measured replies per ticket x configured minutes per reply), and the error of the same model's
     forecasts for each of the last `backtest_weeks` weeks (MAE per day, MAPE of the week, interval coverage)."""
     as_of = await as_of_or_latest(session, as_of)
+    minutes = request.app.state.settings.minutes_per_reply
+    # The same forecast is asked for by every dashboard and insights page load, and it takes seconds to fit:
+    # kept per app for FORECAST_CACHE_SECONDS, keyed by everything it depends on ("as of" moves with the data;
+    # the time bound covers late events of past days, e.g. replies, which count in the ticket's creation hour).
+    cache = request.app.state.__dict__.setdefault("forecast_cache", {})
+    key = (as_of, horizon, backtest_weeks, level, minutes)
+    hit = cache.get(key)
+    if hit is not None and hit[0] > monotonic():
+        return hit[1]
     forecasts = await forecast_teams(session, as_of, horizon=horizon, backtest_weeks=backtest_weeks, level=level,
-                                     minutes_per_reply=request.app.state.settings.minutes_per_reply)
-    return {"as_of": as_of, "level": level, "minutes_per_reply": request.app.state.settings.minutes_per_reply,
-            "backtest_error": overall_error(forecasts), "teams": [asdict(f) for f in forecasts]}
+                                     minutes_per_reply=minutes)
+    answer = {"as_of": as_of, "level": level, "minutes_per_reply": minutes,
+              "backtest_error": overall_error(forecasts), "teams": [asdict(f) for f in forecasts]}
+    for stale in [k for k, (expires, _) in cache.items() if expires <= monotonic()]:
+        del cache[stale]
+    cache[key] = (monotonic() + FORECAST_CACHE_SECONDS, answer)
+    return answer
 
 
 @router.get("/drivers", dependencies=needs("reports:read"),
