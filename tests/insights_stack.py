@@ -84,6 +84,9 @@ def start_insights_stack(tmp: Path, days: int = 63, daily_volume: float = 20.0,
             last_third = truth.end - (truth.end - truth.start) / 3
             scan = api.post("/v1/anomalies/scan", json={"start": last_third.isoformat(), "end": truth.end.isoformat()})
             scan.raise_for_status()
+            # The forecast is fitted on its first request (tens of seconds on a busy machine, while the fits
+            # slow every other answer of the service) and kept for five minutes: fitted here, before any page.
+            api.get("/v1/forecast", timeout=600).raise_for_status()
         return stack
     except BaseException:
         for process in (console, insights):
