@@ -7,16 +7,14 @@ import pytest
 from sqlalchemy import func, select
 
 from closedloop.testing import eventually, running_app
-from ingest.main import create_app
 from ingest.models import Feedback, OutboxMessage
-from ingest.settings import IngestSettings
 
 GOOD = {"channel": "app", "text": "  The app   crashes\n\n\n\nwhen I pay  ", "customer": {"id": "c-1", "tier": "VIP"}}
 
 
 @pytest.fixture
-def app(database_url, nats_server):
-    return create_app(IngestSettings(database_url=database_url, nats_url=nats_server.url, log_json=False))
+def app(make_app):
+    return make_app(fast=False)  # the default polling intervals
 
 
 async def count(app, model) -> int:

@@ -20,10 +20,8 @@ REPLY = {
 
 
 @pytest.fixture
-def app(database_url, nats_server):
-    return create_app(IngestSettings(database_url=database_url, nats_url=nats_server.url, log_json=False,
-                                     outbox_poll_seconds=0.05, consumer_fetch_timeout_seconds=0.1,
-                                     max_text_chars=200))
+def app(make_app):
+    return make_app(max_text_chars=200)
 
 
 async def count(app, model, *where) -> int:

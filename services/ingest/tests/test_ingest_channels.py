@@ -10,9 +10,7 @@ from sqlalchemy import func, select
 
 from closedloop.testing import running_app
 from ingest.channels import html_to_text, parse_email, sign
-from ingest.main import create_app
 from ingest.models import Feedback, OutboxMessage
-from ingest.settings import IngestSettings
 
 REPLY_MIME = b"""From: Ana Lima <Ana.Lima@Example.com>
 To: support@closedloop.dev
@@ -51,10 +49,8 @@ Bob
 
 
 @pytest.fixture
-def app(database_url, nats_server):
-    return create_app(IngestSettings(database_url=database_url, nats_url=nats_server.url, log_json=False,
-                                     outbox_poll_seconds=0.05, consumer_fetch_timeout_seconds=0.1,
-                                     channel_secrets={"app_review": "review-secret"}))
+def app(make_app):
+    return make_app(channel_secrets={"app_review": "review-secret"})
 
 
 async def count(app, model) -> int:

@@ -16,12 +16,6 @@ from ingest.settings import IngestSettings
 PROFILE = {"email": "Ana@Example.com", "name": "Ana Lima", "tier": "VIP", "value": 125000.0, "locale": "pt-BR"}
 
 
-@pytest.fixture
-def app(database_url, nats_server):
-    return create_app(IngestSettings(database_url=database_url, nats_url=nats_server.url, log_json=False,
-                                     outbox_poll_seconds=0.05, consumer_fetch_timeout_seconds=0.1))
-
-
 async def count(app, model, *where) -> int:
     async with app.state.runtime.sessions() as session:
         return await session.scalar(select(func.count()).select_from(model).where(*where))

@@ -7,16 +7,14 @@ import pytest
 from sqlalchemy import func, select
 
 from closedloop.testing import running_app
-from ingest.main import create_app
 from ingest.models import Feedback
-from ingest.settings import IngestSettings
 
 BODY = {"channel": "app", "text": "The export button does nothing", "customer": {"id": "c-7"}}
 
 
 @pytest.fixture
-def app(database_url, nats_server):
-    return create_app(IngestSettings(database_url=database_url, nats_url=nats_server.url, log_json=False))
+def app(make_app):
+    return make_app(fast=False)  # the default polling intervals
 
 
 async def test_region_and_product_are_stored_shown_and_announced(app, nats_server):

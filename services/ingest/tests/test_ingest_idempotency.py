@@ -2,21 +2,12 @@
 
 import asyncio
 
-import pytest
 from sqlalchemy import func, select
 
 from closedloop.testing import running_app
-from ingest.main import create_app
 from ingest.models import Feedback, IdempotencyKey, OutboxMessage
-from ingest.settings import IngestSettings
 
 GOOD = {"channel": "email", "text": "I was charged twice this month.", "customer": {"id": "c-7", "tier": "vip"}}
-
-
-@pytest.fixture
-def app(database_url, nats_server):
-    return create_app(IngestSettings(database_url=database_url, nats_url=nats_server.url, log_json=False,
-                                     outbox_poll_seconds=0.05, consumer_fetch_timeout_seconds=0.1))
 
 
 async def count(app, model) -> int:

@@ -38,12 +38,6 @@ REJECTED = {3: "text", 4: "channel", 5: "mis-encoded", 6: "keyboard", 7: "rating
 
 
 @pytest.fixture
-def app(database_url, nats_server):
-    return create_app(IngestSettings(database_url=database_url, nats_url=nats_server.url, log_json=False,
-                                     outbox_poll_seconds=0.05, consumer_fetch_timeout_seconds=0.1))
-
-
-@pytest.fixture
 def csv_file(tmp_path):
     path = tmp_path / "feedback.csv"
     path.write_text(CSV, encoding="utf-8")

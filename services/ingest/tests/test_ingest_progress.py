@@ -3,7 +3,6 @@
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
-import pytest
 from nats.js.errors import NotFoundError
 from sqlalchemy import func, select
 
@@ -18,19 +17,11 @@ from closedloop.events import (
     TicketSnapshot,
 )
 from closedloop.testing import eventually, running_app
-from ingest.main import create_app
 from ingest.models import InboxMessage
-from ingest.settings import IngestSettings
 
 CLASSIFIED_CONSUMER = ("FEEDBACK", "ingest-feedback-classified")
 TICKET_CONSUMER = ("TICKET", "ingest-ticket-events")
 GOOD = {"channel": "app", "text": "The app crashes when I pay", "customer": {"id": "c-1", "tier": "vip"}}
-
-
-@pytest.fixture
-def app(database_url, nats_server):
-    return create_app(IngestSettings(database_url=database_url, nats_url=nats_server.url, log_json=False,
-                                     outbox_poll_seconds=0.05, consumer_fetch_timeout_seconds=0.1))
 
 
 def classified(feedback_id: str, category: str = "billing/payment_failure", **extra) -> FeedbackClassifiedV1:

@@ -6,9 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from closedloop.testing import running_app
-from ingest.main import create_app
 from ingest.models import Feedback, IdempotencyKey, OutboxMessage
-from ingest.settings import IngestSettings
 
 MAX_TEXT = 50
 MAX_BODY = 2_000
@@ -34,12 +32,8 @@ async def chunked(payload: bytes):
 
 
 @pytest.fixture
-def app(database_url, nats_server):
-    return create_app(IngestSettings(
-        database_url=database_url, nats_url=nats_server.url, log_json=False,
-        max_text_chars=MAX_TEXT, max_body_bytes=MAX_BODY,
-        outbox_poll_seconds=0.05, consumer_fetch_timeout_seconds=0.1,
-    ))
+def app(make_app):
+    return make_app(max_text_chars=MAX_TEXT, max_body_bytes=MAX_BODY)
 
 
 async def stored(app) -> dict[str, int]:

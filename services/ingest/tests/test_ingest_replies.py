@@ -11,17 +11,9 @@ from sqlalchemy import select
 
 from closedloop import mailthread
 from closedloop.testing import running_app
-from ingest.main import create_app
 from ingest.models import Feedback, OutboxMessage
-from ingest.settings import IngestSettings
 
 TICKET = str(uuid4())
-
-
-@pytest.fixture
-def app(database_url, nats_server):
-    return create_app(IngestSettings(database_url=database_url, nats_url=nats_server.url, log_json=False,
-                                     outbox_poll_seconds=0.05, consumer_fetch_timeout_seconds=0.1))
 
 
 def mime(sender: str, subject: str, body: str, message_id: str, **headers: str) -> dict:

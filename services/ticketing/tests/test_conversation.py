@@ -16,13 +16,7 @@ from closedloop.events import (
 )
 from closedloop.testing import running_app
 from ticketing import conversation
-from ticketing.clock import ManualClock
-from ticketing.testing import MONDAY_9_UTC, classified, make_app, open_from, outbox_events
-
-
-@pytest.fixture
-def clock():
-    return ManualClock(MONDAY_9_UTC)
+from ticketing.testing import classified, make_app, open_from, outbox_events
 
 
 @pytest.fixture

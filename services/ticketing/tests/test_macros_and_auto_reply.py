@@ -3,26 +3,13 @@ auto-reply rules: praise thanked and closed (or no ticket), feedback matching a 
 
 from uuid import uuid4
 
-import pytest
-
 from closedloop.events import AlertRaisedV1
 from closedloop.testing import running_app
 from ticketing import conversation
-from ticketing.clock import ManualClock
-from ticketing.testing import MONDAY_9_UTC, classified, make_app, open_from, outbox_events
+from ticketing.testing import classified, open_from, outbox_events
 
 EN_MESSAGE = "Card payments fail right now; we are fixing it."
 ZH_MESSAGE = "银行卡支付暂时失败，我们正在修复。"
-
-
-@pytest.fixture
-def clock():
-    return ManualClock(MONDAY_9_UTC)
-
-
-@pytest.fixture
-def app(database_url, nats_server, clock):
-    return make_app(database_url, nats_server.url, clock)
 
 
 async def names(client, ticket_id):

@@ -7,12 +7,7 @@ import pytest
 
 from closedloop.testing import running_app
 from ticketing.routing import load_routing_table
-from ticketing.testing import classified, make_app, open_from
-
-
-@pytest.fixture
-def app(database_url, nats_server):
-    return make_app(database_url, nats_server.url)
+from ticketing.testing import classified, open_from
 
 
 async def dry_run(client, **message):

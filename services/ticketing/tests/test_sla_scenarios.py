@@ -5,23 +5,10 @@ pending, and warnings that wait for business hours."""
 import asyncio
 from datetime import UTC, datetime
 
-import pytest
-
 from closedloop.testing import eventually, running_app
-from ticketing.clock import ManualClock
-from ticketing.testing import MONDAY_9_UTC, classified, make_app, open_from, outbox_events
+from ticketing.testing import classified, make_app, open_from, outbox_events
 
 WARNING, BREACH = "ticket.sla_warning.v1", "ticket.sla_breached.v1"
-
-
-@pytest.fixture
-def clock():
-    return ManualClock(MONDAY_9_UTC)
-
-
-@pytest.fixture
-def app(database_url, nats_server, clock):
-    return make_app(database_url, nats_server.url, clock)
 
 
 async def add_agent(client, agent_id, teams, skills=(), capacity=5, **extra):

@@ -4,21 +4,8 @@ offline, the public status page and CSAT."""
 
 from uuid import uuid4
 
-import pytest
-
 from closedloop.testing import running_app
-from ticketing.clock import ManualClock
-from ticketing.testing import MONDAY_9_UTC, classified, make_app, open_from, outbox_events
-
-
-@pytest.fixture
-def clock():
-    return ManualClock(MONDAY_9_UTC)
-
-
-@pytest.fixture
-def app(database_url, nats_server, clock):
-    return make_app(database_url, nats_server.url, clock)
+from ticketing.testing import classified, make_app, open_from, outbox_events
 
 
 async def status(client, ticket_id, to, actor="ana"):

@@ -6,18 +6,7 @@ from datetime import timedelta
 import pytest
 
 from closedloop.testing import running_app
-from ticketing.clock import ManualClock
-from ticketing.testing import MONDAY_9_UTC, classified, make_app, open_from
-
-
-@pytest.fixture
-def clock():
-    return ManualClock(MONDAY_9_UTC)
-
-
-@pytest.fixture
-def app(database_url, nats_server, clock):
-    return make_app(database_url, nats_server.url, clock)
+from ticketing.testing import MONDAY_9_UTC, classified, open_from
 
 
 async def reply(client, ticket_id):
