@@ -34,6 +34,18 @@ def get_runtime(request: Request) -> ServiceRuntime:
     return runtime
 
 
+def app_state(name: str) -> Any:
+    """A dependency on `app.state.<name>`, what `main.py` put there for the routes. Each service names its
+    own in `api/deps.py` with their types: `SettingsDep = Annotated[IngestSettings, app_state("settings")]`;
+    routes take those as parameters and never read `request.app.state` themselves."""
+
+    def dependency(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    dependency.__name__ = f"app_state_{name}"
+    return Depends(dependency)
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
 

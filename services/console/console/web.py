@@ -16,11 +16,14 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from closedloop.api import app_state
 from console import i18n
 from console.identity import Identity, IdentityUnavailable, refresh
+from console.live import LiveHub
 from console.models import LoginSession, Preference
 from console.roles import INSIGHTS_ROLES, allows
-from console.upstream import UpstreamError, UserApi
+from console.settings import ConsoleSettings
+from console.upstream import Upstream, UpstreamError, UserApi
 
 SESSION_COOKIE = "console_session"
 FLASH_COOKIE = "console_flash"
@@ -148,6 +151,10 @@ async def _refreshed(request: Request, token: str) -> LoginSession:
 
 
 UserDep = Annotated[User, Depends(current_user)]
+# What main.py built, for the pages (the providers above read app.state; pages take these instead).
+SettingsDep = Annotated[ConsoleSettings, app_state("settings")]
+UpstreamDep = Annotated[Upstream, app_state("upstream")]
+LiveDep = Annotated[LiveHub, app_state("live")]
 
 
 def needs(scope: str):  # type: ignore[no-untyped-def]

@@ -21,6 +21,7 @@ from fastapi import Header, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from closedloop.errors import FieldError, ProblemError, field_problem
+from ingest.api.deps import SettingsDep
 from ingest.schemas import LANGUAGE_TAG, CustomerIn, FeedbackCreate
 
 SIGNATURE_HEADER = "Closedloop-Signature"
@@ -68,9 +69,9 @@ def verify_signature(secret: str, header: str | None, body: bytes, tolerance_sec
 def require_signature(channel: ChannelName) -> Callable[..., Awaitable[None]]:
     async def check(
         request: Request,
+        settings: SettingsDep,
         signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER, description=SIGNATURE_DESCRIPTION)] = None,
     ) -> None:
-        settings = request.app.state.settings
         secret = settings.channel_secrets.get(channel)
         if secret:
             verify_signature(secret, signature, await request.body(), settings.signature_tolerance_seconds)

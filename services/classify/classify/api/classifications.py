@@ -1,9 +1,10 @@
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Query, Request
+from fastapi import Query
 from sqlalchemy import select
 
+from classify.api.deps import EngineDep
 from classify.engine import ClassificationEngine, Result, decide
 from classify.models import ClassificationRecord
 from classify.schemas import (
@@ -72,8 +73,7 @@ def to_public(result: Result, engine: ClassificationEngine) -> ClassifyResult:
              summary="Classify one text or a batch, synchronously; stores nothing",
              description="`{\"text\": ...}` answers one result; `{\"items\": [...]}` answers `{\"results\": [...]}` "
                          "in the same order. Near-duplicates are looked up among recent stored feedback.")
-async def classify_texts(body: ClassifyRequest, request: Request) -> ClassifyResult | ClassifyBatchResult:
-    engine: ClassificationEngine = request.app.state.engine
+async def classify_texts(body: ClassifyRequest, engine: EngineDep) -> ClassifyResult | ClassifyBatchResult:
     if body.items is not None:
         texts = [_joined(item.subject, item.text) for item in body.items]
     else:

@@ -1,8 +1,8 @@
-from fastapi import Request
 
+from classify.api.deps import SettingsDep, SyncDep
 from classify.registry import load_config, save_config
 from classify.schemas import EngineConfigPublic, EngineConfigUpdate
-from closedloop.api import SessionDep, api_router
+from closedloop.api import RuntimeDep, SessionDep, api_router
 from closedloop.auth import needs
 
 router = api_router("config", 400)
@@ -10,8 +10,8 @@ router = api_router("config", 400)
 
 @router.get("/config", dependencies=needs("reports:read"), response_model=EngineConfigPublic,
             summary="Triage thresholds and per-field modes in force")
-async def get_config(session: SessionDep, request: Request) -> EngineConfigPublic:
-    return EngineConfigPublic(**await load_config(session, request.app.state.settings))
+async def get_config(session: SessionDep, settings: SettingsDep) -> EngineConfigPublic:
+    return EngineConfigPublic(**await load_config(session, settings))
 
 
 @router.put("/config", dependencies=needs("config:write"), response_model=EngineConfigPublic,
@@ -20,9 +20,10 @@ async def get_config(session: SessionDep, request: Request) -> EngineConfigPubli
                         "field, `suggest` leaves it to a human and stores the prediction under `suggestions`, "
                         "`off` does neither. Stored in the database: every replica applies it within "
                         "`CLASSIFY_MODEL_POLL_SECONDS`, this one at once.")
-async def put_config(body: EngineConfigUpdate, session: SessionDep, request: Request) -> EngineConfigPublic:
+async def put_config(body: EngineConfigUpdate, session: SessionDep, runtime: RuntimeDep, settings: SettingsDep,
+                     sync: SyncDep) -> EngineConfigPublic:
     async with session.begin():
         await save_config(session, body.model_dump(exclude_none=True))
-    await request.app.state.sync.refresh()
-    async with request.app.state.runtime.sessions() as fresh:
-        return EngineConfigPublic(**await load_config(fresh, request.app.state.settings))
+    await sync.refresh()
+    async with runtime.sessions() as fresh:
+        return EngineConfigPublic(**await load_config(fresh, settings))

@@ -1,6 +1,6 @@
-from fastapi import Request
 from sqlalchemy import select
 
+from classify.api.deps import SyncDep
 from classify.models import TaxonomyVersion
 from classify.registry import EngineSync, store_taxonomy, taxonomy_from_row
 from classify.schemas import (
@@ -44,7 +44,7 @@ async def get_taxonomy(session: SessionDep) -> TaxonomyPublic:
             description="Send flat `nodes` with paths such as `billing/refund` (parents are implied), or the "
                         "file shape `categories` (the tree of `taxonomy.yaml`, as JSON). Answers the version; "
                         "the same content again answers the same version (`created: false`).")
-async def put_taxonomy(body: TaxonomyPut, session: SessionDep, request: Request) -> TaxonomyPublic:
+async def put_taxonomy(body: TaxonomyPut, session: SessionDep, sync: SyncDep) -> TaxonomyPublic:
     try:
         if body.nodes is not None:
             taxonomy = Taxonomy.from_nodes([node.model_dump() for node in body.nodes])
@@ -56,7 +56,6 @@ async def put_taxonomy(body: TaxonomyPut, session: SessionDep, request: Request)
     async with session.begin():
         created = await store_taxonomy(session, taxonomy, "api")
         row = await session.get(TaxonomyVersion, taxonomy.version)
-    sync: EngineSync = request.app.state.sync
     await sync.refresh()
     return taxonomy_public(taxonomy, row, created)
 
@@ -87,12 +86,12 @@ async def get_version_file(version: str, session: SessionDep) -> dict[str, objec
 
 @router.post("/taxonomy/versions/{version}/activate", dependencies=needs("config:write"), response_model=TaxonomyPublic,
              responses=problem_responses(404), summary="Make an earlier taxonomy version active again")
-async def activate_version(version: str, session: SessionDep, request: Request) -> TaxonomyPublic:
+async def activate_version(version: str, session: SessionDep, sync: SyncDep) -> TaxonomyPublic:
     async with session.begin():
         row = await get_or_404(session, TaxonomyVersion, version, "Taxonomy version")
         taxonomy = taxonomy_from_row(row)
         await store_taxonomy(session, taxonomy, row.source)
-    await request.app.state.sync.refresh()
+    await sync.refresh()
     return taxonomy_public(taxonomy, row)
 
 
@@ -102,7 +101,7 @@ def _as_nodes(taxonomy: Taxonomy) -> list[dict[str, object]]:
              "_leaf": n.key not in parents} for n in taxonomy.nodes]
 
 
-async def _replace_active(session: SessionDep, request: Request, nodes: list[dict[str, object]],
+async def _replace_active(session: SessionDep, sync: EngineSync, nodes: list[dict[str, object]],
                           field: str) -> TaxonomyPublic:
     try:
         taxonomy = Taxonomy.from_nodes([{k: v for k, v in n.items() if not k.startswith("_")} for n in nodes])
@@ -111,7 +110,7 @@ async def _replace_active(session: SessionDep, request: Request, nodes: list[dic
     async with session.begin():
         created = await store_taxonomy(session, taxonomy, "api")
         row = await session.get(TaxonomyVersion, taxonomy.version)
-    await request.app.state.sync.refresh()
+    await sync.refresh()
     return taxonomy_public(taxonomy, row, created)
 
 
@@ -126,16 +125,16 @@ async def _active(session: SessionDep) -> Taxonomy:
 
 @router.post("/taxonomy/nodes", dependencies=needs("config:write"), response_model=TaxonomyPublic,
              summary="Add a node to the active taxonomy, or replace the node at that path (a new version)")
-async def put_node(body: TaxonomyNodeIn, session: SessionDep, request: Request) -> TaxonomyPublic:
+async def put_node(body: TaxonomyNodeIn, session: SessionDep, sync: SyncDep) -> TaxonomyPublic:
     nodes = [n for n in _as_nodes(await _active(session)) if n["path"] != body.path.strip().strip("/")]
     nodes.append(body.model_dump())
-    return await _replace_active(session, request, nodes, "body.path")
+    return await _replace_active(session, sync, nodes, "body.path")
 
 
 @router.delete("/taxonomy/nodes/{path:path}", dependencies=needs("config:write"),
                response_model=TaxonomyPublic, responses=problem_responses(404),
                summary="Remove a node (and its children) from the active taxonomy (a new version)")
-async def delete_node(path: str, session: SessionDep, request: Request) -> TaxonomyPublic:
+async def delete_node(path: str, session: SessionDep, sync: SyncDep) -> TaxonomyPublic:
     taxonomy = await _active(session)
     try:
         taxonomy.get(path)
@@ -150,4 +149,4 @@ async def delete_node(path: str, session: SessionDep, request: Request) -> Taxon
     if not nodes:
         raise field_problem("path", "cannot remove the last node", detail="The taxonomy would be empty.",
                             title="Invalid taxonomy")
-    return await _replace_active(session, request, nodes, "path")
+    return await _replace_active(session, sync, nodes, "path")

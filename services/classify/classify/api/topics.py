@@ -1,12 +1,12 @@
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import Query, Request
+from fastapi import Query
 from sqlalchemy import select
 
+from classify.api.deps import SettingsDep
 from classify.models import AlertRecord
 from classify.schemas import AlertPublic, TopicPublic, TopicsPublic
-from classify.settings import ClassifySettings
 from classify.topics import compute_topics
 from closedloop.api import SessionDep, api_router
 from closedloop.auth import needs
@@ -19,11 +19,10 @@ router = api_router("topics and alerts", 400)
             description="Clusters the messages of the last `window_hours` and the window before it by meaning; "
                         "each topic has its volume in both windows and a trend (`new`, `rising` ≥ +25%, "
                         "`falling` ≤ −25%, `stable`).")
-async def list_topics(session: SessionDep, request: Request,
+async def list_topics(session: SessionDep, settings: SettingsDep,
                       window_hours: Annotated[float, Query(gt=0, le=24 * 90)] = 24.0,
                       min_volume: Annotated[int, Query(ge=1)] = 2,
                       limit: Annotated[int, Query(ge=1, le=200)] = 20) -> TopicsPublic:
-    settings: ClassifySettings = request.app.state.settings
     now = datetime.now(UTC)
     window = timedelta(hours=window_hours)
     messages, topics = await compute_topics(session, now, window, settings.topic_similarity,

@@ -2,10 +2,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Query, Request
+from fastapi import Query
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from classify.api.deps import EngineDep, SyncDep, TrainerDep
 from classify.engine import ClassificationEngine
 from classify.examples import add_examples
 from classify.models import ModelVersion, TrainingExample
@@ -35,8 +36,7 @@ MAX_FIELD_ERRORS = 50
              description="Labels are leaves of the active taxonomy; unknown labels are a 422 naming each "
                          "(`body.examples[i].label`) and nothing is stored. An example already stored with the "
                          "same text and label is ignored (counted in `duplicates`).")
-async def post_examples(body: TrainingExamplesIn, session: SessionDep, request: Request) -> TrainingExamplesAccepted:
-    engine: ClassificationEngine = request.app.state.engine
+async def post_examples(body: TrainingExamplesIn, session: SessionDep, engine: EngineDep) -> TrainingExamplesAccepted:
     leaves = {leaf.key for leaf in engine.active.taxonomy.leaves()}
     unknown = [(i, e.label) for i, e in enumerate(body.examples) if e.label not in leaves]
     if unknown:
@@ -119,10 +119,10 @@ async def queue_training(session: AsyncSession, engine: ClassificationEngine, bo
                          "`GET /v1/models/{id}` for `status` and `progress`; a ready model carries its held-out "
                          "metrics and is activated with `POST /v1/models/{id}/activate` (or at once with "
                          "`activate: true`).")
-async def create_model(body: ModelCreate, session: SessionDep, request: Request) -> ModelPublic:
+async def create_model(body: ModelCreate, session: SessionDep, engine: EngineDep, trainer: TrainerDep) -> ModelPublic:
     async with session.begin():
-        row = await queue_training(session, request.app.state.engine, body)
-    request.app.state.trainer.wake()
+        row = await queue_training(session, engine, body)
+    trainer.wake()
     return model_public(row)
 
 
@@ -135,8 +135,7 @@ async def list_models(session: SessionDep, limit: Annotated[int, Query(ge=1, le=
 
 @router.get("/models/active", dependencies=needs("reports:read"), response_model=ActiveModelPublic,
             summary="What answers now: a trained model, or the zero-shot fallback")
-async def get_active(session: SessionDep, request: Request) -> ActiveModelPublic:
-    engine: ClassificationEngine = request.app.state.engine
+async def get_active(session: SessionDep, engine: EngineDep) -> ActiveModelPublic:
     row = await active_model_row(session)
     return ActiveModelPublic(mode="trained" if row is not None else "zero-shot",
                              model_version=engine.active.model_version,
@@ -146,13 +145,12 @@ async def get_active(session: SessionDep, request: Request) -> ActiveModelPublic
 
 @router.post("/models/rollback", dependencies=needs("models:write"), response_model=ActiveModelPublic,
              summary="Activate the model that was active before the current one (zero-shot if none)")
-async def rollback(session: SessionDep, request: Request) -> ActiveModelPublic:
+async def rollback(session: SessionDep, engine: EngineDep, sync: SyncDep) -> ActiveModelPublic:
     async with session.begin():
         current = await active_model_row(session)
         target = await previous_model(session, current)
         await activate_model(session, target)
-    await request.app.state.sync.refresh()
-    engine: ClassificationEngine = request.app.state.engine
+    await sync.refresh()
     return ActiveModelPublic(mode="trained" if target is not None else "zero-shot",
                              model_version=engine.active.model_version,
                              taxonomy_version=engine.active.taxonomy.version,
@@ -161,11 +159,10 @@ async def rollback(session: SessionDep, request: Request) -> ActiveModelPublic:
 
 @router.post("/models/deactivate", dependencies=needs("models:write"), response_model=ActiveModelPublic,
              summary="Deactivate every trained model: the zero-shot classifier answers")
-async def deactivate(session: SessionDep, request: Request) -> ActiveModelPublic:
+async def deactivate(session: SessionDep, engine: EngineDep, sync: SyncDep) -> ActiveModelPublic:
     async with session.begin():
         await activate_model(session, None)
-    await request.app.state.sync.refresh()
-    engine: ClassificationEngine = request.app.state.engine
+    await sync.refresh()
     return ActiveModelPublic(mode="zero-shot", model_version=engine.active.model_version,
                              taxonomy_version=engine.active.taxonomy.version, model=None)
 
@@ -181,12 +178,12 @@ async def get_model(model_id: str, session: SessionDep) -> ModelPublic:
 @router.post("/models/{model_id}/activate", dependencies=needs("models:write"),
              response_model=ModelPublic, responses=problem_responses(404, 409),
              summary="Make a ready model the one that classifies (roll back by activating an older one)")
-async def activate(model_id: str, session: SessionDep, request: Request) -> ModelPublic:
+async def activate(model_id: str, session: SessionDep, sync: SyncDep) -> ModelPublic:
     async with session.begin():
         row = await get_or_404(session, ModelVersion, model_id, "Model")
         if row.status != "ready":
             raise conflict(f"Model {model_id} is {row.status}; only a ready model can be activated.",
                            slug="model-not-ready", title="Model not ready")
         await activate_model(session, row)
-    await request.app.state.sync.refresh()
+    await sync.refresh()
     return model_public(row)

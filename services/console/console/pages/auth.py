@@ -12,7 +12,7 @@ from console import i18n
 from console.i18n import _
 from console.identity import IdentityUnavailable, login
 from console.models import Preference
-from console.web import SESSION_COOKIE, UserDep, close_session, open_session, redirect, render
+from console.web import SESSION_COOKIE, SettingsDep, UpstreamDep, UserDep, close_session, open_session, redirect, render
 
 router = APIRouter(tags=["console: sign-in"], include_in_schema=False)
 
@@ -32,19 +32,18 @@ def _safe_next(target: str | None) -> str:
 
 
 @router.get("/login")
-async def login_page(request: Request, next: str | None = None) -> Response:
-    i18n.use(request.app.state.settings.default_locale, request.app.state.settings.default_timezone)
-    return render(request, "login.html", None, next=_safe_next(next), error=None,
-                  hint=_hint(request.app.state.settings))
+async def login_page(request: Request, settings: SettingsDep, next: str | None = None) -> Response:
+    i18n.use(settings.default_locale, settings.default_timezone)
+    return render(request, "login.html", None, next=_safe_next(next), error=None, hint=_hint(settings))
 
 
 @router.post("/login")
-async def login_submit(request: Request, session: SessionDep, username: Annotated[str, Form()],
-                       password: Annotated[str, Form()], next: Annotated[str, Form()] = "/") -> Response:
-    settings = request.app.state.settings
+async def login_submit(request: Request, session: SessionDep, settings: SettingsDep, upstream: UpstreamDep,
+                       username: Annotated[str, Form()], password: Annotated[str, Form()],
+                       next: Annotated[str, Form()] = "/") -> Response:
     i18n.use(settings.default_locale, settings.default_timezone)
     try:
-        identity = await login(settings, request.app.state.upstream.plain, username.strip(), password)
+        identity = await login(settings, upstream.plain, username.strip(), password)
     except IdentityUnavailable:
         return render(request, "login.html", None, status_code=503, next=_safe_next(next),
                       error=_("The sign-in service is not reachable; try again in a moment."), hint=_hint(settings))

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response, StreamingResponse
 
 from console.i18n import _, parse_time
+from console.settings import ConsoleSettings
 from console.upstream import UpstreamError, UserApi
-from console.web import User, act, needs, redirect, render
+from console.web import LiveDep, SettingsDep, User, act, needs, redirect, render
 
 router = APIRouter(tags=["console: workspace"], include_in_schema=False)
 
@@ -57,10 +58,10 @@ def next_due(ticket: dict[str, Any]) -> str | None:
     return ticket.get("resolution_due_at")
 
 
-async def _queues(request: Request, user: User, queue: str, team: str | None) -> dict[str, Any]:
+async def _queues(settings: ConsoleSettings, user: User, queue: str, team: str | None) -> dict[str, Any]:
     agent = await _agent(user.api, user.user_id)
     teams = [team] if team else list((agent or {}).get("teams") or [])
-    minutes = request.app.state.settings.breaching_soon_minutes
+    minutes = settings.breaching_soon_minutes
     filters = {name: _queue_filters(name, user, teams, minutes) for name in QUEUES}
 
     async def page(name: str) -> dict[str, Any] | None:
@@ -87,11 +88,12 @@ async def home(user: ReadUser) -> Response:
 
 
 @router.get("/queues/{queue}")
-async def queue_page(request: Request, queue: str, user: ReadUser, team: str | None = None) -> Response:
+async def queue_page(request: Request, queue: str, user: ReadUser, settings: SettingsDep,
+                     team: str | None = None) -> Response:
     if queue not in QUEUES:
         return render(request, "error.html", user, status_code=404, status=404, title=_("No such queue"),
                       detail=queue)
-    context = await _queues(request, user, queue, team)
+    context = await _queues(settings, user, queue, team)
     teams = await user.api.get("ticketing", "/v1/teams") if queue == "team" else []  # only its picker needs them
     # The live script asks for the list alone when an event arrives (no full page reload).
     fragment = bool(request.headers.get("hx-request"))
@@ -100,8 +102,8 @@ async def queue_page(request: Request, queue: str, user: ReadUser, team: str | N
 
 
 @router.get("/events")
-async def events(request: Request, user: ReadUser) -> StreamingResponse:
-    return StreamingResponse(request.app.state.live.stream(), media_type="text/event-stream",
+async def events(user: ReadUser, live: LiveDep) -> StreamingResponse:
+    return StreamingResponse(live.stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 

@@ -3,13 +3,14 @@
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from closedloop.api import SessionDep, api_router, public_router
 from closedloop.auth import ROLE_SCOPES, SCOPES, Principal, authenticated
 from closedloop.errors import field_problem, problem_responses
 from closedloop.ratelimit import rate_limit
 from identity.accounts import LOGIN_FAILED, code_login, password_login, token_for
+from identity.api.deps import SettingsDep
 from identity.models import User
 from identity.schemas import PermissionsPublic, TokenRequest, TokenResponse, WhoAmI
 from identity.signing import jwks_document
@@ -24,11 +25,10 @@ router = api_router("auth")
 
 @login_router.post("/auth/token", response_model=TokenResponse, responses=problem_responses(401),
                    summary="Log in: a signed token for the services")
-async def login(body: TokenRequest, session: SessionDep, request: Request) -> TokenResponse:
+async def login(body: TokenRequest, session: SessionDep, settings: SettingsDep) -> TokenResponse:
     """With `username` and `password` (a local account), or with the `login_code` the OpenID Connect
     callback gave the console. The token is valid for `expires_in` seconds (15 minutes by default) on
     every service; refresh it with `POST /v1/auth/refresh`."""
-    settings = request.app.state.settings
     now = datetime.now(UTC)
     if body.login_code:
         user = await code_login(session, body.login_code, now)
@@ -43,11 +43,10 @@ async def login(body: TokenRequest, session: SessionDep, request: Request) -> To
 
 
 @router.post("/auth/refresh", response_model=TokenResponse, summary="A fresh token for the same session")
-async def refresh(session: SessionDep, request: Request,
+async def refresh(session: SessionDep, settings: SettingsDep,
                   principal: Annotated[Principal, Depends(authenticated())]) -> TokenResponse:
     """For a person's token that is still valid: a new one, while the account is enabled and the login
     is not older than `IDENTITY_SESSION_MAX_SECONDS` (12 hours by default)."""
-    settings = request.app.state.settings
     now = datetime.now(UTC)
     auth_time = principal.extra.get("auth_time")
     user = await session.get(User, principal.id) if principal.kind == "user" else None

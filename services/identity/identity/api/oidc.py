@@ -16,16 +16,17 @@ from closedloop.api import SessionDep, public_router
 from closedloop.errors import ProblemError, field_problem
 from identity import oidc
 from identity.accounts import new_user, token_for
+from identity.api.deps import SettingsDep
 from identity.models import OidcLogin, User
 from identity.schemas import TokenResponse
+from identity.settings import IdentitySettings
 
 public = public_router("auth", 400, 401, 403, 404, 502,
                        reason="the OpenID Connect redirects: the provider's signed id_token is the credential")
 LOGIN_TTL = timedelta(minutes=10)
 
 
-def _settings(request: Request):  # type: ignore[no-untyped-def]
-    settings = request.app.state.settings
+def _enabled(settings: IdentitySettings) -> IdentitySettings:
     if not oidc.enabled(settings):
         raise ProblemError(404, "Not Found", "OpenID Connect login is not configured (IDENTITY_OIDC_ISSUER).",
                            slug="oidc-not-configured")
@@ -34,12 +35,12 @@ def _settings(request: Request):  # type: ignore[no-untyped-def]
 
 @public.get("/auth/oidc/login", status_code=302, response_class=RedirectResponse,
             summary="Start a login at the identity provider")
-async def oidc_login(request: Request, session: SessionDep,
+async def oidc_login(request: Request, session: SessionDep, settings: SettingsDep,
                      return_to: Annotated[str | None, Query(max_length=2000)] = None) -> RedirectResponse:
     """`return_to` (one of `IDENTITY_OIDC_ALLOWED_RETURN_URLS`, e.g. the console's page) gets the browser
     back with `?login_code=…`, which the console trades for a token at `POST /v1/auth/token`. Without
     it, the callback answers the token as JSON."""
-    settings = _settings(request)
+    _enabled(settings)
     if return_to is not None and not any(return_to == url or return_to.startswith(url.rstrip("/") + "/")
                                          for url in settings.oidc_allowed_return_urls):
         raise field_problem("query.return_to", "not an allowed return address",
@@ -75,11 +76,11 @@ async def _user_for(session: SessionDep, settings, claims: dict, role: str, now:
 
 @public.get("/auth/oidc/callback", response_model=TokenResponse, responses={303: {"description": "To return_to"}},
             summary="Where the identity provider sends the browser back")
-async def oidc_callback(request: Request, session: SessionDep,
+async def oidc_callback(request: Request, session: SessionDep, settings: SettingsDep,
                         state: Annotated[str, Query(min_length=1, max_length=200)],
                         code: Annotated[str | None, Query(min_length=1, max_length=4000)] = None,
                         error: Annotated[str | None, Query(max_length=200)] = None):  # type: ignore[no-untyped-def]
-    settings = _settings(request)
+    _enabled(settings)
     now = datetime.now(UTC)
     login = await session.get(OidcLogin, state)
     if login is None or login.login_code_hash is not None or login.created_at < now - LOGIN_TTL:

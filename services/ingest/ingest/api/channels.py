@@ -10,6 +10,7 @@ from closedloop.api import SessionDep, api_router
 from closedloop.auth import Principal, authenticated_baseline, require
 from closedloop.errors import ProblemError, problem_responses
 from closedloop.ratelimit import rate_limit
+from ingest.api.deps import SettingsDep
 from ingest.api.feedback import IdempotencyKeyHeader, answer
 from ingest.channels import AppReviewIn, ChatTranscriptIn, SurveyAnswerIn, email_record, parse_email, require_signature
 from ingest.intake import accept_feedback
@@ -51,7 +52,8 @@ def channel_guards(channel: str) -> list[Any]:
                                                for mime in MIME_TYPES}}},
 )
 async def inbound_email(
-    request: Request, session: SessionDep, response: Response, idempotency_key: IdempotencyKeyHeader = None,
+    settings: SettingsDep, request: Request, session: SessionDep, response: Response,
+    idempotency_key: IdempotencyKeyHeader = None,
     tier: Annotated[str | None, Query(min_length=1, max_length=50,
                                       description="Customer tier when the sender has no profile.")] = None,
 ) -> FeedbackAccepted:
@@ -74,41 +76,41 @@ async def inbound_email(
         customer_id = known or parsed.sender
     body = email_record(parsed, customer_id[:200], tier)
     accepted = await accept_feedback(session, body, idempotency_key=idempotency_key,
-                                     settings=request.app.state.settings)
+                                     settings=settings)
     return answer(accepted, response)
 
 
 @router.post("/channels/app-review", status_code=202, response_model=FeedbackAccepted, responses=ACCEPTED,
              dependencies=channel_guards("app_review"),
              summary="App-store review")
-async def app_review(body: AppReviewIn, request: Request, session: SessionDep, response: Response,
+async def app_review(body: AppReviewIn, settings: SettingsDep, session: SessionDep, response: Response,
                      idempotency_key: IdempotencyKeyHeader = None) -> FeedbackAccepted:
     """A review from the App Store, Google Play or another store: stars, title, text, app version and
     platform (taken from the store when not given). A repeated `review_id` answers 200."""
     accepted = await accept_feedback(session, body.record(), idempotency_key=idempotency_key,
-                                     settings=request.app.state.settings)
+                                     settings=settings)
     return answer(accepted, response)
 
 
 @router.post("/channels/chat", status_code=202, response_model=FeedbackAccepted, responses=ACCEPTED,
              dependencies=channel_guards("chat"),
              summary="Chat transcript")
-async def chat_transcript(body: ChatTranscriptIn, request: Request, session: SessionDep, response: Response,
+async def chat_transcript(body: ChatTranscriptIn, settings: SettingsDep, session: SessionDep, response: Response,
                           idempotency_key: IdempotencyKeyHeader = None) -> FeedbackAccepted:
     """A finished chat conversation. The customer's messages become the feedback text (the agent's and
     bot's are counted in `metadata`); the conversation id is the thread and source id."""
     accepted = await accept_feedback(session, body.record(), idempotency_key=idempotency_key,
-                                     settings=request.app.state.settings)
+                                     settings=settings)
     return answer(accepted, response)
 
 
 @router.post("/channels/survey", status_code=202, response_model=FeedbackAccepted, responses=ACCEPTED,
              dependencies=channel_guards("survey"),
              summary="Survey answer (NPS or CSAT)")
-async def survey_answer(body: SurveyAnswerIn, request: Request, session: SessionDep, response: Response,
+async def survey_answer(body: SurveyAnswerIn, settings: SettingsDep, session: SessionDep, response: Response,
                         idempotency_key: IdempotencyKeyHeader = None) -> FeedbackAccepted:
     """One answer: `nps` 0-10 or `csat` 1-5, with an optional comment (the score is also the
     item's `rating`). A repeated `response_id` answers 200."""
     accepted = await accept_feedback(session, body.record(), idempotency_key=idempotency_key,
-                                     settings=request.app.state.settings)
+                                     settings=settings)
     return answer(accepted, response)

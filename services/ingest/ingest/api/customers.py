@@ -9,6 +9,7 @@ from closedloop.auth import needs
 from closedloop.errors import problem_responses
 from closedloop.limits import SafeIdPath
 from closedloop.ratelimit import rate_limit
+from ingest.api.deps import SettingsDep
 from ingest.customers import decide_invitation, upsert_customer
 from ingest.models import Customer, Erasure
 from ingest.rights import erasure_status, export_customer, request_erasure
@@ -51,12 +52,12 @@ async def get_customer(customer_id: CustomerId, session: SessionDep) -> Customer
 
 @router.post("/invitations", dependencies=needs("feedback:write"),
              response_model=InvitationDecision, summary="May this customer be asked for feedback?")
-async def invite(body: InvitationRequest, session: SessionDep, request: Request) -> InvitationDecision:
+async def invite(body: InvitationRequest, session: SessionDep, settings: SettingsDep) -> InvitationDecision:
     """Decides whether the customer may be invited to give feedback now: not when an invitation went
     out within the cool-down (30 days by default, `INGEST_INVITATION_COOLDOWN_DAYS`). When allowed,
     the invitation is recorded (unless `dry_run`), so asking again right after answers `allowed: false`
     with the reason and `next_allowed_at`."""
-    return await decide_invitation(session, body, request.app.state.settings.invitation_cooldown_days)
+    return await decide_invitation(session, body, settings.invitation_cooldown_days)
 
 
 # --- data rights ----------------------------------------------------------------------------------
@@ -84,7 +85,7 @@ def forwarded_auth(request: Request) -> dict[str, str]:
 @router.post("/customers/{customer_id}/erasure", dependencies=needs("customers:write"),
              status_code=202, response_model=ErasureStatus,
              responses=problem_responses(404), summary="Erase everything held about a customer, in every service")
-async def erase_customer(customer_id: CustomerId, session: SessionDep, request: Request,
+async def erase_customer(customer_id: CustomerId, session: SessionDep, settings: SettingsDep,
                          response: Response) -> ErasureStatus:
     """Announces `customer.erasure_requested.v1`: each service anonymises the customer's texts and personal
     fields, deletes what was derived from them (embeddings, training examples) and reports back with
@@ -93,26 +94,26 @@ async def erase_customer(customer_id: CustomerId, session: SessionDep, request: 
     erasure = await request_erasure(session, customer_id, requested_by=None)
     await session.commit()
     response.headers["Location"] = f"/v1/erasures/{erasure.id}"
-    return ErasureStatus.model_validate(erasure_status(erasure, request.app.state.settings.erasure_services))
+    return ErasureStatus.model_validate(erasure_status(erasure, settings.erasure_services))
 
 
 @router.get("/erasures/{erasure_id}", dependencies=needs("customers:write"),
             response_model=ErasureStatus, responses=problem_responses(404),
             summary="Progress of an erasure, per service")
 async def get_erasure(erasure_id: Annotated[str, Path(max_length=36)], session: SessionDep,
-                      request: Request) -> ErasureStatus:
+                      settings: SettingsDep) -> ErasureStatus:
     erasure = await get_or_404(session, Erasure, erasure_id, "Erasure")
-    return ErasureStatus.model_validate(erasure_status(erasure, request.app.state.settings.erasure_services))
+    return ErasureStatus.model_validate(erasure_status(erasure, settings.erasure_services))
 
 
 @router.get("/customers/{customer_id}/export", dependencies=needs("customers:write"),
             summary="Everything held about a customer, from every service",
             responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}},
                        **problem_responses(404)})
-async def export(customer_id: CustomerId, session: SessionDep, request: Request) -> dict[str, Any]:
+async def export(customer_id: CustomerId, session: SessionDep, settings: SettingsDep,
+                 request: Request) -> dict[str, Any]:
     """Ingest's rows (profile, feedback with the original texts, invitations) plus, asked over each
     service's API with the caller's credential: classifications, tickets with comments, deliveries.
     A service that cannot be reached is listed under `errors` instead of failing the export."""
-    settings = request.app.state.settings
     return await export_customer(session, customer_id, settings.service_urls(), forwarded_auth(request),
                                  settings.export_max_items)

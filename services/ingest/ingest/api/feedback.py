@@ -2,11 +2,12 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request, Response
 
-from closedloop.api import SessionDep, api_router, get_or_404
+from closedloop.api import RuntimeDep, SessionDep, api_router, get_or_404
 from closedloop.auth import Principal, needs, require
 from closedloop.errors import problem_responses
 from closedloop.http import PER_ITEM_VALIDATION
 from closedloop.ratelimit import rate_limit
+from ingest.api.deps import SettingsDep
 from ingest.batch import accept_batch
 from ingest.intake import Accepted, accept_feedback
 from ingest.models import Feedback
@@ -29,7 +30,7 @@ IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", min
              responses={200: {"model": FeedbackAccepted, "description": "A repeat of an earlier submission."},
                         **problem_responses(409)},
              summary="Submit one piece of feedback")
-async def submit_feedback(body: FeedbackCreate, session: SessionDep, request: Request, response: Response,
+async def submit_feedback(body: FeedbackCreate, session: SessionDep, settings: SettingsDep, response: Response,
                           principal: Annotated[Principal, Depends(require("feedback:write"))],
                           idempotency_key: IdempotencyKeyHeader = None) -> FeedbackAccepted:
     """Accepts the feedback (202) and hands it to classification. Sending the same
@@ -38,7 +39,7 @@ async def submit_feedback(body: FeedbackCreate, session: SessionDep, request: Re
     with the original id instead of storing it twice."""
     principal.ensure_channel(body.channel)
     accepted = await accept_feedback(session, body, idempotency_key=idempotency_key,
-                                     settings=request.app.state.settings)
+                                     settings=settings)
     return answer(accepted, response)
 
 
@@ -54,7 +55,7 @@ def answer(accepted: Accepted, response: Response) -> FeedbackAccepted:
 
 @router.post("/feedback/batch", response_model=BatchResult, summary="Submit up to 1,000 feedback items",
              openapi_extra={PER_ITEM_VALIDATION: True})
-async def submit_batch(body: FeedbackBatch, request: Request,
+async def submit_batch(body: FeedbackBatch, runtime: RuntimeDep, settings: SettingsDep, request: Request,
                        principal: Annotated[Principal, Depends(require("feedback:write"))]) -> BatchResult:
     """Each item is shaped like the body of `POST /v1/feedback`, plus an optional `idempotency_key`,
     and is validated and stored on its own (atomic per item): the answer lists, in order, whether
@@ -65,7 +66,7 @@ async def submit_batch(body: FeedbackBatch, request: Request,
         channel = item.get("channel") if isinstance(item, dict) else None
         if isinstance(channel, str):  # a missing or wrong channel is that item's own validation error
             principal.ensure_channel(channel, field_name=f"body.items.{index}.channel")
-    return await accept_batch(request.app.state.runtime.sessions, body.items, request.app.state.settings,
+    return await accept_batch(runtime.sessions, body.items, settings,
                               request.url.path)
 
 

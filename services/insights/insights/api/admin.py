@@ -2,16 +2,16 @@
 
 from datetime import datetime
 
-from fastapi import Request
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from closedloop.api import SessionDep, api_router
+from closedloop.api import RuntimeDep, SessionDep, api_router
 from closedloop.auth import needs
 from closedloop.errors import conflict
+from insights.api.deps import RebuilderDep, SettingsDep, SubscriptionsDep
 from insights.config import AnalysisConfig, AnalysisConfigUpdate, current_config, update_config
 from insights.models import FeedbackFact, TicketFact
-from insights.replay import consumer_lags
+from insights.replay import Rebuilder, consumer_lags
 from insights.series import watermark
 
 router = api_router("read model", 409)
@@ -39,29 +39,29 @@ class ReadModelStatus(BaseModel):
 
 @router.get("/status", dependencies=needs("reports:read"),
             response_model=ReadModelStatus, summary="How far behind the streams the read model is")
-async def get_status(request: Request) -> ReadModelStatus:
-    lags = await consumer_lags(request.app.state.runtime, request.app.state.subscriptions)
-    async with request.app.state.runtime.read_sessions() as session:  # never waits for the consumers' writes
-        return await _status(request, session, lags)
+async def get_status(runtime: RuntimeDep, subscriptions: SubscriptionsDep,
+                     rebuilder: RebuilderDep) -> ReadModelStatus:
+    lags = await consumer_lags(runtime, subscriptions)
+    async with runtime.read_sessions() as session:  # never waits for the consumers' writes
+        return await _status(rebuilder, session, lags)
 
 
-async def _status(request: Request, session, lags) -> ReadModelStatus:  # type: ignore[no-untyped-def]
+async def _status(rebuilder: Rebuilder, session, lags) -> ReadModelStatus:  # type: ignore[no-untyped-def]
     behind = sum((lag.pending or 0) + (lag.unacknowledged or 0) for lag in lags)
     return ReadModelStatus(
         behind_messages=behind, caught_up=behind == 0 and all(lag.error is None for lag in lags),
         latest_data_at=await watermark(session),
         feedback_items=await session.scalar(select(func.count()).select_from(FeedbackFact)) or 0,
         tickets=await session.scalar(select(func.count()).select_from(TicketFact)) or 0,
-        rebuilding=request.app.state.rebuilder.busy,
+        rebuilding=rebuilder.busy,
         consumers=[ConsumerLagPublic(**lag.__dict__) for lag in lags])
 
 
 @router.post("/rebuild", dependencies=needs("admin"),
              status_code=202, summary="Rebuild the read model by replaying every stream")
-async def rebuild(request: Request) -> dict[str, str]:
+async def rebuild(rebuilder: RebuilderDep) -> dict[str, str]:
     """Empties the read model and reads every stream again from its first message; follow it on
     `GET /v1/status`. Alerts, churn flags and opportunities already raised are kept and not raised again."""
-    rebuilder = request.app.state.rebuilder
     if rebuilder.busy:
         raise conflict("A rebuild is already running.", slug="rebuild-running")
     await rebuilder.rebuild()
@@ -70,13 +70,13 @@ async def rebuild(request: Request) -> dict[str, str]:
 
 @router.get("/config", dependencies=needs("reports:read"),
             response_model=AnalysisConfig, summary="Anomaly sensitivity and churn rules")
-async def get_config(request: Request, session: SessionDep) -> AnalysisConfig:
-    return await current_config(session, request.app.state.settings)
+async def get_config(settings: SettingsDep, session: SessionDep) -> AnalysisConfig:
+    return await current_config(session, settings)
 
 
 @router.put("/config", dependencies=needs("config:write"),
             response_model=AnalysisConfig, summary="Change anomaly sensitivity or churn rules")
-async def put_config(body: AnalysisConfigUpdate, request: Request, session: SessionDep) -> AnalysisConfig:
+async def put_config(body: AnalysisConfigUpdate, settings: SettingsDep, session: SessionDep) -> AnalysisConfig:
     """Only the fields sent change; the others keep their value."""
     async with session.begin():
-        return await update_config(session, request.app.state.settings, body)
+        return await update_config(session, settings, body)

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from time import monotonic
 from typing import Annotated, Any, Literal
 
-from fastapi import Query, Request
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from closedloop.api import SessionDep, api_router
@@ -13,6 +13,7 @@ from closedloop.auth import needs
 from closedloop.errors import NotFound, problem_responses
 from insights import analysis
 from insights.anomalies import raised_anomalies
+from insights.api.deps import ForecastCacheDep, SettingsDep
 from insights.config import current_config
 from insights.dimensions import day_of
 from insights.drivers import drivers
@@ -67,14 +68,14 @@ async def list_anomalies(session: SessionDep, limit: Annotated[int, Query(ge=1, 
 
 @router.post("/anomalies/scan", dependencies=needs("config:write"),
              response_model=AnomalyScanResult, summary="Look for anomalies and raise them")
-async def scan_anomalies(body: AnomalyScan, request: Request, session: SessionDep) -> AnomalyScanResult:
+async def scan_anomalies(body: AnomalyScan, settings: SettingsDep, session: SessionDep) -> AnomalyScanResult:
     """Judges each day in the range against its seasonal baseline, per category, top-level category,
     channel and in total; raises `alert.raised.v1` once per anomaly (a rescan raises nothing again)."""
     async with session.begin():
         as_of = await as_of_or_latest(session, None)
         start = body.start or day_of(as_of) - timedelta(days=1)
         end = body.end or as_of
-        found, raised = await analysis.scan_anomalies(session, request.app.state.settings, start, end,
+        found, raised = await analysis.scan_anomalies(session, settings, start, end,
                                                       datetime.now(UTC))
     return AnomalyScanResult(
         found=[AnomalyPublic(key=a.key, dimension=a.dimension, value=a.value, window_start=a.window_start,
@@ -85,7 +86,8 @@ async def scan_anomalies(body: AnomalyScan, request: Request, session: SessionDe
 
 @router.get("/forecast", dependencies=needs("reports:read"),
             summary="Tickets and negative tickets per team for the next days, with the backtest")
-async def get_forecast(request: Request, session: SessionDep, as_of: datetime | None = None,
+async def get_forecast(settings: SettingsDep, session: SessionDep, cache: ForecastCacheDep,
+                       as_of: datetime | None = None,
                        horizon: Annotated[int, Query(ge=1, le=28)] = 7,
                        backtest_weeks: Annotated[int, Query(ge=0, le=12)] = 4,
                        level: Annotated[float, Query(gt=0.5, lt=1)] = 0.9) -> dict[str, Any]:
@@ -93,11 +95,10 @@ async def get_forecast(request: Request, session: SessionDep, as_of: datetime | 
     implies (measured replies per ticket x configured minutes per reply), and the error of the same model's
     forecasts for each of the last `backtest_weeks` weeks (MAE per day, MAPE of the week, interval coverage)."""
     as_of = await as_of_or_latest(session, as_of)
-    minutes = request.app.state.settings.minutes_per_reply
+    minutes = settings.minutes_per_reply
     # The same forecast is asked for by every dashboard and insights page load, and it takes seconds to fit:
     # kept per app for FORECAST_CACHE_SECONDS, keyed by everything it depends on ("as of" moves with the data;
     # the time bound covers late events of past days, e.g. replies, which count in the ticket's creation hour).
-    cache = request.app.state.__dict__.setdefault("forecast_cache", {})
     key = (as_of, horizon, backtest_weeks, level, minutes)
     hit = cache.get(key)
     if hit is not None and hit[0] > monotonic():
@@ -147,9 +148,9 @@ async def get_customer_rfm(customer_id: str, session: SessionDep, as_of: datetim
 
 @router.get("/churn-risks", dependencies=needs("reports:read"),
             summary="Valuable customers at risk of leaving (as of the latest data)")
-async def get_churn_risks(request: Request, session: SessionDep, as_of: datetime | None = None) -> dict[str, Any]:
+async def get_churn_risks(settings: SettingsDep, session: SessionDep, as_of: datetime | None = None) -> dict[str, Any]:
     as_of = await as_of_or_latest(session, as_of)
-    config = await current_config(session, request.app.state.settings)
+    config = await current_config(session, settings)
     risks = await find_churn_risks(session, as_of, min_value=config.churn_min_value,
                                    negative_contacts=config.churn_negative_contacts,
                                    window_days=config.churn_window_days)
@@ -158,29 +159,29 @@ async def get_churn_risks(request: Request, session: SessionDep, as_of: datetime
 
 @router.post("/churn-risks/scan", dependencies=needs("config:write"),
              summary="Find churn risks and raise customer.churn_risk_detected.v1")
-async def scan_churn_risks(request: Request, session: SessionDep) -> dict[str, Any]:
+async def scan_churn_risks(settings: SettingsDep, session: SessionDep) -> dict[str, Any]:
     """Once per customer and week: a second scan within the week raises nothing again."""
     async with session.begin():
         as_of = await as_of_or_latest(session, None)
-        risks, raised = await analysis.scan_churn(session, request.app.state.settings, as_of, datetime.now(UTC))
+        risks, raised = await analysis.scan_churn(session, settings, as_of, datetime.now(UTC))
     return {"as_of": as_of, "found": [r.customer_id for r in risks], "raised": [r.customer_id for r in raised]}
 
 
 @router.get("/opportunities", dependencies=needs("reports:read"),
             summary="Feature requests and unmet needs clustered into opportunities")
-async def get_opportunities(request: Request, session: SessionDep, as_of: datetime | None = None,
+async def get_opportunities(settings: SettingsDep, session: SessionDep, as_of: datetime | None = None,
                             days: Annotated[int, Query(ge=7, le=365)] = 90) -> dict[str, Any]:
     as_of = await as_of_or_latest(session, as_of)
     found = await find_opportunities(session, as_of, days=days,
-                                     min_mentions=request.app.state.settings.opportunity_min_mentions)
+                                     min_mentions=settings.opportunity_min_mentions)
     return {"as_of": as_of, "opportunities": [asdict(o) for o in found]}
 
 
 @router.post("/opportunities/scan", dependencies=needs("config:write"),
              summary="Find opportunities and raise opportunity.detected.v1")
-async def scan_opportunities(request: Request, session: SessionDep) -> dict[str, Any]:
+async def scan_opportunities(settings: SettingsDep, session: SessionDep) -> dict[str, Any]:
     async with session.begin():
         as_of = await as_of_or_latest(session, None)
-        found, raised = await analysis.scan_opportunities(session, request.app.state.settings, as_of,
+        found, raised = await analysis.scan_opportunities(session, settings, as_of,
                                                           datetime.now(UTC))
     return {"as_of": as_of, "found": [o.title for o in found], "raised": [o.title for o in raised]}

@@ -3,14 +3,14 @@
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-from fastapi import Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, EmailStr, Field
 from sqlalchemy import select
 
-from closedloop.api import SessionDep, api_router, get_or_404
+from closedloop.api import RuntimeDep, SessionDep, api_router, get_or_404
 from closedloop.auth import needs
 from closedloop.errors import conflict
+from insights.api.deps import SettingsDep
 from insights.dimensions import week_of
 from insights.models import ReportSubscriber
 from insights.reporting import build_report, send_weekly_report
@@ -81,12 +81,12 @@ async def preview_weekly_report(session: SessionDep, week: date | None = None, l
 
 @router.post("/reports/weekly/send", dependencies=needs("config:write"),
              summary="Send the weekly report to the subscribers now")
-async def send_report_now(request: Request, session: SessionDep, week: date | None = None) -> dict[str, object]:
+async def send_report_now(runtime: RuntimeDep, settings: SettingsDep, session: SessionDep,
+                          week: date | None = None) -> dict[str, object]:
     """Sends even if the week's report went out before (a deliberate resend)."""
-    settings = request.app.state.settings
     if not settings.smtp_host:
         raise conflict("E-mail is not configured (INSIGHTS_SMTP_HOST).", slug="smtp-not-configured")
     week_start = await default_week(session, week)
     await session.close()
-    sent = await send_weekly_report(request.app.state.runtime.sessions, settings, week_start, force=True)
+    sent = await send_weekly_report(runtime.sessions, settings, week_start, force=True)
     return {"week_start": week_start.date().isoformat(), "sent_to": sent}

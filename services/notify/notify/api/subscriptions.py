@@ -3,15 +3,16 @@
 from datetime import UTC, datetime
 from uuid import uuid4
 
-from fastapi import Request
 from sqlalchemy import select
 
 from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
 from closedloop.errors import field_problem, problem_responses
+from notify.api.deps import SettingsDep
 from notify.api.webhooks import check_target as check_outbound
 from notify.models import Subscription, WebhookEndpoint
 from notify.schemas import ChannelName, SubscriptionCreate, SubscriptionPublic
+from notify.settings import NotifySettings
 
 router = api_router("subscriptions", 400)
 
@@ -20,9 +21,9 @@ def to_public(subscription: Subscription) -> SubscriptionPublic:
     return SubscriptionPublic.model_validate(subscription, from_attributes=True)
 
 
-async def check_target(session: SessionDep, body: SubscriptionCreate, request: Request) -> None:
+async def check_target(session: SessionDep, body: SubscriptionCreate, settings: NotifySettings) -> None:
     if body.channel == "slack":
-        await check_outbound(request, body.target, "body.target")
+        await check_outbound(settings, body.target, "body.target")
     if body.channel == "webhook" and await session.get(WebhookEndpoint, body.target) is None:
         message = "no webhook endpoint with this id (register it with POST /v1/webhooks)"
         raise field_problem("body.target", message)
@@ -30,8 +31,9 @@ async def check_target(session: SessionDep, body: SubscriptionCreate, request: R
 
 @router.post("/subscriptions", dependencies=needs("config:write"), status_code=201, response_model=SubscriptionPublic,
              summary="Subscribe a recipient to events")
-async def create_subscription(body: SubscriptionCreate, session: SessionDep, request: Request) -> SubscriptionPublic:
-    await check_target(session, body, request)
+async def create_subscription(body: SubscriptionCreate, session: SessionDep,
+                              settings: SettingsDep) -> SubscriptionPublic:
+    await check_target(session, body, settings)
     subscription = Subscription(id=str(uuid4()), **body.model_dump(), created_at=datetime.now(UTC))
     session.add(subscription)
     await session.commit()
@@ -60,9 +62,9 @@ async def get_subscription(subscription_id: str, session: SessionDep) -> Subscri
             response_model=SubscriptionPublic, responses=problem_responses(404),
             summary="Replace a subscription")
 async def replace_subscription(subscription_id: str, body: SubscriptionCreate, session: SessionDep,
-                               request: Request) -> SubscriptionPublic:
+                               settings: SettingsDep) -> SubscriptionPublic:
     subscription = await get_or_404(session, Subscription, subscription_id, "Subscription")
-    await check_target(session, body, request)
+    await check_target(session, body, settings)
     for name, value in body.model_dump().items():
         setattr(subscription, name, value)
     await session.commit()

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 from uuid import uuid4
 
-from fastapi import Query, Request
+from fastapi import Query
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -14,10 +14,12 @@ from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
 from closedloop.errors import ProblemError, conflict, field_problem, problem_responses
 from notify import templating
+from notify.api.deps import SettingsDep
 from notify.channels import slack_payload
 from notify.default_templates import DEFAULT_TEMPLATES
 from notify.models import Template
 from notify.schemas import PreviewPublic, PreviewRequest, TemplateCreate, TemplatePublic, UnsavedPreviewRequest
+from notify.settings import NotifySettings
 
 router = api_router("templates", 400)
 
@@ -127,10 +129,10 @@ async def delete_template(template_id: str, session: SessionDep) -> None:
     await session.commit()
 
 
-def preview(request: Request, key: str, channel: str, language: str, subject: str | None, body_text: str,
+def preview(settings: NotifySettings, key: str, channel: str, language: str, subject: str | None, body_text: str,
             body_html: str | None, data: dict) -> PreviewPublic:
     event = templating.sample_event(key)
-    context = templating.build_context(event, request.app.state.settings, "recipient@example.com")
+    context = templating.build_context(event, settings, "recipient@example.com")
     delta = context.pop("_expected_response_delta", None)
     context["expected_response"] = templating.humanize(delta, language) if delta else None
     context["language"] = language
@@ -146,16 +148,16 @@ def preview(request: Request, key: str, channel: str, language: str, subject: st
 @router.post("/templates/{template_id}/preview", dependencies=needs("config:write"),
              response_model=PreviewPublic, responses=problem_responses(404),
              summary="Render a stored template with sample data (optionally overridden)")
-async def preview_template(template_id: str, session: SessionDep, request: Request,
+async def preview_template(template_id: str, session: SessionDep, settings: SettingsDep,
                            body: PreviewRequest | None = None) -> PreviewPublic:
     template = await get_or_404(session, Template, template_id, "Template")
-    return preview(request, template.key, template.channel, template.language, template.subject, template.body_text,
+    return preview(settings, template.key, template.channel, template.language, template.subject, template.body_text,
                    template.body_html, (body or PreviewRequest()).data)
 
 
 @router.post("/templates/preview", dependencies=needs("config:write"), response_model=PreviewPublic,
              summary="Render an unsaved template with sample data, e.g. while editing")
-async def preview_unsaved(body: UnsavedPreviewRequest, request: Request) -> PreviewPublic:
+async def preview_unsaved(body: UnsavedPreviewRequest, settings: SettingsDep) -> PreviewPublic:
     check(body)
-    return preview(request, body.key, body.channel, body.language, body.subject, body.body_text, body.body_html,
+    return preview(settings, body.key, body.channel, body.language, body.subject, body.body_text, body.body_html,
                    body.data)

@@ -2,7 +2,6 @@ import secrets
 from datetime import UTC, datetime
 from uuid import uuid4
 
-from fastapi import Request
 from sqlalchemy import select
 
 from closedloop.api import SessionDep, api_router, get_or_404
@@ -10,16 +9,18 @@ from closedloop.auth import needs
 from closedloop.errors import field_problem, problem_responses
 from closedloop.outbound import OutboundPolicy, UnsafeTarget
 from notify import circuit
+from notify.api.deps import SettingsDep
 from notify.models import CircuitBreaker, WebhookEndpoint
 from notify.schemas import CircuitPublic, WebhookCreate, WebhookCreated, WebhookPublic
+from notify.settings import NotifySettings
 
 router = api_router("webhooks", 400)
 
 
-async def check_target(request: Request, url: str, field: str) -> None:
+async def check_target(settings: NotifySettings, url: str, field: str) -> None:
     """422 naming `field` when the URL points at an address outbound calls may not reach."""
     try:
-        await OutboundPolicy.from_settings(request.app.state.settings).check_registration(url)
+        await OutboundPolicy.from_settings(settings).check_registration(url)
     except UnsafeTarget as exc:
         raise field_problem(field, str(exc), slug="unsafe-target") from exc
 
@@ -45,10 +46,10 @@ async def create_endpoint(session, name: str, url: str, event_types: list[str], 
 
 @router.post("/webhooks", dependencies=needs("config:write"),
              status_code=201, response_model=WebhookCreated, summary="Register a webhook endpoint")
-async def create_webhook(body: WebhookCreate, session: SessionDep, request: Request) -> WebhookCreated:
+async def create_webhook(body: WebhookCreate, session: SessionDep, settings: SettingsDep) -> WebhookCreated:
     """The URL must be public: loopback, link-local (cloud metadata) and private addresses are refused
     (422), unless `NOTIFY_OUTBOUND_ALLOWED_NETWORKS` allows them; checked again at every delivery."""
-    await check_target(request, str(body.url), "body.url")
+    await check_target(settings, str(body.url), "body.url")
     endpoint = await create_endpoint(session, body.name, str(body.url), body.event_types, body.secret,
                                      list(body.customer_channels))
     await session.commit()

@@ -3,30 +3,25 @@
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
-from closedloop.api import SessionDep, get_or_404
+from closedloop.api import SessionDep, app_state, get_or_404
 from closedloop.auth import Principal, require
+from ticketing.clock import Clock
 from ticketing.models import Ticket
 from ticketing.routing import RoutingTable
+from ticketing.settings import TicketingSettings
 from ticketing.tickets import TicketOptions
 
 
-def get_table(request: Request) -> RoutingTable:
-    return request.app.state.routing_table
+def get_now(clock: Annotated[Clock, app_state("clock")]) -> datetime:
+    return clock.now()
 
 
-def get_now(request: Request) -> datetime:
-    return request.app.state.clock.now()
-
-
-def get_options(request: Request) -> TicketOptions:
-    return request.app.state.ticket_options
-
-
-TableDep = Annotated[RoutingTable, Depends(get_table)]
+SettingsDep = Annotated[TicketingSettings, app_state("settings")]
+TableDep = Annotated[RoutingTable, app_state("routing_table")]
 NowDep = Annotated[datetime, Depends(get_now)]
-OptionsDep = Annotated[TicketOptions, Depends(get_options)]
+OptionsDep = Annotated[TicketOptions, app_state("ticket_options")]
 # Who works the ticket: the audit log names this principal.
 WriterDep = Annotated[Principal, Depends(require("tickets:write"))]
 

@@ -3,7 +3,7 @@ import binascii
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import Query, Request
+from fastapi import Query
 from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -281,8 +281,7 @@ async def _existing(session: AsyncSession, ticket_id: str) -> Ticket:
 
 @router.get("/teams", dependencies=needs("tickets:read"),
             response_model=list[TeamPublic], summary="Teams of the routing table")
-async def list_teams(request: Request) -> list[TeamPublic]:
-    table = request.app.state.routing_table
+async def list_teams(table: TableDep) -> list[TeamPublic]:
     return [TeamPublic(key=key, name=team.name, lead=team.lead) for key, team in table.teams.items()]
 
 
