@@ -32,7 +32,7 @@ class Stack(InsightsStack):
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     started = start_insights_stack(tmp_path_factory.mktemp("insights-stack"))
-    stack = Stack(started.nats, started.insights, started.console, started.truth)
+    stack = Stack(started.nats, started.insights, started.console, started.truth, started.forecast_fit_seconds)
     try:
         yield stack
     finally:
@@ -86,7 +86,10 @@ def test_trends_chart_table_and_csv_are_the_apis_numbers_and_a_click_drills_down
                                             "filter": f"channel:{channel}"}, ratio=True)
         assert {name: values for name, values in chart(page, "trend")["series"]} == by_region
 
-        # Three dimensions are more than the read model keeps: the page says so, naming the field.
+        # Three dimensions are more than the read model keeps: the page says so in place, naming the field.
+        page.locator("#filter-product").select_option(index=1)
+        page.locator("[data-problem-field]").wait_for()
+        assert page.locator("[data-problem-field]").get_attribute("data-problem-field") == "query.filter"
         response = page.goto(f"/insights/trends?metric=volume&channel={channel}&region=emea&group_by=team")
         assert response.status == 422
         assert page.locator("[data-problem-field]").get_attribute("data-problem-field") == "query.filter"
@@ -144,6 +147,18 @@ def test_analyst_opens_every_insights_page_with_the_apis_numbers(page, stack):
         items = api.get("/v1/opportunities").json()["opportunities"]
         assert items and chart(page, "opportunities")["labels"] == [o["title"] for o in items]
         assert page.locator('[data-numbers="opportunities"] tbody tr').count() == len(items)
+
+        # In Chinese and the analyst's own zone: the anomaly's window (a UTC day) starts at 08:00 in Shanghai.
+        page.goto("/preferences")
+        page.locator("#locale").select_option("zh_Hans")
+        page.locator("#timezone").select_option("Asia/Shanghai")
+        page.locator("form[action='/preferences'] button[type=submit]").click()
+        page.wait_for_load_state()
+        page.goto("/insights/anomalies")
+        assert page.locator("h1").inner_text() == "异常"
+        assert "数据截至" in page.locator("#freshness").inner_text()
+        assert anomalies[0]["window_start"].endswith(("T00:00:00Z", "T00:00:00+00:00"))
+        assert "08:00" in page.locator(f'[data-anomaly="{anomalies[0]["key"]}"] td').nth(2).inner_text()
 
 
 def test_agent_is_refused_the_insights_pages_and_not_offered_them(page, stack):

@@ -207,5 +207,9 @@
   }
   // An htmx swap (the trends explorer's results) brings new canvases: draw them.
   document.body.addEventListener("htmx:afterSettle", function () { drawCharts(); });
+  // A view the page refuses (422, e.g. three dimensions) says why in place of the results: swap it in too.
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.xhr.status === 422) { event.detail.shouldSwap = true; event.detail.isError = false; }
+  });
   drawCharts();
 })();
