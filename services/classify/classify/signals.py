@@ -30,7 +30,7 @@ _SIGNAL_PATTERNS: dict[str, list[str]] = {
         r"hacke(ado|aron)|fraude|estafa|robad[oa]|robaron|no autorizad[oa]|suplantaci[oó]n",  # es
         r"piraté|fraude|arnaque|escroquerie|volée?s?\b|non autorisée?|usurpation",  # fr
         r"hackead[oa]|invadid[oa]|fraude|golpe|roubad[oa]|roubaram|não autorizad[oa]|clonad[oa]",  # pt
-        r"被盗|盗刷|被黑|黑客|诈骗|骗子|异常登录|未经授权|泄露|盗号|被人登录|冒用",  # zh
+        r"被盗|盗刷|盗用|被黑|黑客|诈骗|骗子|异常登录|未经授权|泄露|盗号|被人登录|冒用",  # zh
         r"不正アクセス|乗っ取|不正利用|詐欺|盗まれ|漏洩|なりすまし|身に覚えのない",  # ja
     ],
     "data_loss": [
@@ -65,8 +65,10 @@ _SIGNAL_PATTERNS: dict[str, list[str]] = {
         r"|ne charge pas|erreur (du )?serveur|service indisponible",  # fr
         r"fora do ar|não funciona mais|não consigo (entrar|acessar|fazer login|logar)|(site|app|aplicativo|sistema)"
         r" (caiu|está fora)|não carrega|erro (no|do) servidor",  # pt
-        r"无法登录|登不上|登录不了|打不开|宕机|服务器错误|系统崩溃|用不了|无法访问|服务中断|连不上",  # zh
-        r"ログインできな|つながらな|繋がらな|障害が|サーバーエラー|落ちて(い|る)|開けな|アクセスできな",  # ja
+        r"无法登录|登不上|登录不了|打不开|宕机|服务器错误|系统崩溃|用不了|无法访问|服务中断|连不上"
+        r"|(错误|报错)(代码|码)?[:： ]*50[0234](?!\d)|(?<!\d)50[0234] ?(错误|报错)",  # zh: "报500错误", not "付了500元"
+        r"ログインできな|つながらな|繋がらな|障害が|サーバーエラー|落ちて(い|る)|開けな|アクセスできな"
+        r"|(?<!\d)50[0234] ?エラー|エラー(コード)?[:： ]*50[0234](?!\d)",  # ja: "503エラー", not "500円"
     ],
     "payment_failure": [
         r"(payment|card|transaction|transfer|top.?up|checkout) (was |is |keeps |got )?"
@@ -113,8 +115,8 @@ _EMOTION_PATTERNS: dict[str, list[str]] = {
         r"indignante|vergüenza|furios[oa]|inaceptable|pésim[oa]|una mierda|harto|ridícul[oa]|nunca más",  # es
         r"inadmissible|scandaleu\w+|honteu\w+|furieu\w+|inacceptable|lamentable|ridicule|plus jamais",  # fr
         r"absurdo|vergonha|furios[oa]|inaceitável|péssim[oa]|palhaçada|ridícul[oa]|nunca mais|revoltad[oa]",  # pt
-        r"太差|垃圾|气死|愤怒|无法接受|坑人|太过分|恶心|什么破|骗人",  # zh
-        r"ふざけ|最悪|許せな|腹が立|頭にくる|怒り|ひどすぎ|二度と使わな",  # ja
+        r"太差|垃圾|气死|生气|气人|火大|愤怒|无法接受|坑人|太过分|恶心|什么破|骗人",  # zh
+        r"ふざけ|最悪|許せな|腹が立|頭にくる|怒り|ひどすぎ|二度と使わな|ムカつ|むかつ",  # ja
     ],
     "frustration": [
         r"yet again|once again|(happened|failed|broken|down|declined|crashed|wrong|problem) again"
@@ -132,7 +134,7 @@ _EMOTION_PATTERNS: dict[str, list[str]] = {
         r"de novo|outra vez|ainda não|ninguém (me )?responde|sem resposta|esperando há|(segunda|terceira) vez"
         r"|há (dias|semanas)|toda vez",  # pt
         r"又(一次|出|坏|失败|崩|被|扣|是这样)|还是没|一直没|没人(回复|理|管)|没有(回复|回应)|等了(好几|很久|一)|第[二三四五]次|好几天",
-        r"また(同じ|失敗|エラー|起き|です)|まだ(届|返|来|解決|直)|何度も|返事がな|返信がな|ずっと待",  # ja
+        r"また(同じ|失敗|エラー|起き|です)|まだ(届|返|来|解決|直)|何度も|返事がな|返信がな|ずっと待|いつまで待",  # ja
     ],
     "urgency": [
         r"urgent\w*|asap|a\.s\.a\.p|immediately|right now|right away|emergency|as soon as possible"
@@ -142,7 +144,7 @@ _EMOTION_PATTERNS: dict[str, list[str]] = {
         r"urgent|immédiatement|au plus vite|dès que possible|tout de suite",  # fr
         r"urgente|imediatamente|o mais rápido possível|o quanto antes|agora mesmo",  # pt
         r"紧急|急用|着急|马上|立刻|立即|尽快|赶紧",  # zh
-        r"至急|緊急|急いで|すぐに|早急|今すぐ",  # ja
+        r"至急|緊急|急いで|急ぎ|すぐに|早急|今すぐ",  # ja
     ],
 }
 
