@@ -12,6 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:
+    # The document is the same in both modes; development needs no secret keys (closedloop.secretbox).
+    os.environ.setdefault("CLOSEDLOOP_ENVIRONMENT", "development")
     out = ROOT / "docs" / "openapi"
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:

@@ -75,8 +75,10 @@ HPA_SCALED = {"identity", "ingest", "ticketing", "console", "insights"}
 CONSOLE_UPSTREAMS = {"identity", "ingest", "classify", "ticketing", "notify", "insights"}
 # Stand-in values for variables whose real value comes from a Secret, to check that the rest parses.
 SECRET_SAMPLES = {"DATABASE_URL": "postgresql://user:password@db:5432/db", "API_KEYS": "key-one,key-two",
-                  "SERVICE_API_KEY": "key-one", "NATS_PASSWORD": "nats-password"}
+                  "SERVICE_API_KEY": "key-one", "NATS_PASSWORD": "nats-password",
+                  "METRICS_KEYS": "scrape-key", "SECRET_KEYS": "bTYxc2VjcmV0LWtleS0wMTIzNDU2Nzg5YWJjZGVmMDE="}
 API_KEYS_SECRET = "closedloop-api-keys"
+METRICS_KEY_SECRET, SECRET_KEYS_SECRET = "closedloop-metrics-key", "closedloop-secret-keys"
 NATS_AUTH_SECRET, NATS_TLS_SECRET = "nats-auth", "nats-tls"
 NATS_USERS = {*SERVICES, "console", "system"}
 
@@ -292,17 +294,24 @@ def check_custom_resources(objects: tuple[dict[str, Any], ...], namespace: str) 
         assert spec.get("enableSuperuserAccess") is False
         assert f"{name}-app" in secret_refs, f"{name}-app (the CNPG app Secret) is what the services read"
 
+    # Every Secret the manifests read that nobody else creates comes from an ExternalSecret, with the keys read.
+    external = {}
     for obj in of_kind(objects, "ExternalSecret"):
         spec = obj["spec"]
         store = spec["secretStoreRef"]
         assert store["name"] and store["kind"] in ("SecretStore", "ClusterSecretStore")
-        assert spec["target"]["name"] == API_KEYS_SECRET
-        assert {d["secretKey"] for d in spec["data"]} == set(SERVICES)
         assert all(d["remoteRef"]["key"] for d in spec["data"])
+        external[spec["target"]["name"]] = {d["secretKey"] for d in spec["data"]}
+    assert not external or external == {API_KEYS_SECRET: set(SERVICES), SECRET_KEYS_SECRET: {"identity", "notify"},
+                                        METRICS_KEY_SECRET: {"key"}}
 
     for obj in of_kind(objects, "PodMonitor"):
         assert obj["spec"]["selector"]["matchLabels"] and obj["spec"]["podMetricsEndpoints"]
         assert all(e.get("port") for e in obj["spec"]["podMetricsEndpoints"])
+        for endpoint in obj["spec"]["podMetricsEndpoints"]:
+            if endpoint.get("path") == "/metrics":  # the services': /metrics needs the scrape key
+                assert endpoint["authorization"] == {"type": "Bearer", "credentials": {
+                    "name": METRICS_KEY_SECRET, "key": "key"}}
 
 
 def referenced_secrets(objects: tuple[dict[str, Any], ...]) -> dict[str, set[str]]:
@@ -323,8 +332,11 @@ def test_no_secret_in_clear(overlay: str) -> None:
     objects = rendered(overlay)
     assert not of_kind(objects, "Secret"), "Secrets are referenced by name, never rendered from the repo"
     refs = referenced_secrets(objects)
-    assert set(refs) == {API_KEYS_SECRET, NATS_AUTH_SECRET} | {f"{s}-db-app" for s in SERVICES}
+    assert set(refs) == {API_KEYS_SECRET, NATS_AUTH_SECRET, METRICS_KEY_SECRET, SECRET_KEYS_SECRET} | {
+        f"{s}-db-app" for s in SERVICES}
     assert refs[API_KEYS_SECRET] == set(SERVICES)
+    assert refs[METRICS_KEY_SECRET] == {"key"}
+    assert refs[SECRET_KEYS_SECRET] == {"identity", "notify"}, "the services that store secrets seal them"
     assert refs[NATS_AUTH_SECRET] == NATS_USERS
     assert all(keys == {"uri"} for name, keys in refs.items() if name.endswith("-db-app"))
     readme = (K8S / "README.md").read_text()

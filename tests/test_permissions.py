@@ -51,7 +51,10 @@ FORBIDDEN_FOR_PARTNER = [
     ("ingest", "PUT", "/v1/customers/c-9", {"tier": "vip"}, "customers:write"),
     ("identity", "POST", "/v1/api-keys", {"name": "mine", "scopes": ["admin"]}, "admin"),
     ("ingest", "GET", "/v1/dead-letters", None, "admin"),
+    ("ticketing", "GET", "/metrics", None, "metrics:read"),
+    ("notify", "GET", "/metrics", None, "metrics:read"),
 ]
+SCRAPE_KEY = "prometheus-scrape-key-0123456789abcdef"
 
 
 @asynccontextmanager
@@ -81,7 +84,8 @@ def apps(tmp_path: Path, nats_server):
     def db(name: str) -> str:
         return f"sqlite+aiosqlite:///{tmp_path / (name + '.db')}"
 
-    common = {"nats_url": nats_server.url, "log_json": False, "identity_refresh_seconds": 0.2}
+    common = {"nats_url": nats_server.url, "log_json": False, "identity_refresh_seconds": 0.2,
+              "metrics_keys": [SCRAPE_KEY]}
     return {
         "identity": create_identity(IdentitySettings(database_url=db("identity"), seed_demo_users=True, **common)),
         "ingest": create_ingest(IngestSettings(database_url=db("ingest"), **common)),
@@ -118,6 +122,29 @@ async def test_partner_key_sends_feedback_and_gets_403_naming_the_permission_els
         # Nothing was changed by the refused calls: the webhook list (read with the admin key) is as seeded.
         hooks = (await clients["notify"].get("/v1/webhooks")).json()
         assert not any("169.254" in hook["url"] for hook in hooks)
+
+
+async def test_metrics_need_metrics_read_and_the_scrape_key_reads_nothing_else(apps):
+    async with AsyncExitStack() as stack:
+        clients = await start(stack, apps, ("identity", "ingest", "ticketing", "notify"))
+        scrape = {"Authorization": f"Bearer {SCRAPE_KEY}", "X-API-Key": ""}
+        for name in ("identity", "ingest", "ticketing", "notify"):
+            anonymous = await clients[name].get("/metrics", headers={"X-API-Key": ""})
+            assert anonymous.status_code == 401 and anonymous.headers["content-type"] == PROBLEM, name
+            scraped = await clients[name].get("/metrics", headers=scrape)
+            assert scraped.status_code == 200 and "closedloop_http_requests_total" in scraped.text, name
+        refused = await clients["ticketing"].get("/v1/tickets", headers=scrape)
+        assert refused.status_code == 403 and "'tickets:read'" in refused.json()["detail"]
+        assert (await clients["ingest"].post("/v1/feedback", json=FEEDBACK, headers=scrape)).status_code == 403
+        # An identity key with the scope works as well (e.g. one per Prometheus).
+        created = await clients["identity"].post("/v1/api-keys", json={"name": "prometheus",
+                                                                       "scopes": ["metrics:read"]})
+        assert created.status_code == 201, created.text
+        key = {"X-API-Key": created.json()["key"]}
+
+        async def scraped_with_the_identity_key():
+            return (await clients["ticketing"].get("/metrics", headers=key)).status_code == 200
+        await eventually(scraped_with_the_identity_key, timeout=20)
 
 
 async def test_roles_and_the_audit_log_names_the_authenticated_person(apps):

@@ -36,9 +36,11 @@ SCOPES: dict[str, str] = {
     "config:write": "Routing rules, SLA policies, taxonomy, notification settings, webhooks.",
     "models:write": "Training examples and classifier models.",
     "customers:write": "Customer profiles and data rights (erasure, export).",
+    "metrics:read": "Prometheus metrics (`GET /metrics`): the scrape key's only permission.",
     "admin": "Everything, including API keys, users and dead letters.",
 }
 ADMIN = "admin"
+METRICS_READ = "metrics:read"
 
 _AGENT = frozenset({"feedback:read", "tickets:read", "tickets:write", "reports:read"})
 ROLE_SCOPES: dict[str, frozenset[str]] = {
@@ -132,7 +134,7 @@ async def current_principal(request: Request) -> Principal:
     return principal
 
 
-def _forbidden(principal: Principal, scope: str) -> ProblemError:
+def forbidden(principal: Principal, scope: str) -> ProblemError:
     who = f"the {'API key' if principal.kind == 'api_key' else 'user'} '{principal.name}'"
     has = ", ".join(sorted(principal.scopes)) or "no permission"
     return ProblemError(403, "Forbidden", f"This needs the permission '{scope}'; {who} has {has}.",
@@ -156,7 +158,7 @@ def require(scope: str) -> PermissionDependency:
     ) -> Principal:
         principal = await current_principal(request)
         if not principal.has(scope):
-            raise _forbidden(principal, scope)
+            raise forbidden(principal, scope)
         return principal
 
     dependency.required_permission = scope  # type: ignore[attr-defined]

@@ -34,6 +34,13 @@ class ServiceSettings(BaseSettings):
     # Admin keys from settings, for bootstrap and break-glass use; comma-separated in the environment
     # (`INGEST_API_KEYS=key1,key2`, two keys allow rotation). Day-to-day keys come from the identity service.
     api_keys: Annotated[list[str], NoDecode] = [DEV_API_KEY]
+    # Keys that may read /metrics and nothing else (Prometheus' scrape key), comma-separated; an identity
+    # API key with the scope `metrics:read` works too, and so does any admin credential.
+    metrics_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Fernet keys that seal the secrets a service stores (closedloop.secretbox), comma-separated, the
+    # first seals and all open (rotation). Empty: the public development key in development mode,
+    # refused in production by the services that store secrets (identity, notify).
+    secret_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # People's tokens (from the identity service): who issues them, for whom, and clock skew allowed.
     token_issuer: str = "closedloop-identity"
     token_audience: str = "closedloop"
@@ -68,7 +75,7 @@ class ServiceSettings(BaseSettings):
     outbox_retention_days: float = 7.0
     inbox_retention_days: float = 30.0
 
-    @field_validator("api_keys", "rate_limit_trusted_proxies", mode="before")
+    @field_validator("api_keys", "metrics_keys", "secret_keys", "rate_limit_trusted_proxies", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

@@ -22,7 +22,7 @@ from typing import Any
 
 import jwt
 
-from closedloop.auth import ADMIN, Principal, scopes_for_role
+from closedloop.auth import ADMIN, METRICS_READ, Principal, scopes_for_role
 from closedloop.config import DEV_API_KEY, ServiceSettings
 from closedloop.worker import BackgroundWorker
 
@@ -109,12 +109,16 @@ class Authenticator:
         self.development = settings.environment == "development"
         # Keys from settings (`<PREFIX>API_KEYS`) are admin keys for bootstrap and break-glass use. The
         # well-known development key is one only in development mode: production refuses it.
-        self._static: list[tuple[str, str]] = []
+        self._static: list[tuple[str, str, frozenset[str]]] = []
         for index, key in enumerate(settings.api_keys):
             if key == DEV_API_KEY and not self.development:
                 log.warning("the development API key is configured but refused outside development mode")
                 continue
-            self._static.append(("dev" if key == DEV_API_KEY else f"static-{index + 1}", hash_api_key(key)))
+            self._static.append(("dev" if key == DEV_API_KEY else f"static-{index + 1}", hash_api_key(key),
+                                 frozenset({ADMIN})))
+        # Scrape keys (`<PREFIX>METRICS_KEYS`): they may read /metrics and nothing else (ADR 0003).
+        for index, key in enumerate(settings.metrics_keys):
+            self._static.append((f"metrics-{index + 1}", hash_api_key(key), frozenset({METRICS_READ})))
 
     def authenticate(self, credential: str) -> Principal | None:
         if credential.count(".") == 2:
@@ -128,13 +132,14 @@ class Authenticator:
             return None
         digest = hash_api_key(credential)
         found = None
-        for name, stored in self._static:
+        for name, stored, scopes in self._static:
             if hmac.compare_digest(digest, stored):
-                found = name
+                found = (name, scopes)
         if found is None:
             return None
-        label = "development key" if found == "dev" else f"settings key {found}"
-        return Principal(kind="api_key", id=found, name=label, scopes=frozenset({ADMIN}))
+        name, scopes = found
+        label = "development key" if name == "dev" else f"settings key {name}"
+        return Principal(kind="api_key", id=name, name=label, scopes=scopes)
 
     def _token_principal(self, token: str) -> Principal | None:
         try:

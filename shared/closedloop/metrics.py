@@ -36,7 +36,18 @@ NOTIFICATIONS = Counter("closedloop_notifications_total", "Notification attempts
                         "(delivered, retry, failed).", ["channel", "outcome"])
 
 
-async def metrics_endpoint(_: Request) -> Response:
+async def metrics_endpoint(request: Request) -> Response:
+    """Needs `metrics:read` (ADR 0003): the figures name routes, subjects, consumers and volumes, which
+    is more than an anonymous caller should learn. Prometheus sends a scrape key as a bearer token."""
+    from closedloop.auth import METRICS_READ, current_principal, forbidden
+    from closedloop.errors import ProblemError, problem_response
+
+    try:
+        principal = await current_principal(request)
+        if not principal.has(METRICS_READ):
+            raise forbidden(principal, METRICS_READ)
+    except ProblemError as exc:
+        return problem_response(request, exc.status, exc.title, exc.detail, exc.slug, exc.errors, exc.headers)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -3,6 +3,8 @@
 Ed25519 (JWS `EdDSA`): small keys, fast and deterministic signatures, no parameters to get wrong.
 The newest key signs; a key is retired after `signing_key_rotate_hours` and its public half stays
 in the JWKS for one token lifetime more (plus leeway), so no valid token ever loses its key.
+The private halves are stored sealed (closedloop.secretbox, `IDENTITY_SECRET_KEYS`): a copy of the
+database alone cannot sign a token.
 """
 
 import secrets
@@ -16,20 +18,21 @@ from jwt.algorithms import OKPAlgorithm
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from closedloop.secretbox import Keyring
 from identity.models import SigningKey, User
 from identity.settings import IdentitySettings
 
 ALGORITHM = "EdDSA"
 
 
-def _new_key(now: datetime) -> SigningKey:
+def _new_key(now: datetime, keyring: Keyring) -> SigningKey:
     private = Ed25519PrivateKey.generate()
     kid = f"{now:%Y%m%d}-{secrets.token_hex(6)}"
     jwk = OKPAlgorithm.to_jwk(private.public_key(), as_dict=True)
     jwk.update({"kid": kid, "alg": ALGORITHM, "use": "sig"})
     pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
-    return SigningKey(kid=kid, algorithm=ALGORITHM, private_pem=pem, public_jwk=jwk, created_at=now)
+    return SigningKey(kid=kid, algorithm=ALGORITHM, private_pem=keyring.seal(pem), public_jwk=jwk, created_at=now)
 
 
 async def maintain_keys(session: AsyncSession, settings: IdentitySettings, now: datetime) -> bool:
@@ -40,7 +43,7 @@ async def maintain_keys(session: AsyncSession, settings: IdentitySettings, now: 
     if not active or active[0].created_at <= now - timedelta(hours=settings.signing_key_rotate_hours):
         for key in active:
             key.retired_at = now
-        session.add(_new_key(now))
+        session.add(_new_key(now, Keyring.from_settings(settings)))
         changed = True
     keep_until = timedelta(seconds=settings.token_ttl_seconds + settings.token_leeway_seconds + 60)
     expired = [key.kid for key in keys if key.retired_at is not None and key.retired_at + keep_until < now]
@@ -72,5 +75,16 @@ async def issue_token(session: AsyncSession, settings: IdentitySettings, user: U
         "exp": int(now.timestamp()) + ttl, "auth_time": int(auth_time.timestamp()),
         "jti": secrets.token_hex(8),
     }
-    private = serialization.load_pem_private_key(key.private_pem.encode(), password=None)
+    pem = Keyring.from_settings(settings).open(key.private_pem)
+    private = serialization.load_pem_private_key(pem.encode(), password=None)
     return jwt.encode(claims, private, algorithm=ALGORITHM, headers={"kid": key.kid}), ttl  # type: ignore[arg-type]
+
+
+async def reseal_keys(session: AsyncSession, keyring: Keyring) -> int:
+    """Seal a key stored in clear and re-seal one an older secret key sealed (rotation); at start-up."""
+    changed = 0
+    for key in await session.scalars(select(SigningKey)):
+        resealed = keyring.reseal(key.private_pem)
+        if resealed is not None:
+            key.private_pem, changed = resealed, changed + 1
+    return changed

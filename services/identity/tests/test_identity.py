@@ -5,6 +5,7 @@ secret, rotated with a grace period and revoked; the development key works only 
 from contextlib import AsyncExitStack
 
 import pytest
+from cryptography.fernet import Fernet
 
 from closedloop.config import DEV_API_KEY
 from closedloop.testing import eventually, running_app
@@ -169,7 +170,8 @@ async def test_development_key_is_refused_in_production(tmp_path, nats_server):
 
 async def test_demo_accounts_only_in_development_and_a_bootstrap_admin(database_url, nats_server):
     settings = identity_settings(database_url, nats_server.url, environment="production",
-                                 bootstrap_admin_username="root", bootstrap_admin_password="a long root password")
+                                 secret_keys=[Fernet.generate_key().decode()], bootstrap_admin_username="root",
+                                 bootstrap_admin_password="a long root password")
     async with running_app(create_app(settings), api_key="") as idp:
         assert (await login(idp, *demo("agent"))).status_code == 401
         token = (await login(idp, "root", "a long root password")).json()["access_token"]
@@ -178,3 +180,39 @@ async def test_demo_accounts_only_in_development_and_a_bootstrap_admin(database_
         created = await idp.post("/v1/users", headers=bearer(token), json={
             "id": "ana", "display_name": "Ana", "role": "lead", "password": "short"})
         assert created.status_code == 422 and created.json()["errors"][0]["field"] == "body.password"
+
+
+async def test_signing_keys_are_sealed_at_rest_and_re_sealed_after_a_key_rotation(database_url, nats_server,
+                                                                                 ingest_app):
+    from sqlalchemy import text
+
+    from closedloop.db import create_engine
+    from closedloop.secretbox import Keyring
+
+    async def stored_keys() -> list[str]:
+        engine = create_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                return list((await connection.execute(text("SELECT private_pem FROM signing_keys"))).scalars())
+        finally:
+            await engine.dispose()
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    async with running_app(create_app(identity_settings(database_url, nats_server.url, secret_keys=[old]))) as idp:
+        assert (await login(idp, *demo("agent"))).status_code == 200
+    [sealed] = await stored_keys()
+    assert sealed.startswith("enc:v1:") and "PRIVATE KEY" not in sealed
+    assert "PRIVATE KEY" in Keyring([old]).open(sealed)
+
+    # Rotation: the new secret key first; the start-up pass re-seals, then the old key can go.
+    async with running_app(create_app(identity_settings(database_url, nats_server.url, secret_keys=[new, old]))):
+        pass
+    [resealed] = await stored_keys()
+    assert Keyring([new]).open(resealed) == Keyring([old]).open(sealed)
+    identity = create_app(identity_settings(database_url, nats_server.url, secret_keys=[new]))
+    async with running_app(identity) as idp, running_app(ingest_app) as ingest:
+        token = (await login(idp, *demo("agent"))).json()["access_token"]
+
+        async def token_accepted():
+            return (await ingest.get("/v1/feedback/none", headers=bearer(token))).status_code == 404
+        await eventually(token_accepted, timeout=15)

@@ -107,13 +107,19 @@ class Senders:
         if item.channel == "email":
             return await self.send_email(item)
         if item.channel == "slack":
+            if not item.target:
+                return SendResult(False, None, "no Slack hook of this name any more (its subscription was removed)",
+                                  retryable=False)
             return await post_json(self.client, item.target, item.payload.encode(), {}, self.policy)
         return await self.send_webhook(item)
 
     async def send_webhook(self, item: Outgoing) -> SendResult:
+        if item.secret is None:  # sealed under a key no longer in NOTIFY_SECRET_KEYS: never send it unsigned
+            return SendResult(False, None, "the endpoint's signing secret cannot be opened (NOTIFY_SECRET_KEYS)",
+                              retryable=True)
         body = item.payload.encode()
         return await post_json(self.client, item.target, body, {
-            signing.HEADER: signing.sign(item.secret or "", body),
+            signing.HEADER: signing.sign(item.secret, body),
             "Closedloop-Delivery-Id": item.id,
             "Closedloop-Event-Type": item.event_type,
         }, self.policy)

@@ -32,6 +32,7 @@ from notify import nospam, templating, threads
 from notify.channels import email_payload, slack_payload
 from notify.dispatcher import DELIVERIES_CHANNEL
 from notify.models import Delivery, Subscription, WebhookEndpoint, outbox
+from notify.sealed import slack_name
 from notify.settings import NotifySettings
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ def default_intents(event: Event, settings: NotifySettings) -> list[Intent]:
     if isinstance(event, AlertRaisedV1):
         intents = []
         if settings.ops_slack_webhook_url:
-            intents.append(Intent("slack", settings.ops_slack_webhook_url, key))
+            intents.append(Intent("slack", slack_name(settings.ops_slack_webhook_url), key))
         if settings.ops_email:
             intents.append(Intent("email", settings.ops_email, key))
         return intents

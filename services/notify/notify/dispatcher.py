@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from closedloop.events import NotificationDeliveredV1, NotificationFailedV1
 from closedloop.metrics import NOTIFICATIONS
+from closedloop.secretbox import Keyring, SecretUnreadable
 from closedloop.wakeup import Wakeup
-from notify import circuit
+from notify import circuit, sealed
 from notify.channels import Outgoing, Senders, SendResult
 from notify.circuit import BreakerPolicy
 from notify.models import CircuitBreaker, Delivery, WebhookEndpoint, outbox
@@ -52,11 +53,14 @@ class Dispatcher:
     """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], policy: RetryPolicy,
-                 settings: NotifySettings, *, poll_seconds: float = 0.5, concurrency: int = 8,
+                 settings: NotifySettings, *, keyring: Keyring | None = None, poll_seconds: float = 0.5,
+                 concurrency: int = 8,
                  per_target: int | None = None, record_batch: int = 256) -> None:
         self.sessions = sessions
         self.policy = policy
         self.settings = settings
+        # Opens webhook secrets and Slack hook URLs (notify.sealed) just before a send.
+        self.keyring = keyring or Keyring.from_settings(settings)
         self.breaker = BreakerPolicy(settings.circuit_failure_threshold,
                                      timedelta(seconds=settings.circuit_cooldown_seconds))
         self.poll_seconds = poll_seconds
@@ -143,6 +147,8 @@ class Dispatcher:
             if session.bind.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True, of=Delivery)
             rows = (await session.execute(query)).all()
+            hooks = await sealed.slack_urls(session, self.keyring, self.settings.ops_slack_webhook_url) \
+                if any(d.channel == "slack" for d, _ in rows) else {}
             keys = {self._circuit_key(d): d for d, _ in rows}
             breakers = await circuit.load(session, set(keys), lock=True)
             taken: dict[str, int] = {}
@@ -159,9 +165,20 @@ class Dispatcher:
                     continue
                 taken[key] = taken.get(key, 0) + 1
                 delivery.leased_until = now + LEASE
-                leased.append(Outgoing(delivery.id, delivery.channel, delivery.target, delivery.payload,
-                                       delivery.event_type, secret, key))
+                leased.append(self._outgoing(delivery, secret, hooks, key))
             return leased
+
+    def _outgoing(self, delivery: Delivery, secret: str | None, hooks: dict[str, str], key: str) -> Outgoing:
+        """What the sender needs, secrets opened: the webhook's signing secret, the Slack hook's URL."""
+        target = delivery.target
+        if delivery.channel == "slack":
+            target = hooks.get(delivery.target, "")  # empty: the hook's subscription is gone (send fails)
+        try:
+            opened = self.keyring.open(secret) if secret is not None else None
+        except SecretUnreadable:
+            log.error("webhook secret sealed under a key not in NOTIFY_SECRET_KEYS", extra={"delivery_id": delivery.id})
+            opened = None
+        return Outgoing(delivery.id, delivery.channel, target, delivery.payload, delivery.event_type, opened, key)
 
     def _circuit_key(self, delivery: Delivery) -> str:
         return circuit.circuit_key(delivery.channel, delivery.target, delivery.endpoint_id, self.settings.smtp_host)
@@ -249,8 +266,8 @@ class Dispatcher:
         same_target = [Delivery.channel == item.channel]
         if item.channel == "webhook":
             same_target.append(Delivery.endpoint_id == item.circuit_key.removeprefix("webhook:"))
-        elif item.channel == "slack":
-            same_target.append(Delivery.target == item.target)
+        elif item.channel == "slack":  # deliveries name the hook; the item carries its opened URL
+            same_target.append(Delivery.target == sealed.slack_name(item.target))
         await session.execute(
             update(Delivery)
             .where(Delivery.status == "pending", Delivery.id != item.id, Delivery.next_attempt_at > now,

@@ -1,5 +1,6 @@
 """The notify application: `uvicorn --factory notify.main:create_app`."""
 
+import logging
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -10,6 +11,8 @@ from closedloop.erasure import subscribe_erasure
 from closedloop.events import TICKET_EVENTS, AlertRaisedV1, CustomerChurnRiskDetectedV1, OpportunityDetectedV1
 from closedloop.messaging.consumer import Subscription
 from closedloop.runtime import ServiceRuntime
+from closedloop.secretbox import Keyring
+from notify import sealed
 from notify.api import deliveries, subscriptions, templates, webhooks
 from notify.deliveries import Planner
 from notify.dispatcher import Dispatcher
@@ -20,19 +23,22 @@ from notify.rights import erase_customer
 from notify.settings import NotifySettings
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
 
 
-async def seed_webhooks(runtime: ServiceRuntime, urls: list[str]) -> None:
+async def seed_webhooks(runtime: ServiceRuntime, keyring: Keyring, urls: list[str]) -> None:
     async with runtime.sessions() as session, session.begin():
         known = set(await session.scalars(select(WebhookEndpoint.url)))
         for url in urls:
             if url not in known:
-                await webhooks.create_endpoint(session, name=f"seeded {url}", url=url,
+                await webhooks.create_endpoint(session, keyring, name=f"seeded {url}", url=url,
                                                event_types=["ticket.*", "alert.*"])
 
 
 def create_app(settings: NotifySettings | None = None) -> FastAPI:
     settings = settings or NotifySettings()
+    # Seals webhook secrets and Slack hook URLs (notify.sealed); production without NOTIFY_SECRET_KEYS stops here.
+    keyring = Keyring.from_settings(settings)
     runtime = ServiceRuntime(settings, SERVICE_DIR, outbox, InboxMessage)
     plan_deliveries = Planner(settings)
     runtime.subscribe(Subscription(
@@ -59,18 +65,23 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         runtime.sessions,
         RetryPolicy(settings.webhook_max_attempts, settings.webhook_backoff_base_seconds,
                     settings.webhook_backoff_max_seconds),
-        settings, poll_seconds=settings.dispatch_poll_seconds, concurrency=settings.dispatch_concurrency,
+        settings, keyring=keyring, poll_seconds=settings.dispatch_poll_seconds,
+        concurrency=settings.dispatch_concurrency,
         per_target=settings.dispatch_per_target_concurrency,
     ))
 
-    async def setup(runtime: ServiceRuntime, _: FastAPI) -> None:
+    async def setup(runtime: ServiceRuntime, app: FastAPI) -> None:
         if settings.run_migrations:
             await runtime.migrate()
+        async with runtime.sessions() as session, session.begin():
+            resealed = await sealed.reseal_all(session, keyring)  # after a key rotation: under the new first key
+        if resealed:
+            log.info("secrets re-sealed under the first key", extra={"count": resealed})
         await templates.seed_default_templates(runtime.sessions)
         if settings.seed_webhook_urls:
-            await seed_webhooks(runtime, settings.seed_webhook_urls)
+            await seed_webhooks(runtime, keyring, settings.seed_webhook_urls)
 
-    return create_service_app(
+    app = create_service_app(
         runtime, title="Closedloop notify",
         description="Tells people about tickets and alerts: e-mail (SMTP), Slack-compatible hooks and HMAC-signed "
                     "webhooks, chosen by subscriptions and defaults, rendered from editable Jinja2 templates in "
@@ -79,3 +90,5 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
                     "failed ones can be replayed.",
         routers=[webhooks.router, subscriptions.router, templates.router, deliveries.router], setup=setup,
     )
+    app.state.keyring = keyring
+    return app

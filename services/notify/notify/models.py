@@ -24,7 +24,8 @@ class WebhookEndpoint(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     url: Mapped[str] = mapped_column(String(2000))
-    secret: Mapped[str] = mapped_column(String(200))
+    # Sealed (closedloop.secretbox, `enc:v1:…`): shown once at creation, opened only to sign deliveries.
+    secret: Mapped[str] = mapped_column(Text)
     # Glob patterns over event subjects, e.g. ["ticket.*", "alert.raised.v1"].
     event_types: Mapped[list[str]] = mapped_column(JSON)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -47,7 +48,7 @@ class Delivery(Base):
     channel: Mapped[str] = mapped_column(String(20), default="webhook", server_default="webhook")
     # Set for webhook deliveries only: the endpoint holds the signing secret.
     endpoint_id: Mapped[str | None] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
-    # Who it is for: an e-mail address, a Slack hook URL or the webhook URL.
+    # Who it is for: an e-mail address, a Slack hook's name (`slack-hook:<fingerprint>`) or the webhook URL.
     recipient: Mapped[str | None] = mapped_column(String(2000))
     subscription_id: Mapped[str | None] = mapped_column(String(36))
     template_key: Mapped[str | None] = mapped_column(String(200))
@@ -85,8 +86,10 @@ class Subscription(Base):
     teams: Mapped[list[str]] = mapped_column(JSON)  # empty: every team
     priorities: Mapped[list[str]] = mapped_column(JSON)  # empty: every priority
     channel: Mapped[str] = mapped_column(String(20))  # email, slack or webhook
-    # An e-mail address, a Slack-compatible hook URL, or a webhook endpoint id.
+    # An e-mail address, a webhook endpoint id, or for Slack the hook's name `slack-hook:<fingerprint>`
+    # (the URL is a credential: it is only in `target_sealed`, see notify.sealed).
     target: Mapped[str] = mapped_column(String(2000))
+    target_sealed: Mapped[str | None] = mapped_column(Text, default=None)
     language: Mapped[str | None] = mapped_column(String(20))
     timezone: Mapped[str | None] = mapped_column(String(64))
     template_key: Mapped[str | None] = mapped_column(String(200))

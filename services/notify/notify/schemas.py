@@ -76,7 +76,8 @@ class DeliveryPublic(BaseModel):
     id: str
     channel: ChannelName
     endpoint_id: str | None = Field(description="The webhook endpoint (webhook deliveries only).")
-    recipient: str | None = Field(description="E-mail address, Slack hook URL or webhook URL.")
+    recipient: str | None = Field(description="E-mail address, Slack hook name (`slack-hook:<fingerprint>`) or "
+                                              "webhook URL.")
     subscription_id: str | None
     template_key: str | None
     language: str | None
@@ -109,7 +110,7 @@ class DeliveryPage(BaseModel):
     total: int
 
 
-class SubscriptionCreate(BaseModel):
+class SubscriptionFields(BaseModel):
     name: str = Field(min_length=1, max_length=200, examples=["Payments leads on P0/P1"])
     event_types: list[str] = Field(min_length=1, examples=[["ticket.created.v1", "ticket.sla_*"]],
                                    description="Glob patterns over event subjects.")
@@ -128,6 +129,8 @@ class SubscriptionCreate(BaseModel):
                                      description="Template to render; the generic `event` template when omitted.")
     active: bool = True
 
+
+class SubscriptionCreate(SubscriptionFields):
     @field_validator("target")
     @classmethod
     def _target(cls, value: str, info: ValidationInfo) -> str:
@@ -149,7 +152,10 @@ class SubscriptionCreate(BaseModel):
         return value.lower() if value else value
 
 
-class SubscriptionPublic(SubscriptionCreate):
+class SubscriptionPublic(SubscriptionFields):
+    target: str = Field(description="email: the address; webhook: the endpoint id; slack: the hook's name "
+                                    "`slack-hook:<fingerprint>` (the URL is a credential: stored encrypted, never "
+                                    "shown again).")
     id: str
     created_at: datetime
 

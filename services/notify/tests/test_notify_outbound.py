@@ -80,7 +80,8 @@ async def test_delivery_time_check_refuses_a_name_that_now_points_inside(databas
     port = http_receiver.server.server_port
     async with running_app(app) as client:
         async with app.state.runtime.sessions() as session:
-            await create_endpoint(session, "rebound", f"http://localhost:{port}/hook", ["ticket.*"])
+            await create_endpoint(session, app.state.keyring, "rebound", f"http://localhost:{port}/hook",
+                                  ["ticket.*"])
             await session.commit()
         await app.state.runtime.broker.wait_connected(10)
         event = ticket_created()

@@ -8,13 +8,26 @@ from sqlalchemy import select
 from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
 from closedloop.errors import field_problem, problem_responses
-from notify.api.deps import SettingsDep
+from closedloop.secretbox import Keyring
+from notify.api.deps import KeyringDep, SettingsDep
 from notify.api.webhooks import check_target as check_outbound
 from notify.models import Subscription, WebhookEndpoint
 from notify.schemas import ChannelName, SubscriptionCreate, SubscriptionPublic
+from notify.sealed import slack_name
 from notify.settings import NotifySettings
 
 router = api_router("subscriptions", 400)
+
+
+def store(subscription: Subscription, body: SubscriptionCreate, keyring: Keyring) -> None:
+    """A Slack hook URL is a credential: stored sealed, and the target (shown by the API, copied into
+    deliveries) becomes the hook's name `slack-hook:<fingerprint>` (notify.sealed)."""
+    for name, value in body.model_dump().items():
+        setattr(subscription, name, value)
+    subscription.target_sealed = None
+    if body.channel == "slack":
+        subscription.target_sealed = keyring.seal(body.target)
+        subscription.target = slack_name(body.target)
 
 
 def to_public(subscription: Subscription) -> SubscriptionPublic:
@@ -31,10 +44,11 @@ async def check_target(session: SessionDep, body: SubscriptionCreate, settings: 
 
 @router.post("/subscriptions", dependencies=needs("config:write"), status_code=201, response_model=SubscriptionPublic,
              summary="Subscribe a recipient to events")
-async def create_subscription(body: SubscriptionCreate, session: SessionDep,
-                              settings: SettingsDep) -> SubscriptionPublic:
+async def create_subscription(body: SubscriptionCreate, session: SessionDep, settings: SettingsDep,
+                              keyring: KeyringDep) -> SubscriptionPublic:
     await check_target(session, body, settings)
-    subscription = Subscription(id=str(uuid4()), **body.model_dump(), created_at=datetime.now(UTC))
+    subscription = Subscription(id=str(uuid4()), created_at=datetime.now(UTC))
+    store(subscription, body, keyring)
     session.add(subscription)
     await session.commit()
     return to_public(subscription)
@@ -62,11 +76,10 @@ async def get_subscription(subscription_id: str, session: SessionDep) -> Subscri
             response_model=SubscriptionPublic, responses=problem_responses(404),
             summary="Replace a subscription")
 async def replace_subscription(subscription_id: str, body: SubscriptionCreate, session: SessionDep,
-                               settings: SettingsDep) -> SubscriptionPublic:
+                               settings: SettingsDep, keyring: KeyringDep) -> SubscriptionPublic:
     subscription = await get_or_404(session, Subscription, subscription_id, "Subscription")
     await check_target(session, body, settings)
-    for name, value in body.model_dump().items():
-        setattr(subscription, name, value)
+    store(subscription, body, keyring)
     await session.commit()
     return to_public(subscription)
 

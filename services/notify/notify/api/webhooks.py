@@ -8,8 +8,9 @@ from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
 from closedloop.errors import field_problem, problem_responses
 from closedloop.outbound import OutboundPolicy, UnsafeTarget
+from closedloop.secretbox import Keyring
 from notify import circuit
-from notify.api.deps import SettingsDep
+from notify.api.deps import KeyringDep, SettingsDep
 from notify.models import CircuitBreaker, WebhookEndpoint
 from notify.schemas import CircuitPublic, WebhookCreate, WebhookCreated, WebhookPublic
 from notify.settings import NotifySettings
@@ -34,26 +35,30 @@ def to_public(endpoint: WebhookEndpoint, breaker: CircuitBreaker | None = None) 
                                                open_until=breaker.open_until if breaker else None))
 
 
-async def create_endpoint(session, name: str, url: str, event_types: list[str],  # type: ignore[no-untyped-def]
-                          secret: str | None = None, customer_channels: list[str] | None = None) -> WebhookEndpoint:
+async def create_endpoint(session, keyring: Keyring, name: str, url: str,  # type: ignore[no-untyped-def]
+                          event_types: list[str], secret: str | None = None,
+                          customer_channels: list[str] | None = None) -> tuple[WebhookEndpoint, str]:
+    """The endpoint (its secret stored sealed, notify.sealed) and the secret in clear, to show once."""
+    secret = secret or secrets.token_urlsafe(32)
     endpoint = WebhookEndpoint(id=str(uuid4()), name=name, url=url, event_types=event_types,
                                customer_channels=list(customer_channels or []),
-                               secret=secret or secrets.token_urlsafe(32), active=True,
-                               created_at=datetime.now(UTC))
+                               secret=keyring.seal(secret), active=True, created_at=datetime.now(UTC))
     session.add(endpoint)
-    return endpoint
+    return endpoint, secret
 
 
 @router.post("/webhooks", dependencies=needs("config:write"),
              status_code=201, response_model=WebhookCreated, summary="Register a webhook endpoint")
-async def create_webhook(body: WebhookCreate, session: SessionDep, settings: SettingsDep) -> WebhookCreated:
-    """The URL must be public: loopback, link-local (cloud metadata) and private addresses are refused
+async def create_webhook(body: WebhookCreate, session: SessionDep, settings: SettingsDep,
+                         keyring: KeyringDep) -> WebhookCreated:
+    """The answer is the only time the signing secret is shown: it is stored encrypted and never returned
+    again. The URL must be public: loopback, link-local (cloud metadata) and private addresses are refused
     (422), unless `NOTIFY_OUTBOUND_ALLOWED_NETWORKS` allows them; checked again at every delivery."""
     await check_target(settings, str(body.url), "body.url")
-    endpoint = await create_endpoint(session, body.name, str(body.url), body.event_types, body.secret,
-                                     list(body.customer_channels))
+    endpoint, secret = await create_endpoint(session, keyring, body.name, str(body.url), body.event_types,
+                                             body.secret, list(body.customer_channels))
     await session.commit()
-    return WebhookCreated(**to_public(endpoint).model_dump(), secret=endpoint.secret)
+    return WebhookCreated(**to_public(endpoint).model_dump(), secret=secret)
 
 
 @router.get("/webhooks", dependencies=needs("config:write"),
