@@ -113,6 +113,10 @@ async def verify_id_token(settings: IdentitySettings, id_token: str, nonce: str)
         raise OidcError(401, f"The id_token is not valid: {exc}") from exc
     if not secrets.compare_digest(str(claims.get("nonce", "")), nonce):
         raise OidcError(401, "The id_token's nonce does not match this login.")
+    # OpenID Connect Core 3.1.3.7: with several audiences, the token must be issued to us (azp).
+    audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+    if len(audiences) > 1 and claims.get("azp") != settings.oidc_client_id:
+        raise OidcError(401, "The id_token has several audiences and its azp is not this client.")
     return claims
 
 

@@ -85,11 +85,21 @@ async def oidc_callback(request: Request, session: SessionDep, settings: Setting
     login = await session.get(OidcLogin, state)
     if login is None or login.login_code_hash is not None or login.created_at < now - LOGIN_TTL:
         raise oidc.OidcError(400, "Unknown or expired login; start again.", "oidc-state-invalid")
-    if error or not code:
-        raise oidc.OidcError(401, f"The identity provider answered {error or 'without a code'}.")
-    id_token = await oidc.exchange_code(settings, code, login.code_verifier)
-    claims = await oidc.verify_id_token(settings, id_token, login.nonce)
-    user = await _user_for(session, settings, claims, oidc.map_role(settings, claims), now)
+    try:
+        if error or not code:
+            raise oidc.OidcError(401, f"The identity provider answered {error or 'without a code'}.")
+        id_token = await oidc.exchange_code(settings, code, login.code_verifier)
+        claims = await oidc.verify_id_token(settings, id_token, login.nonce)
+        user = await _user_for(session, settings, claims, oidc.map_role(settings, claims), now)
+    except oidc.OidcError:
+        # A state is good for one callback: after a failure the person starts again (and a stolen state
+        # cannot be tried with other codes).
+        await session.rollback()
+        spent = await session.get(OidcLogin, state)
+        if spent is not None:
+            await session.delete(spent)
+            await session.commit()
+        raise
     one_time = secrets.token_urlsafe(32)
     login.login_code_hash = hashlib.sha256(one_time.encode()).hexdigest()
     login.user_id = user.id
