@@ -1,5 +1,6 @@
 """The FastAPI application every service is built on, and the dependencies routes share."""
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
@@ -7,12 +8,15 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop import health
 from closedloop.auth import authenticated_baseline, declared_permission, public, require
 from closedloop.credentials import Authenticator, CredentialSync
-from closedloop.errors import NotFound, install_problem_handlers, problem_response, problem_responses
+from closedloop.db import is_contention
+from closedloop.errors import NotFound, install_problem_handlers, problem_response, problem_responses, unexpected_error
 from closedloop.http import BodySizeLimit, require_json_body
 from closedloop.limits import SequenceCursor, SequencePath
 from closedloop.logs import setup_logging
@@ -22,6 +26,8 @@ from closedloop.metrics import HttpMetrics, metrics_endpoint
 from closedloop.ratelimit import RateLimiter
 from closedloop.runtime import ServiceRuntime
 from closedloop.telemetry import instrument_app, setup_tracing, shutdown_tracing
+
+log = logging.getLogger(__name__)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -150,6 +156,16 @@ def create_service_app(runtime: ServiceRuntime, *, title: str, description: str,
     async def _broker_down(request: Request, exc: BrokerUnavailable) -> JSONResponse:
         return problem_response(request, 503, "Service Unavailable", "The message broker is not reachable.",
                                 slug="broker-unavailable", headers={"Retry-After": "5"})
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(SQLAlchemyTimeoutError)
+    async def _database_busy(request: Request, exc: Exception) -> JSONResponse:
+        if not is_contention(exc):  # a real bug: logged and answered 500 like any other
+            return await unexpected_error(request, exc)
+        log.warning("database busy", extra={"path": request.url.path, "error": str(exc)[:300]})
+        return problem_response(request, 503, "Service Unavailable",
+                                "The database is busy (a lock or every connection is held); try again shortly.",
+                                slug="database-busy", headers={"Retry-After": "1"})
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HttpMetrics, service=settings.service_name)

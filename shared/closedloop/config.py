@@ -61,6 +61,10 @@ class ServiceSettings(BaseSettings):
     # OTLP/HTTP endpoint such as http://otel-collector:4318; tracing stays in-process when empty.
     otlp_endpoint: str = ""
     run_migrations: bool = True
+    # SQLite: how long a write waits for another process's lock; any database: how long a request waits
+    # for a pooled connection. Past either the answer is 503 with Retry-After (closedloop.api).
+    database_busy_timeout_seconds: float = 30.0
+    database_pool_timeout_seconds: float = 60.0
 
     outbox_poll_seconds: float = 0.5
     outbox_batch_size: int = 100

@@ -74,10 +74,13 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, *, busy_timeout: float = 30.0, pool_timeout: float = 60.0) -> AsyncEngine:
+    """`busy_timeout`: how long a SQLite writer waits for another process's write lock; `pool_timeout`:
+    how long a request waits for a connection of the pool. Past either, the request gets a 503 with
+    Retry-After (closedloop.api), never a 500."""
     url = async_database_url(url)
     if not is_sqlite(url):
-        return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, pool_timeout=pool_timeout)
 
     database = make_url(url).database
     in_memory = not database or database == ":memory:"
@@ -89,20 +92,21 @@ def create_engine(url: str) -> AsyncEngine:
     # ~10 webhooks/s). Queued for the pool, a writer starts the moment the previous one commits.
     # Readers have their own pool (`read_engine`). Other processes on the same file still meet the busy handler.
     # An in-memory database lives in one connection (SQLAlchemy's StaticPool), which takes no pool sizes.
-    pool = {} if in_memory else {"pool_size": 1, "max_overflow": 0, "pool_timeout": 60}
-    engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
-    _prepare_sqlite(engine)
+    pool = {} if in_memory else {"pool_size": 1, "max_overflow": 0, "pool_timeout": pool_timeout}
+    engine = create_async_engine(url, connect_args={"timeout": busy_timeout}, **pool)
+    _prepare_sqlite(engine, busy_timeout)
+    _busy_timeouts[engine.sync_engine] = busy_timeout
     return engine
 
 
-def _prepare_sqlite(engine: AsyncEngine) -> None:
+def _prepare_sqlite(engine: AsyncEngine, busy_timeout: float = 30.0) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
         # Let SQLAlchemy, not the driver, decide when transactions begin (see module docstring).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -113,6 +117,7 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
 
 
 _read_engines: "weakref.WeakKeyDictionary[Engine, AsyncEngine]" = weakref.WeakKeyDictionary()
+_busy_timeouts: "weakref.WeakKeyDictionary[Engine, float]" = weakref.WeakKeyDictionary()
 
 
 def read_engine(engine: AsyncEngine) -> AsyncEngine:
@@ -123,8 +128,9 @@ def read_engine(engine: AsyncEngine) -> AsyncEngine:
         return engine.execution_options(**{READ_ONLY_OPTION: True})
     reader = _read_engines.get(engine.sync_engine)
     if reader is None:
-        reader = create_async_engine(engine.url, connect_args={"timeout": 30}, pool_size=4, max_overflow=4)
-        _prepare_sqlite(reader)
+        busy_timeout = _busy_timeouts.get(engine.sync_engine, 30.0)
+        reader = create_async_engine(engine.url, connect_args={"timeout": busy_timeout}, pool_size=4, max_overflow=4)
+        _prepare_sqlite(reader, busy_timeout)
         reader = reader.execution_options(**{READ_ONLY_OPTION: True})
         _read_engines[engine.sync_engine] = reader
     return reader
@@ -166,3 +172,24 @@ def alembic_config(service_dir: Path, url: str) -> Config:
 async def run_migrations(service_dir: Path, url: str) -> None:
     """Upgrade to head. Alembic's env.py runs its own event loop, so it gets a worker thread."""
     await asyncio.to_thread(command.upgrade, alembic_config(service_dir, url), "head")
+
+
+# PostgreSQL SQLSTATEs that mean "try again": serialization failure, deadlock, lock not available.
+_RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}
+
+
+def is_contention(exc: BaseException) -> bool:
+    """A database error that says "busy now, try again" rather than "this request is wrong": SQLite's
+    lock held past the busy timeout, no pooled connection within the pool timeout, a PostgreSQL
+    serialization failure, deadlock or lock timeout."""
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, sa_exc.TimeoutError):  # QueuePool: no connection within pool_timeout
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        message = str(exc.orig).lower()
+        if "database is locked" in message or "database table is locked" in message or "database is busy" in message:
+            return True
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return code in _RETRYABLE_SQLSTATES
+    return False

@@ -106,11 +106,12 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
         return problem_response(request, exc.status_code, title, detail, headers=getattr(exc, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", extra={"path": request.url.path})
-        return problem_response(request, 500, "Internal Server Error",
-                                "An unexpected error occurred; it has been logged.")
+    app.add_exception_handler(Exception, unexpected_error)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error", extra={"path": request.url.path}, exc_info=exc)
+    return problem_response(request, 500, "Internal Server Error", "An unexpected error occurred; it has been logged.")
 
 
 _DESCRIPTIONS = {

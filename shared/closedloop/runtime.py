@@ -31,7 +31,8 @@ class ServiceRuntime:
         self.service_dir = service_dir
         self.outbox = outbox
         self.inbox_model = inbox_model
-        self.engine = create_engine(settings.database_url)
+        self.engine = create_engine(settings.database_url, busy_timeout=settings.database_busy_timeout_seconds,
+                                    pool_timeout=settings.database_pool_timeout_seconds)
         self.sessions = session_factory(self.engine)
         self.read_sessions = read_session_factory(self.engine)
         self.broker = Broker(settings.nats_url, settings.service_name, settings.stream_replicas,
