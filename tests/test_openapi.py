@@ -69,3 +69,86 @@ def test_every_route_declares_its_permission(spec):
             # The scope is in the security requirement too, where OpenAPI tools look for it.
             assert any(permission in scopes for requirement in op.get("security", []) for scopes in
                        requirement.values()), f"{method} {path}: scope missing from security"
+
+
+# Request-body fields that name something by id: a client-chosen id or an id from another system.
+ID_FIELD_NAMES = {"id", "assignee", "external_id", "thread_id", "review_id", "author_id", "conversation_id",
+                  "response_id", "survey_id", "ticket_id", "into_ticket_id", "macro_id", "customer_id"}
+
+
+def request_schemas(document: dict) -> set[str]:
+    """Names of the component schemas that request bodies use (directly or nested)."""
+    components = document["components"]["schemas"]
+    found: set[str] = set()
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/components/schemas/") and ref.rsplit("/", 1)[1] not in found:
+                found.add(ref.rsplit("/", 1)[1])
+                walk(components[ref.rsplit("/", 1)[1]])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for item in document["paths"].values():
+        for operation in item.values():
+            walk(operation.get("requestBody", {}))
+    return found
+
+
+def constrained(schema: dict) -> bool:
+    options = [schema, *schema.get("anyOf", [])]
+    return any({"pattern", "format", "enum", "const"} & set(option) for option in options
+               if option.get("type") != "null")
+
+
+def test_every_id_a_client_sends_has_a_character_set(spec):
+    """Ids end up in URLs, headers, logs and NATS: the schema says which characters they may have, and
+    every string in a URL path of the API has a pattern (closedloop.api checks it on every route)."""
+    service, document = spec
+    components = document["components"]["schemas"]
+    for name in request_schemas(document):
+        for field, schema in components[name].get("properties", {}).items():
+            if field in ID_FIELD_NAMES:
+                assert constrained(schema), f"{service} {name}.{field} takes any characters"
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "path" and parameter["schema"].get("type") == "string":
+                    assert constrained(parameter["schema"]), f"{service} {method.upper()} {path} {parameter['name']}"
+
+
+def test_cross_field_rules_are_in_the_schemas():
+    import jsonschema
+
+    def check(service: str, schema: str, valid: list[dict], invalid: list[dict]) -> None:
+        document = json.loads((ROOT / "docs" / "openapi" / f"{service}.json").read_text(encoding="utf-8"))
+        validator = jsonschema.Draft202012Validator({"$ref": f"#/components/schemas/{schema}",
+                                                     "components": document["components"]},
+                                                    format_checker=jsonschema.FormatChecker())
+        for body in valid:
+            assert validator.is_valid(body), f"{schema} refuses {body}"
+        for body in invalid:
+            assert not validator.is_valid(body), f"{schema} accepts {body}"
+
+    check("classify", "ClassifyRequest", [{"text": "hi"}, {"items": [{"text": "hi"}]}],
+          [{}, {"text": "hi", "items": [{"text": "hi"}]}, {"text": None}])
+    check("classify", "TaxonomyPut", [{"nodes": [{"path": "a/b"}]}], [{}, {"nodes": [{"path": "a/b"}],
+                                                                            "categories": [{}]}])
+    check("identity", "TokenRequest", [{"username": "a", "password": "b"}, {"login_code": "c"}],
+          [{}, {"username": "a"}, {"username": "a", "password": "b", "login_code": "c"}])
+    survey = {"response_id": "r-1", "customer": {"id": "c-1"}}
+    check("ingest", "SurveyAnswerIn", [{**survey, "nps": 3}, {**survey, "csat": 4}],
+          [survey, {**survey, "nps": 3, "csat": 4}, {**survey, "response_id": "r 1", "nps": 3}])
+    check("ingest", "AppReviewIn", [{"review_id": "rv-1", "rating": 2, "text": "meh", "author_id": "u-77"}],
+          [{"review_id": "rv-1", "rating": 2, "text": "meh", "author_id": "ünï code"}])
+    subscription = {"name": "s", "event_types": ["ticket.*"]}
+    check("notify", "SubscriptionCreate",
+          [{**subscription, "channel": "email", "target": "lead@example.com"},
+           {**subscription, "channel": "slack", "target": "https://hooks.slack.com/services/T/B/X"}],
+          [{**subscription, "channel": "email", "target": "not an address"},
+           {**subscription, "channel": "slack", "target": "hooks.slack.com/x"}])
+    check("ticketing", "ScoringWeights", [{"impact": {"billing": 0.5}}], [{"impact": {"billing": 3}}])

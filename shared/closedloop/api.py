@@ -16,9 +16,17 @@ from closedloop import health
 from closedloop.auth import authenticated_baseline, declared_permission, public, require
 from closedloop.credentials import Authenticator, CredentialSync
 from closedloop.db import is_contention
-from closedloop.errors import NotFound, install_problem_handlers, problem_response, problem_responses, unexpected_error
+from closedloop.errors import (
+    FieldError,
+    NotFound,
+    ProblemError,
+    install_problem_handlers,
+    problem_response,
+    problem_responses,
+    unexpected_error,
+)
 from closedloop.http import BodySizeLimit, require_json_body
-from closedloop.limits import SequenceCursor, SequencePath
+from closedloop.limits import PATH_PARAM_MAX_LENGTH, PATH_PARAM_PATTERN, SequenceCursor, SequencePath, bad_path_params
 from closedloop.logs import setup_logging
 from closedloop.messaging import deadletters
 from closedloop.messaging.broker import BrokerUnavailable
@@ -69,6 +77,16 @@ async def get_or_404(session: AsyncSession, model: type[Row], identifier: object
     return row
 
 
+async def check_path_params(request: Request) -> None:
+    """422 naming each path parameter that no id of ours can match (closedloop.limits.PATH_PARAM_PATTERN)."""
+    bad = bad_path_params(request.path_params)
+    if bad:
+        message = f"only letters, digits and . _ ~ : @ + -, at most {PATH_PARAM_MAX_LENGTH} characters"
+        raise ProblemError(422, "Request validation failed", "; ".join(f"path.{name}: {message}" for name in bad),
+                           slug="validation-error", errors=[FieldError(field=f"path.{name}", message=message)
+                                                            for name in bad])
+
+
 def api_router(tag: str, *extra_statuses: int, dependencies: list[Any] | None = None) -> APIRouter:
     """A router for authenticated JSON resources under /v1, with its error responses documented.
 
@@ -76,7 +94,8 @@ def api_router(tag: str, *extra_statuses: int, dependencies: list[Any] | None = 
     already refuses a request without valid credentials, so a forgotten declaration never opens a route."""
     return APIRouter(
         prefix="/v1", tags=[tag],
-        dependencies=[Depends(authenticated_baseline), Depends(require_json_body), *(dependencies or [])],
+        dependencies=[Depends(authenticated_baseline), Depends(check_path_params), Depends(require_json_body),
+                      *(dependencies or [])],
         responses=problem_responses(401, 403, 415, 422, *extra_statuses),
     )
 
@@ -85,7 +104,8 @@ def public_router(tag: str, *extra_statuses: int, prefix: str = "/v1", reason: s
                   dependencies: list[Any] | None = None) -> APIRouter:
     """A router whose routes are public on purpose (`reason` says why); JSON bodies only."""
     return APIRouter(prefix=prefix, tags=[tag],
-                     dependencies=[Depends(public(reason)), Depends(require_json_body), *(dependencies or [])],
+                     dependencies=[Depends(public(reason)), Depends(check_path_params), Depends(require_json_body),
+                                   *(dependencies or [])],
                      responses=problem_responses(415, 422, *extra_statuses))
 
 
@@ -116,6 +136,12 @@ def annotate_permissions(app: FastAPI) -> None:
                 operation = schema.get("paths", {}).get(path, {}).get(method)
                 if operation is not None and permission:
                     operation["x-required-permission"] = permission
+                for parameter in (operation or {}).get("parameters", []):
+                    declared = parameter.get("schema", {})
+                    if parameter.get("in") == "path" and declared.get("type") == "string" and not (
+                            {"pattern", "format", "enum"} & set(declared)):
+                        # What check_path_params enforces, said in the contract.
+                        declared.update(pattern=PATH_PARAM_PATTERN, maxLength=PATH_PARAM_MAX_LENGTH)
             app.openapi_schema = schema
         return app.openapi_schema
 

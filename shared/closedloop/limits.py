@@ -32,6 +32,25 @@ SafeId = Annotated[str, Field(min_length=1, max_length=SAFE_ID_MAX_LENGTH, patte
 SafeIdPath = Annotated[str, Path(min_length=1, max_length=SAFE_ID_MAX_LENGTH, pattern=SAFE_ID_PATTERN,
                                  description=SAFE_ID_DESCRIPTION, examples=["cust-1042"])]
 
+# ids that come from another system (a review's, a conversation's, an e-mail thread's): any visible ASCII
+# character (no space, control or non-ASCII character), so they fit headers, logs and URLs unchanged.
+EXTERNAL_REF_PATTERN = r"^[!-~]+$"
+EXTERNAL_REF_DESCRIPTION = "Visible ASCII characters (no spaces), as the source system wrote it."
+
+
+def external_ref(max_length: int = 200) -> Any:
+    return Field(min_length=1, max_length=max_length, pattern=EXTERNAL_REF_PATTERN,
+                 description=EXTERNAL_REF_DESCRIPTION)
+
+
+ExternalRef = Annotated[str, external_ref()]
+
+# Every string in a URL path of the /v1 APIs (ids, keys, tokens): URL-unreserved characters and `: @ +`.
+# Checked for every route by closedloop.api (and written into each path parameter's schema), so an id
+# that could never exist is a 422 naming it instead of a lookup with NUL or a non-Latin-1 character.
+PATH_PARAM_PATTERN = r"^[A-Za-z0-9._~:@+\-]+$"
+PATH_PARAM_MAX_LENGTH = 500
+
 # Offsets and cursors over database rows.
 Offset = Annotated[int, Query(ge=0, le=DB_INT_MAX)]
 DbId = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
@@ -119,3 +138,28 @@ def _check_text(value: str) -> str:
 
 # For text that does not come through a JSON body (which `closedloop.http` already checks as a whole).
 SafeText = Annotated[str, AfterValidator(_check_text)]
+
+
+_PATH_PARAM = re.compile(PATH_PARAM_PATTERN)
+
+
+def bad_path_params(path_params: dict[str, Any]) -> list[str]:
+    """Names of the path parameters whose value no id, key or token of ours can have."""
+    return [name for name, value in path_params.items()
+            if isinstance(value, str) and (len(value) > PATH_PARAM_MAX_LENGTH or not _PATH_PARAM.fullmatch(value))]
+
+
+# --- cross-field rules, said in the OpenAPI schema too ------------------------------------------------
+
+
+def exactly_one_of(*shapes: str | tuple[str, ...]) -> dict[str, Any]:
+    """JSON Schema for "send exactly one of these shapes" (e.g. `text` or `items`; `username` and
+    `password`, or `login_code`), for a model's `json_schema_extra`: the model validator enforces it,
+    the schema tells clients (and schemathesis) before they try."""
+    groups = [(shape,) if isinstance(shape, str) else shape for shape in shapes]
+    names = sorted({name for group in groups for name in group})
+    return {"oneOf": [{
+        "required": list(group),
+        "properties": {name: {"not": {"type": "null"}} for name in group},
+        "not": {"anyOf": [{"required": [other]} for other in names if other not in group]},
+    } for group in groups]}

@@ -3,6 +3,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from closedloop.limits import exactly_one_of
+
 FieldModeName = Literal["autofill", "suggest", "off"]
 MAX_TEXT_CHARS = 10_000
 
@@ -64,7 +66,7 @@ class ClassifyRequest(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"text": "I was charged twice for my subscription"},
         {"items": [{"text": "The app crashes when I open it"}, {"text": "Love the new dashboard!"}]},
-    ]})
+    ], **exactly_one_of("text", "items")})
 
     text: str | None = None
     subject: str | None = None
@@ -134,7 +136,7 @@ class TaxonomyPut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"nodes": [
         {"path": "billing/refund", "description": "Wants money back.", "examples": ["I want a refund"]},
         {"path": "billing/payment_failure", "description": "A payment did not go through."},
-    ]}]})
+    ]}], **exactly_one_of("nodes", "categories")})
 
     nodes: list[TaxonomyNodeIn] | None = Field(default=None, min_length=1, max_length=5000)
     categories: list[dict[str, Any]] | None = Field(default=None, min_length=1)

@@ -4,6 +4,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from closedloop.auth import ROLES, SCOPES
+from closedloop.limits import exactly_one_of
 
 Role = Literal["agent", "lead", "analyst", "admin"]
 assert set(ROLES) == {"agent", "lead", "analyst", "admin"}
@@ -27,7 +28,8 @@ class TokenRequest(BaseModel):
     OpenID Connect callback handed to the console."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"username": "agent@example.com", "password": "agent"}]})
+        {"username": "agent@example.com", "password": "agent"}],
+        **exactly_one_of(("username", "password"), "login_code")})
 
     username: str | None = Field(default=None, min_length=1, max_length=200)
     password: str | None = Field(default=None, min_length=1, max_length=1000)

@@ -21,6 +21,7 @@ from fastapi import Header, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from closedloop.errors import FieldError, ProblemError, field_problem
+from closedloop.limits import EXTERNAL_REF_PATTERN, ExternalRef, SafeId, exactly_one_of
 from ingest.api.deps import SettingsDep
 from ingest.schemas import LANGUAGE_TAG, CustomerIn, FeedbackCreate
 
@@ -225,14 +226,14 @@ class AppReviewIn(BaseModel):
         "title": "Crashes", "text": "Crashes every time I open the camera.", "author_id": "u-77",
         "author_name": "Ana", "language": "en"}]})
 
-    review_id: str = Field(min_length=1, max_length=200)
+    review_id: ExternalRef
     store: Literal["app_store", "google_play", "microsoft_store", "amazon_appstore", "other"] = "other"
     platform: str | None = Field(default=None, max_length=50, description="Taken from `store` when left out.")
     app_version: str | None = Field(default=None, max_length=50)
     rating: int = Field(ge=1, le=5, description="Stars, 1-5.")
     title: str | None = Field(default=None, max_length=500)
     text: str
-    author_id: str = Field(min_length=1, max_length=200, description="The reviewer; becomes the customer id.")
+    author_id: SafeId = Field(description="The reviewer; becomes the customer id (so: a customer id's characters).")
     author_name: str | None = Field(default=None, max_length=200)
     language: str | None = Field(default=None, max_length=20)
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -261,7 +262,7 @@ class ChatTranscriptIn(BaseModel):
                      {"author": "agent", "text": "Let me check that for you."},
                      {"author": "customer", "text": "It has been two weeks."}]}]})
 
-    conversation_id: str = Field(min_length=1, max_length=200)
+    conversation_id: ExternalRef
     customer: CustomerIn
     messages: list[ChatMessage] = Field(min_length=1, max_length=2000)
     language: str | None = Field(default=None, max_length=20)
@@ -291,16 +292,17 @@ class ChatTranscriptIn(BaseModel):
 class SurveyAnswerIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "response_id": "resp-5521", "survey_id": "nps-2026-q4", "customer": {"id": "cust-1042"}, "nps": 3,
-        "comment": "Support took a week to answer."}]})
+        "comment": "Support took a week to answer."}], **exactly_one_of("nps", "csat")})
 
-    response_id: str = Field(min_length=1, max_length=200)
-    survey_id: str | None = Field(default=None, max_length=200)
+    response_id: ExternalRef
+    survey_id: ExternalRef | None = None
     customer: CustomerIn
     nps: int | None = Field(default=None, ge=0, le=10, description="0-10; give `nps` or `csat`.")
     csat: int | None = Field(default=None, ge=1, le=5, validate_default=True,
                              description="1-5; give `nps` or `csat`.")
     comment: str | None = Field(default=None, description="Free text; without it the score alone is recorded.")
-    ticket_id: str | None = Field(default=None, max_length=36, description="The ticket a CSAT survey was about.")
+    ticket_id: str | None = Field(default=None, max_length=36, pattern=EXTERNAL_REF_PATTERN,
+                                  description="The ticket a CSAT survey was about.")
     language: str | None = Field(default=None, max_length=20)
     metadata: dict[str, Any] = Field(default_factory=dict)
 

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, mo
 
 from closedloop.errors import Problem
 from closedloop.events import Channel
-from closedloop.limits import Metadata, SafeId
+from closedloop.limits import EXTERNAL_REF_DESCRIPTION, EXTERNAL_REF_PATTERN, Metadata, SafeId
 from ingest.cleaning import clean_optional, prepare_text
 
 LANGUAGE_TAG = r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$"
@@ -67,10 +67,12 @@ class FeedbackCreate(BaseModel):
     rating: float | None = Field(default=None, ge=0, le=10, description="Star rating, NPS or CSAT score.")
     language: str | None = Field(default=None, min_length=2, max_length=20, examples=["en", "pt-BR"],
                                  pattern=LANGUAGE_TAG, description="BCP 47 tag.")
-    external_id: str | None = Field(default=None, min_length=1, max_length=200,
-                                    description="The id in the source system; repeats are reported as duplicates.")
-    thread_id: str | None = Field(default=None, min_length=1, max_length=500,
-                                  description="Conversation the message belongs to (e-mail thread, chat).")
+    external_id: str | None = Field(default=None, min_length=1, max_length=200, pattern=EXTERNAL_REF_PATTERN,
+                                    description="The id in the source system; repeats are reported as duplicates. "
+                                                + EXTERNAL_REF_DESCRIPTION)
+    thread_id: str | None = Field(default=None, min_length=1, max_length=500, pattern=EXTERNAL_REF_PATTERN,
+                                  description="Conversation the message belongs to (e-mail thread, chat). "
+                                              + EXTERNAL_REF_DESCRIPTION)
     app_version: str | None = Field(default=None, min_length=1, max_length=50, examples=["5.2.1"])
     platform: str | None = Field(default=None, min_length=1, max_length=50, examples=["ios", "android", "web"])
     region: str | None = Field(default=None, min_length=1, max_length=50, pattern=DIMENSION_VALUE,

@@ -3,7 +3,7 @@ from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AnyHttpUrl, BaseModel, Field, ValidationInfo, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from closedloop.events import Priority
 
@@ -131,6 +131,14 @@ class SubscriptionFields(BaseModel):
 
 
 class SubscriptionCreate(SubscriptionFields):
+    # What `_target` checks, in the schema: the target's form depends on the channel.
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        {"if": {"properties": {"channel": {"const": "email"}}, "required": ["channel"]},
+         "then": {"properties": {"target": {"format": "email"}}}},
+        {"if": {"properties": {"channel": {"const": "slack"}}, "required": ["channel"]},
+         "then": {"properties": {"target": {"pattern": "^https?://"}}}},
+    ]})
+
     @field_validator("target")
     @classmethod
     def _target(cls, value: str, info: ValidationInfo) -> str:

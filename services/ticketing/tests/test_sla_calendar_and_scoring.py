@@ -86,7 +86,7 @@ def test_sentiment_moves_severity_but_never_to_critical(table):
 
 
 def test_invalid_weights_are_rejected():
-    with pytest.raises(ValidationError, match="between 0 and 1"):
+    with pytest.raises(ValidationError, match=r"impact\.billing\n  Input should be less than or equal to 1"):
         ScoringWeights(impact={"billing": 3})
     with pytest.raises(ValidationError, match="P0 > P1 > P2"):
         ScoringWeights(thresholds={"P0": 10, "P1": 45, "P2": 25})

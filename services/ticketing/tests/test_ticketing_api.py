@@ -208,3 +208,18 @@ async def test_openapi_documents_problem_responses(app):
             for status in expected:
                 assert "application/problem+json" in operation["responses"][status]["content"], (method, path, status)
     assert "400" in spec["paths"]["/v1/tickets"]["get"]["responses"]
+
+
+async def test_ids_outside_their_character_set_are_422_naming_the_field(app):
+    async with running_app(app) as client:
+        for path, field in (("/v1/agents/bob%20smith", "path.agent_id"), ("/v1/tickets/x%00y", "path.ticket_id"),
+                            ("/v1/tickets/%E2%9C%93", "path.ticket_id")):
+            answer = await client.get(path)
+            assert answer.status_code == 422, (path, answer.text)
+            assert answer.headers["content-type"] == "application/problem+json"
+            assert field in [e["field"] for e in answer.json()["errors"]], answer.json()
+        assert (await client.get("/v1/agents/bob@example.com")).status_code == 404, "a valid id is looked up"
+        created = await client.post("/v1/agents", json={"id": "bob smith", "name": "Bob", "teams": ["payments"]})
+        assert created.status_code == 422 and created.json()["errors"][0]["field"] == "body.id"
+        listed = await client.get("/v1/tickets", params={"assignee": "a\u00e9"})
+        assert listed.status_code == 422 and listed.json()["errors"][0]["field"] == "query.assignee"

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from closedloop.events import Priority
+from closedloop.limits import SafeId
 
 Sentiment = str
 
@@ -46,7 +47,7 @@ class RuleActions(BaseModel):
     team: str | None = Field(default=None, description="Route to this team.")
     priority: Priority | None = Field(default=None, description="Fixed priority instead of the score.")
     tags: list[str] = Field(default_factory=list)
-    assignee: str | None = Field(default=None, description="Assign to this agent id.")
+    assignee: SafeId | None = Field(default=None, description="Assign to this agent id.")
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from closedloop.events import Severity
+from closedloop.limits import SafeId
 from ticketing.calendar import BusinessHours
 from ticketing.rules import RuleActions, RuleConditions
 
@@ -244,7 +245,7 @@ class AgentIn(BaseModel):
         "id": "bob@example.com", "name": "Bob", "teams": ["payments"], "skills": ["billing", "security/fraud_phishing"],
         "languages": ["en", "de"], "capacity": 8, "status": "online"}]})
 
-    id: str = Field(min_length=1, max_length=200)
+    id: SafeId = Field(examples=["bob@example.com"])
     name: str = Field(min_length=1, max_length=200)
     teams: list[str] = Field(min_length=1)
     skills: list[str] = Field(default_factory=list, description="Taxonomy keys (any level) or tags.")
@@ -290,7 +291,7 @@ class TicketUpdate(BaseModel):
     team: str | None = None
     category: str | None = Field(default=None, min_length=1, max_length=200)
     category_label: str | None = None
-    assignee: str | None = None
+    assignee: SafeId | None = None
     tags: list[str] | None = None
 
 
@@ -316,8 +317,8 @@ class CommentIn(BaseModel):
     public: bool = Field(True, description="Public reply (the customer sees it) or internal note.")
     body: str = Field(min_length=1, max_length=20000,
                       description="What is sent: the agent's final text (a macro's text as edited).")
-    macro_id: str | None = Field(default=None, max_length=36,
-                                 description="The macro the text started from; suggestions learn from it.")
+    macro_id: SafeId | None = Field(default=None, max_length=36,
+                                    description="The macro the text started from; suggestions learn from it.")
 
 
 class CommentPublic(BaseModel):
@@ -346,7 +347,7 @@ class MergeIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"into_ticket_id": "6f1c3c1e-2b1f-4c4e-9a51-0c7f0d3b2a10"}]})
 
-    into_ticket_id: str
+    into_ticket_id: SafeId
     actor: str | None = Actor
 
 
@@ -354,7 +355,7 @@ class LinkIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"ticket_id": "6f1c3c1e-2b1f-4c4e-9a51-0c7f0d3b2a10"}]})
 
-    ticket_id: str
+    ticket_id: SafeId
     actor: str | None = Actor
 
 

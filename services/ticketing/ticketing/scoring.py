@@ -11,6 +11,7 @@ and a medium UI/profile issue of a standard customer scores 20 (P3).
 """
 
 from dataclasses import dataclass, field
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -18,6 +19,10 @@ from closedloop.events import Priority, Severity
 
 SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low")
 PRIORITY_SEVERITY: dict[str, Severity] = {"P0": "critical", "P1": "high", "P2": "medium", "P3": "low"}
+
+
+# A weight between 0 and 1, in the schema too (the validator below still names the key in its message).
+Factor = Annotated[float, Field(ge=0, le=1)]
 
 
 class Thresholds(BaseModel):
@@ -47,14 +52,14 @@ class ScoringWeights(BaseModel):
         "negative_sentiment_min_score": 0.75,
     }]})
 
-    impact: dict[str, float] = Field(default_factory=dict, description="Category prefix → impact (0–1).")
+    impact: dict[str, Factor] = Field(default_factory=dict, description="Category prefix → impact (0–1).")
     default_impact: float = Field(0.8, ge=0, le=1)
     category_severity: dict[str, Severity] = Field(default_factory=dict,
                                                    description="Category prefix → usual severity.")
     default_severity: Severity = "medium"
-    severity: dict[Severity, float] = Field(
+    severity: dict[Severity, Factor] = Field(
         default_factory=lambda: {"critical": 1.0, "high": 0.75, "medium": 0.5, "low": 0.25})
-    customer_value: dict[str, float] = Field(
+    customer_value: dict[str, Factor] = Field(
         default_factory=lambda: {"vip": 1.0, "enterprise": 1.0, "standard": 0.8, "free": 0.6},
         description="Customer tier (lower case) → value (0–1).")
     default_customer_value: float = Field(0.8, ge=0, le=1)

@@ -11,6 +11,7 @@ from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
 from closedloop.db import UTCDateTime
 from closedloop.errors import FieldError, ProblemError, conflict, field_problem, problem_responses
+from closedloop.limits import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN
 from ticketing import tickets as lifecycle
 from ticketing.api.deps import NowDep, OptionsDep, TableDep, WriterDep, ticket_for_update
 from ticketing.assignment import ACTIVE_STATUSES, assign
@@ -63,7 +64,8 @@ async def list_tickets(
     priority: Priority | None = None,
     category: Annotated[str | None, Query(description="A taxonomy key; a top level matches its children.")] = None,
     feedback_id: str | None = None,
-    assignee: Annotated[str | None, Query(description="An agent id; `none` for unassigned tickets.")] = None,
+    assignee: Annotated[str | None, Query(description="An agent id; `none` for unassigned tickets.",
+                                          pattern=SAFE_ID_PATTERN, max_length=SAFE_ID_MAX_LENGTH)] = None,
     breached: Annotated[bool | None, Query(description="Only tickets that did (not) breach an SLA target.")] = None,
     text: Annotated[str | None, Query(min_length=1, max_length=200,
                                       description="Case-insensitive text in the title or description.")] = None,
