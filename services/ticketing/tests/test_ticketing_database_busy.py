@@ -65,9 +65,12 @@ async def test_two_writers_on_one_file_under_concurrent_requests_answer_201_or_5
     db = tmp_path / "ticketing.db"
     async with AsyncExitStack() as stack:
         first = await stack.enter_async_context(running_app(ticketing(db, nats_server.url)))
-        # The second replica starts on the migrated file and waits briefly for locks.
-        second = await stack.enter_async_context(running_app(ticketing(
-            db, nats_server.url, database_busy_timeout_seconds=busy_timeout, run_migrations=False)))
+        second_app = ticketing(db, nats_server.url, run_migrations=False)  # a second replica on the same file
+        second = await stack.enter_async_context(running_app(second_app))
+        # Started normally (its start-up writes wait as long as they need); from now on its one writer
+        # connection waits only briefly for the first replica's lock.
+        async with second_app.state.runtime.engine.connect() as connection:
+            await connection.exec_driver_sql(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
 
         async def create(client, index: int):
             return await client.post("/v1/agents", json=agent(f"a-{index}"))
