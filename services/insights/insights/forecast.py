@@ -107,11 +107,24 @@ async def forecast_teams(session: AsyncSession, as_of: datetime, *, horizon: int
                          backtest_weeks: int = 4, level: float = 0.9, minutes_per_reply: float = 6.0
                          ) -> list[TeamForecast]:
     """Forecast the days after `as_of`'s day (the last complete day is the one before it)."""
+    teams, end = await team_histories(session, as_of, history_days)
+    return await fit_teams(teams, end, horizon=horizon, backtest_weeks=backtest_weeks, level=level,
+                           minutes_per_reply=minutes_per_reply)
+
+
+async def team_histories(session: AsyncSession, as_of: datetime, history_days: int = 84
+                         ) -> tuple[dict[str, dict[str, np.ndarray]], datetime]:
+    """Each team's daily series up to `as_of`'s day (excluded), and that day."""
     end = day_of(as_of)
-    start = end - timedelta(days=history_days)
     raw = {*METRICS.values(), "agent_replies"}
-    teams = await team_series(session, raw, start, end)
-    # The fits take seconds (tens on a busy machine): in a thread, so the service keeps answering meanwhile.
+    return await team_series(session, raw, end - timedelta(days=history_days), end), end
+
+
+async def fit_teams(teams: dict[str, dict[str, np.ndarray]], end: datetime, *, horizon: int = 7,
+                    backtest_weeks: int = 4, level: float = 0.9, minutes_per_reply: float = 6.0
+                    ) -> list[TeamForecast]:
+    """The fits take seconds (tens on a busy machine): in a thread, so the service keeps answering meanwhile
+    (its caller should not hold a database connection across it: see the forecast route)."""
     return await asyncio.to_thread(_fit_teams, teams, end, horizon, backtest_weeks, level, minutes_per_reply)
 
 

@@ -17,7 +17,7 @@ from insights.api.deps import ForecastCacheDep, SettingsDep
 from insights.config import current_config
 from insights.dimensions import day_of
 from insights.drivers import drivers
-from insights.forecast import forecast_teams, overall_error
+from insights.forecast import fit_teams, overall_error, team_histories
 from insights.opportunities import find_opportunities
 from insights.segments import find_churn_risks, score_customers, segment_summaries
 from insights.series import default_range, watermark
@@ -103,8 +103,12 @@ async def get_forecast(settings: SettingsDep, session: SessionDep, cache: Foreca
     hit = cache.get(key)
     if hit is not None and hit[0] > monotonic():
         return hit[1]
-    forecasts = await forecast_teams(session, as_of, horizon=horizon, backtest_weeks=backtest_weeks, level=level,
-                                     minutes_per_reply=minutes)
+    teams, end = await team_histories(session, as_of)
+    # The read is done: its connection goes back to the pool before the fits (on SQLite it is the writers' only
+    # one; held through a 30 s fit, every other request and the consumers waited for it).
+    await session.rollback()
+    forecasts = await fit_teams(teams, end, horizon=horizon, backtest_weeks=backtest_weeks, level=level,
+                                minutes_per_reply=minutes)
     answer = {"as_of": as_of, "level": level, "minutes_per_reply": minutes,
               "backtest_error": overall_error(forecasts), "teams": [asdict(f) for f in forecasts]}
     for stale in [k for k, (expires, _) in cache.items() if expires <= monotonic()]:
