@@ -52,7 +52,8 @@ def _rows(name: str) -> list[list[str]]:
     # Amounts are not HTTP errors in any language; error codes beside an error word are.
     ("我付了500元，请开发票", set(), "low"), ("500円払いました。領収書をください", set(), "low"),
     ("Paguei 500 reais e quero a nota fiscal", set(), "low"), ("J'ai payé 502 euros, envoyez la facture", set(), "low"),
-    ("Pagué 503 dólares por el plan anual", set(), "low"), ("Ich habe 500 € bezahlt, wo ist die Rechnung?", set(), "low"),
+    ("Pagué 503 dólares por el plan anual", set(), "low"),
+    ("Ich habe 500 € bezahlt, wo ist die Rechnung?", set(), "low"),
     ("服务器一直报500错误", {"outage"}, "critical"), ("サーバーが503エラーを返します", {"outage"}, "critical"),
     ("Die Seite zeigt Fehler 503", {"outage"}, "critical"), ("有人盗用了我的信用卡", {"security"}, "critical"),
 ])
