@@ -54,7 +54,7 @@ METRIC_LABELS: dict[str, Callable[[], str]] = {
     "failed_deliveries": lambda: _("Notifications failed"),
 }
 INTERVAL_LABELS = {"day": lambda: _("Day"), "week": lambda: _("Week"), "month": lambda: _("Month")}
-FUNNEL_LABELS = {"consulted": lambda: _("Consulted"), "ticket": lambda: _("Ticket"),
+FUNNEL_LABELS = {"consulted": lambda: _("Consulted"), "ticket_opened": lambda: _("Ticket opened"),
                  "responded": lambda: _("Responded"), "resolved": lambda: _("Resolved"),
                  "rated": lambda: _("Rated"), "satisfied": lambda: _("Satisfied")}
 SEGMENT_LABELS = {"high_value": lambda: _("High value"), "at_risk": lambda: _("At risk"),
@@ -322,11 +322,13 @@ async def anomalies_page(request: Request, user: InsightsUser) -> Response:
 
 def forecast_chart(team: dict[str, Any]) -> Chart:
     days = team["days"]
-    band = {"pointRadius": 0, "borderWidth": 1, "borderDash": [4, 3]}
+    # The bounds are a light band behind the forecast line (drawn after it: a higher `order`).
+    band = {"pointRadius": 0, "borderWidth": 1, "borderDash": [4, 3], "order": 1,
+            "borderColor": "rgba(31, 95, 168, 0.6)", "backgroundColor": "rgba(31, 95, 168, 0.15)"}
     return Chart(f"forecast-{team['team']}", "line", [d["day"][:10] for d in days],
                  [(_("Forecast"), [d["mean"] for d in days]), (_("Lower bound"), [d["lower"] for d in days]),
                   (_("Upper bound"), [d["upper"] for d in days])],
-                 styles=[{"fill": False}, {**band, "fill": False}, {**band, "fill": "-1"}])
+                 styles=[{"fill": False, "order": 0}, {**band, "fill": False}, {**band, "fill": "-1"}])
 
 
 # The forecast is computed on request (ETS fits per team, refitted for each backtested week): seconds,

@@ -323,6 +323,7 @@ ZH_HANS: dict[str, str | tuple[str, ...]] = {
     "Week": "周",
     "Month": "月",
     "Consulted": "咨询",
+    "Ticket opened": "已建工单",
     "Responded": "已响应",
     "Rated": "已评分",
     "Satisfied": "满意",
