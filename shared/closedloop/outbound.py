@@ -6,16 +6,17 @@ refused — unless it is inside a network explicitly allowed by a setting (`outb
 the local demo allows loopback).
 
 Checked twice: when the target is registered (an address literal, or a name that resolves to a
-forbidden address, is a 422) and again at every delivery, where the name is resolved, every address
-checked and the connection pinned to a checked address (DNS rebinding: a name that was public at
-registration and points at 127.0.0.1 now still cannot be reached). Redirects are never followed.
+forbidden address, is a 422) and again by the sender (notify.channels): an address literal before every
+delivery, a name whenever a connection to it is opened — resolved, every address checked, and the
+connection made to a checked address (DNS rebinding: a name that was public at registration and points
+at 127.0.0.1 now still cannot be reached; a kept-alive connection goes where it was checked to go).
+Redirects are never followed.
 """
 
 import asyncio
 import socket
-from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 DEVELOPMENT_ALLOWED = ("127.0.0.0/8", "::1/128")
 RESOLVE_TIMEOUT_SECONDS = 5.0
@@ -23,15 +24,6 @@ RESOLVE_TIMEOUT_SECONDS = 5.0
 
 class UnsafeTarget(ValueError):
     """The target's address is not one we may connect to."""
-
-
-@dataclass(frozen=True)
-class PinnedRequest:
-    """Where to connect (the checked address) and how to keep the original name for Host and TLS."""
-
-    url: str
-    host_header: str
-    sni_hostname: str | None
 
 
 def _kind(address: IPv4Address | IPv6Address) -> str | None:
@@ -87,27 +79,6 @@ class OutboundPolicy:
             return
         for address in addresses:
             self.check_address(address, host)
-
-    async def pin(self, url: str) -> PinnedRequest:
-        """At delivery: resolve, check every address, and connect to the first one."""
-        host, port = _host_port(url)
-        try:
-            addresses = await self.resolve(host, port)
-        except (OSError, TimeoutError) as exc:
-            raise OSError(f"cannot resolve {host}: {exc}") from exc
-        if not addresses:
-            raise OSError(f"{host} has no address")
-        for address in addresses:
-            self.check_address(address, host)
-        parts = urlsplit(url)
-        chosen = addresses[0]
-        literal = f"[{chosen}]" if isinstance(chosen, IPv6Address) else str(chosen)
-        netloc = literal if parts.port is None else f"{literal}:{parts.port}"
-        host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
-        is_name = str(chosen) != host
-        return PinnedRequest(url=urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")),
-                             host_header=host_header or host,
-                             sni_hostname=host if parts.scheme == "https" and is_name else None)
 
 
 def _host_port(url: str) -> tuple[str, int]:
