@@ -51,6 +51,11 @@ class Outgoing:
     event_type: str
     secret: str | None = None
     circuit_key: str = ""
+    # What the outcome events (notification.delivered.v1, ...) say about it.
+    source_event_id: str = ""
+    ticket_id: str | None = None
+    audience: str | None = None
+    endpoint_id: str | None = None
 
 
 def email_payload(subject: str, text: str, html: str | None, headers: dict[str, str] | None = None) -> str:

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from closedloop.events import Event
 from closedloop.messaging.broker import Broker, BrokerUnavailable
 from closedloop.messaging.deadletters import dead_letter
+from closedloop.messaging.outbox import stage_row
 from closedloop.metrics import (
     BATCH_SIZE,
     CONSUMED,
@@ -314,8 +315,9 @@ class ConsumerRunner:
         if check_inbox and await session.get(self.inbox_model, (self.sub.durable, str(event.event_id))):
             return
         await self.sub.handler(session, event, prepared)
-        session.add(self.inbox_model(consumer=self.sub.durable, event_id=str(event.event_id),
-                                     subject=msg.subject, processed_at=datetime.now(UTC)))
+        # Written with the batch's other staged rows in one INSERT at commit (no ORM object per message).
+        stage_row(session, self.inbox_model, {"consumer": self.sub.durable, "event_id": str(event.event_id),
+                                              "subject": msg.subject, "processed_at": datetime.now(UTC)})
 
     async def _skip_already_handled(self, batch: list[tuple[Msg, Event]]) -> list[tuple[Msg, Event]]:
         inbox = self.inbox_model

@@ -20,7 +20,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import Row, Table, bindparam, event, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -34,7 +34,7 @@ from closedloop.wakeup import Wakeup, wake_after_commit
 log = logging.getLogger(__name__)
 
 BACKLOG_EVERY_SECONDS = 5.0
-# Where a session keeps the events staged and not yet written: [(outbox model, row), ...], and for each open
+# Where a session keeps the rows staged and not yet written: [(model, row), ...], and for each open
 # savepoint how many were staged before it began: releasing or rolling back a savepoint writes or drops only
 # what was staged within it; the rest belongs to the enclosing transaction.
 STAGED_KEY = "closedloop.outbox.staged"
@@ -44,13 +44,14 @@ SAVEPOINT_MARKS_KEY = "closedloop.outbox.savepoint_marks"
 class Outbox:
     def __init__(self, model: type[OutboxMixin]) -> None:
         self.model = model
+        self.table: Table = model.__table__  # type: ignore[attr-defined]
         # The relays of this table wake on it after each commit that wrote events (wakeup.py).
         self.channel = f"closedloop_{model.__tablename__}"
 
     def add(self, session: AsyncSession, event: Event) -> None:
         """Stage `event` in the caller's transaction; it is written when that commits, and published
         only if it does."""
-        session.info.setdefault(STAGED_KEY, []).append((self.model, {
+        stage_row(session, self.model, {
             "event_id": str(event.event_id),
             "subject": event.nats_subject,
             "payload": event.model_dump_json(),
@@ -59,7 +60,7 @@ class Outbox:
             "published_at": None,
             "attempts": 0,
             "last_error": None,
-        }))
+        })
         # Committing is the caller's job; the relays (this process's and, on PostgreSQL, every replica's)
         # wake when it has, so an event leaves within milliseconds of its commit, not at the next poll.
         wake_after_commit(session, self.channel)
@@ -68,6 +69,12 @@ class Outbox:
         return await session.scalar(
             select(func.count()).select_from(self.model).where(self.model.published_at.is_(None))
         ) or 0
+
+
+def stage_row(session: AsyncSession | Session, model: type, row: dict) -> None:
+    """Write `row` into `model`'s table when the session's transaction (or savepoint) commits, in one
+    multi-row INSERT with the others staged (outbox events, the consumers' inbox rows); dropped on rollback."""
+    session.info.setdefault(STAGED_KEY, []).append((model, row))
 
 
 @event.listens_for(Session, "after_transaction_create")
@@ -163,40 +170,51 @@ class OutboxRelay:
         rows at once. On SQLite a lock would be the whole database, blocking every writer for the
         length of a network round trip, so rows are read, published, then marked in a second
         transaction; a single process relays there, and a double publish is de-duplicated anyway.
+        Rows are read as plain columns and marked with one statement per outcome, not as ORM objects:
+        the relay runs after nearly every commit, and its cost per event adds to every hop.
         """
         async with self.sessions() as session:
             if session.bind.dialect.name == "postgresql":
                 async with session.begin():
                     rows = await self._pending(session, lock=True)
-                    return await self._publish(rows)
+                    return await self._publish(session, rows)
             async with session.begin():
                 rows = await self._pending(session, lock=False)
-            # expire_on_commit is off: the rows stay usable, and are updated in a second transaction.
+            if not rows:
+                return 0
             async with session.begin():
-                return await self._publish(rows)
+                return await self._publish(session, rows)
 
-    async def _pending(self, session: AsyncSession, lock: bool) -> list[OutboxMixin]:
-        model = self.outbox.model
-        query = select(model).where(model.published_at.is_(None)).order_by(model.id).limit(self.batch_size)
+    async def _pending(self, session: AsyncSession, lock: bool) -> list[Row]:
+        table = self.outbox.table
+        query = (select(table.c.id, table.c.event_id, table.c.subject, table.c.payload, table.c.headers)
+                 .where(table.c.published_at.is_(None)).order_by(table.c.id).limit(self.batch_size))
         if lock:
             query = query.with_for_update(skip_locked=True)
-        return list((await session.scalars(query)).all())
+        return list((await session.execute(query)).all())
 
-    async def _publish(self, rows: list[OutboxMixin]) -> int:
+    async def _publish(self, session: AsyncSession, rows: list[Row]) -> int:
+        if not rows:
+            return 0
         outcomes = await asyncio.gather(*(
             self.broker.publish(row.subject, row.payload.encode(), dict(row.headers or {}), msg_id=row.event_id)
             for row in rows
         ), return_exceptions=True)
-        published = 0
-        now = datetime.now(UTC)
+        table = self.outbox.table
+        published, failed = [], []
         for row, outcome in zip(rows, outcomes, strict=True):
-            row.attempts += 1
             if isinstance(outcome, BaseException):
                 PUBLISH_FAILURES.labels(self.broker.name).inc()
-                row.last_error = f"{type(outcome).__name__}: {outcome}"[:2000]
-                log.warning("publish failed; will retry", extra={"subject": row.subject, "error": row.last_error})
+                error = f"{type(outcome).__name__}: {outcome}"[:2000]
+                failed.append({"b_id": row.id, "b_error": error})
+                log.warning("publish failed; will retry", extra={"subject": row.subject, "error": error})
             else:
-                row.published_at = now
                 EVENTS_PUBLISHED.labels(self.broker.name, row.subject).inc()
-                published += 1
-        return published
+                published.append(row.id)
+        if published:
+            await session.execute(update(table).where(table.c.id.in_(published))
+                                  .values(published_at=datetime.now(UTC), attempts=table.c.attempts + 1))
+        if failed:
+            await session.execute(update(table).where(table.c.id == bindparam("b_id"))
+                                  .values(last_error=bindparam("b_error"), attempts=table.c.attempts + 1), failed)
+        return len(published)
