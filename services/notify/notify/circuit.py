@@ -68,6 +68,12 @@ def record(breaker: CircuitBreaker, target_unwell: bool, policy: BreakerPolicy, 
         breaker.open_until = now + policy.cooldown
 
 
+def unchanged_by(breaker: CircuitBreaker, target_unwell: bool) -> bool:
+    """Would recording this outcome leave the breaker as it is (closed, no failures, no probe)?"""
+    return (not target_unwell and breaker.consecutive_failures == 0 and breaker.open_until is None
+            and breaker.probe_until is None)
+
+
 async def load(session: AsyncSession, keys: set[str], *, lock: bool = False) -> dict[str, CircuitBreaker]:
     if not keys:
         return {}
