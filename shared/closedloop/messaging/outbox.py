@@ -71,7 +71,7 @@ class Outbox:
         ) or 0
 
 
-def stage_row(session: AsyncSession | Session, model: type, row: dict) -> None:
+def stage_row(session: AsyncSession | Session, model: type, row: dict[str, Any]) -> None:
     """Write `row` into `model`'s table when the session's transaction (or savepoint) commits, in one
     multi-row INSERT with the others staged (outbox events, the consumers' inbox rows); dropped on rollback."""
     session.info.setdefault(STAGED_KEY, []).append((model, row))
@@ -185,7 +185,7 @@ class OutboxRelay:
             async with session.begin():
                 return await self._publish(session, rows)
 
-    async def _pending(self, session: AsyncSession, lock: bool) -> list[Row]:
+    async def _pending(self, session: AsyncSession, lock: bool) -> list[Row[Any]]:
         table = self.outbox.table
         query = (select(table.c.id, table.c.event_id, table.c.subject, table.c.payload, table.c.headers)
                  .where(table.c.published_at.is_(None)).order_by(table.c.id).limit(self.batch_size))
@@ -193,7 +193,7 @@ class OutboxRelay:
             query = query.with_for_update(skip_locked=True)
         return list((await session.execute(query)).all())
 
-    async def _publish(self, session: AsyncSession, rows: list[Row]) -> int:
+    async def _publish(self, session: AsyncSession, rows: list[Row[Any]]) -> int:
         if not rows:
             return 0
         outcomes = await asyncio.gather(*(
