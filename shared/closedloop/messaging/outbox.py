@@ -2,7 +2,7 @@
 
 The relay publishes rows in id order and marks them published only after JetStream acknowledged
 them. It wakes when a transaction that wrote events commits (in this process, and on PostgreSQL in
-every replica through LISTEN/NOTIFY: closedloop.wakeup, ADR 0010); its poll is only the safety net.
+every replica through LISTEN/NOTIFY: closedloop.wakeup, ADR 0008); its poll is only the safety net.
 While NATS is down it keeps the rows and retries; a row published twice (crash between publish and
 commit) is dropped by JetStream's de-duplication on `Nats-Msg-Id`.
 
