@@ -56,6 +56,8 @@ class Outgoing:
     ticket_id: str | None = None
     audience: str | None = None
     endpoint_id: str | None = None
+    # The target as the delivery records it, for the outcome events: a Slack hook's name, never its URL.
+    recorded_target: str | None = None
 
 
 def email_payload(subject: str, text: str, html: str | None, headers: dict[str, str] | None = None) -> str:

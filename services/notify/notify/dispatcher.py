@@ -244,7 +244,7 @@ class Dispatcher:
         if row.channel == "slack":
             target = hooks.get(row.target, "")  # empty: the hook's subscription is gone (send fails)
         return Outgoing(row.id, row.channel, target, row.payload, row.event_type, self._open(row.id, row.secret),
-                        key, row.source_event_id, row.ticket_id, row.audience, row.endpoint_id)
+                        key, row.source_event_id, row.ticket_id, row.audience, row.endpoint_id, row.target)
 
     def _open(self, delivery_id: str, secret: str | None) -> str | None:
         if secret is None:
@@ -275,7 +275,7 @@ class Dispatcher:
             elif item.channel == "email":
                 conditions.append(table.c.channel != "email")  # one SMTP server: one target
             else:  # deliveries name a Slack hook; the item carries its opened URL
-                name = sealed.slack_name(item.target)
+                name = item.recorded_target or sealed.slack_name(item.target)
                 conditions.append(~and_(table.c.channel == item.channel, table.c.target == name))
         return conditions
 
@@ -380,13 +380,14 @@ class Dispatcher:
         if delivery.status == "delivered":
             outbox.add(session, NotificationDeliveredV1(
                 delivery_id=UUID(item.id), source_event_id=UUID(item.source_event_id),
-                channel=item.channel, target=item.target, attempts=delivery.attempts, **about(item)))
+                channel=item.channel, target=item.recorded_target or item.target, attempts=delivery.attempts,
+                **about(item)))
         elif delivery.status == "failed":
             log.warning("delivery failed for good", extra={"delivery_id": item.id, "channel": item.channel,
                                                            "error": delivery.last_error})
             outbox.add(session, NotificationFailedV1(
                 delivery_id=UUID(item.id), source_event_id=UUID(item.source_event_id),
-                channel=item.channel, target=item.target, attempts=delivery.attempts,
+                channel=item.channel, target=item.recorded_target or item.target, attempts=delivery.attempts,
                 error=delivery.last_error or "", **about(item)))
         return was_open and breaker.open_until is None
 
@@ -396,7 +397,7 @@ class Dispatcher:
         if item.channel == "webhook":
             same_target.append(Delivery.endpoint_id == item.circuit_key.removeprefix("webhook:"))
         elif item.channel == "slack":  # deliveries name the hook; the item carries its opened URL
-            same_target.append(Delivery.target == sealed.slack_name(item.target))
+            same_target.append(Delivery.target == (item.recorded_target or sealed.slack_name(item.target)))
         await session.execute(
             update(Delivery)
             .where(Delivery.status == "pending", Delivery.id != item.id, Delivery.next_attempt_at > now,
