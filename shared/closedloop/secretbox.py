@@ -14,6 +14,7 @@ local database survives restarts; production without keys refuses to start (`Key
 import base64
 import hashlib
 import sys
+from collections.abc import Iterable
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -70,6 +71,18 @@ class Keyring:
             except InvalidToken:
                 pass
         return self.seal(self.open(stored))
+
+    def reseal_attribute(self, rows: Iterable[object], attribute: str) -> int:
+        """Re-seal `attribute` of each row under the first key (skipping None); how many changed.
+        The start-up pass of every service that stores sealed values."""
+        changed = 0
+        for row in rows:
+            stored = getattr(row, attribute)
+            resealed = None if stored is None else self.reseal(stored)
+            if resealed is not None:
+                setattr(row, attribute, resealed)
+                changed += 1
+        return changed
 
 
 def is_sealed(stored: str) -> bool:

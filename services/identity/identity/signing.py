@@ -82,9 +82,4 @@ async def issue_token(session: AsyncSession, settings: IdentitySettings, user: U
 
 async def reseal_keys(session: AsyncSession, keyring: Keyring) -> int:
     """Seal a key stored in clear and re-seal one an older secret key sealed (rotation); at start-up."""
-    changed = 0
-    for key in await session.scalars(select(SigningKey)):
-        resealed = keyring.reseal(key.private_pem)
-        if resealed is not None:
-            key.private_pem, changed = resealed, changed + 1
-    return changed
+    return keyring.reseal_attribute(await session.scalars(select(SigningKey)), "private_pem")

@@ -42,14 +42,6 @@ async def slack_urls(session: AsyncSession, keyring: Keyring, ops_url: str = "")
 
 async def reseal_all(session: AsyncSession, keyring: Keyring) -> int:
     """Seal what is stored in clear and re-seal what an older key sealed (key rotation); at start-up."""
-    changed = 0
-    for endpoint in await session.scalars(select(WebhookEndpoint)):
-        resealed = keyring.reseal(endpoint.secret)
-        if resealed is not None:
-            endpoint.secret, changed = resealed, changed + 1
-    for subscription in await session.scalars(select(Subscription).where(Subscription.channel == "slack")):
-        if subscription.target_sealed is not None:
-            resealed = keyring.reseal(subscription.target_sealed)
-            if resealed is not None:
-                subscription.target_sealed, changed = resealed, changed + 1
-    return changed
+    changed = keyring.reseal_attribute(await session.scalars(select(WebhookEndpoint)), "secret")
+    slack = await session.scalars(select(Subscription).where(Subscription.channel == "slack"))
+    return changed + keyring.reseal_attribute(slack, "target_sealed")
