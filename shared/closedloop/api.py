@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.convertors import PathConvertor
 
 from closedloop import health
 from closedloop.auth import authenticated_baseline, declared_permission, public, require
@@ -26,7 +27,14 @@ from closedloop.errors import (
     unexpected_error,
 )
 from closedloop.http import BodySizeLimit, require_json_body
-from closedloop.limits import PATH_PARAM_MAX_LENGTH, PATH_PARAM_PATTERN, SequenceCursor, SequencePath, bad_path_params
+from closedloop.limits import (
+    MULTI_SEGMENT_PATH_PARAM_PATTERN,
+    PATH_PARAM_MAX_LENGTH,
+    PATH_PARAM_PATTERN,
+    SequenceCursor,
+    SequencePath,
+    bad_path_params,
+)
 from closedloop.logs import setup_logging
 from closedloop.messaging import deadletters
 from closedloop.messaging.broker import BrokerUnavailable
@@ -77,14 +85,25 @@ async def get_or_404(session: AsyncSession, model: type[Row], identifier: object
     return row
 
 
+def multi_segment_params(route: object) -> frozenset[str]:
+    """The route's parameters declared `{name:path}`: they may hold `/` (a taxonomy path)."""
+    convertors = getattr(route, "param_convertors", None) or {}
+    return frozenset(name for name, convertor in convertors.items() if isinstance(convertor, PathConvertor))
+
+
 async def check_path_params(request: Request) -> None:
     """422 naming each path parameter that no id of ours can match (closedloop.limits.PATH_PARAM_PATTERN)."""
-    bad = bad_path_params(request.path_params)
+    multi_segment = multi_segment_params(request.scope.get("route"))
+    bad = bad_path_params(request.path_params, multi_segment)
     if bad:
-        message = f"only letters, digits and . _ ~ : @ + -, at most {PATH_PARAM_MAX_LENGTH} characters"
-        raise ProblemError(422, "Request validation failed", "; ".join(f"path.{name}: {message}" for name in bad),
-                           slug="validation-error", errors=[FieldError(field=f"path.{name}", message=message)
-                                                            for name in bad])
+        def message(name: str) -> str:
+            allowed = ("non-empty segments separated by /, no control characters" if name in multi_segment
+                       else "only letters, digits and . _ ~ : @ + -")
+            return f"{allowed}, at most {PATH_PARAM_MAX_LENGTH} characters"
+
+        raise ProblemError(422, "Request validation failed",
+                           "; ".join(f"path.{name}: {message(name)}" for name in bad), slug="validation-error",
+                           errors=[FieldError(field=f"path.{name}", message=message(name)) for name in bad])
 
 
 def api_router(tag: str, *extra_statuses: int, dependencies: list[Any] | None = None) -> APIRouter:
@@ -109,16 +128,20 @@ def public_router(tag: str, *extra_statuses: int, prefix: str = "/v1", reason: s
                      responses=problem_responses(415, 422, *extra_statuses))
 
 
-def route_permissions(app: FastAPI) -> dict[tuple[str, str], str | None]:
-    """(method, path) → the permission each API route declared (None where it declared none)."""
+def _api_routes(app: FastAPI) -> list[Any]:
+    """The routes the OpenAPI document describes."""
     from fastapi import routing
 
     iterate = getattr(routing, "iter_route_contexts", None)  # FastAPI keeps included routers nested
     routes = list(iterate(app.routes)) if iterate else list(app.routes)
+    return [route for route in routes
+            if getattr(route, "dependant", None) is not None and getattr(route, "include_in_schema", True)]
+
+
+def route_permissions(app: FastAPI) -> dict[tuple[str, str], str | None]:
+    """(method, path) → the permission each API route declared (None where it declared none)."""
     found: dict[tuple[str, str], str | None] = {}
-    for route in routes:
-        if getattr(route, "dependant", None) is None or not getattr(route, "include_in_schema", True):
-            continue
+    for route in _api_routes(app):
         permission = declared_permission(route)
         for method in getattr(route, "methods", None) or ():
             found[(method.lower(), getattr(route, "path_format", ""))] = permission
@@ -126,22 +149,29 @@ def route_permissions(app: FastAPI) -> dict[tuple[str, str], str | None]:
 
 
 def annotate_permissions(app: FastAPI) -> None:
-    """Write each route's declared permission into its OpenAPI operation as `x-required-permission`."""
+    """Write each route's declared permission into its OpenAPI operation as `x-required-permission`,
+    and the pattern check_path_params enforces into each string path parameter."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = generate()
-            for (method, path), permission in route_permissions(app).items():
-                operation = schema.get("paths", {}).get(path, {}).get(method)
-                if operation is not None and permission:
-                    operation["x-required-permission"] = permission
-                for parameter in (operation or {}).get("parameters", []):
-                    declared = parameter.get("schema", {})
-                    if parameter.get("in") == "path" and declared.get("type") == "string" and not (
-                            {"pattern", "format", "enum"} & set(declared)):
-                        # What check_path_params enforces, said in the contract.
-                        declared.update(pattern=PATH_PARAM_PATTERN, maxLength=PATH_PARAM_MAX_LENGTH)
+            for route in _api_routes(app):
+                permission = declared_permission(route)
+                multi_segment = multi_segment_params(route)
+                for method in getattr(route, "methods", None) or ():
+                    operation = schema.get("paths", {}).get(getattr(route, "path_format", ""), {}).get(method.lower())
+                    if operation is None:
+                        continue
+                    if permission:
+                        operation["x-required-permission"] = permission
+                    for parameter in operation.get("parameters", []):
+                        declared = parameter.get("schema", {})
+                        if parameter.get("in") == "path" and declared.get("type") == "string" and not (
+                                {"pattern", "format", "enum"} & set(declared)):
+                            pattern = (MULTI_SEGMENT_PATH_PARAM_PATTERN if parameter.get("name") in multi_segment
+                                       else PATH_PARAM_PATTERN)
+                            declared.update(pattern=pattern, maxLength=PATH_PARAM_MAX_LENGTH)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -50,6 +50,9 @@ ExternalRef = Annotated[str, external_ref()]
 # that could never exist is a 422 naming it instead of a lookup with NUL or a non-Latin-1 character.
 PATH_PARAM_PATTERN = r"^[A-Za-z0-9._~:@+\-]+$"
 PATH_PARAM_MAX_LENGTH = 500
+# A `{name:path}` parameter (a taxonomy path such as `billing/refund`, whose names may be Chinese):
+# non-empty segments separated by `/`, no control characters.
+MULTI_SEGMENT_PATH_PARAM_PATTERN = r"^[^\x00-\x1f\x7f/]+(/[^\x00-\x1f\x7f/]+)*$"
 
 # Offsets and cursors over database rows.
 Offset = Annotated[int, Query(ge=0, le=DB_INT_MAX)]
@@ -141,12 +144,17 @@ SafeText = Annotated[str, AfterValidator(_check_text)]
 
 
 _PATH_PARAM = re.compile(PATH_PARAM_PATTERN)
+_MULTI_SEGMENT_PATH_PARAM = re.compile(MULTI_SEGMENT_PATH_PARAM_PATTERN)
 
 
-def bad_path_params(path_params: dict[str, Any]) -> list[str]:
-    """Names of the path parameters whose value no id, key or token of ours can have."""
-    return [name for name, value in path_params.items()
-            if isinstance(value, str) and (len(value) > PATH_PARAM_MAX_LENGTH or not _PATH_PARAM.fullmatch(value))]
+def bad_path_params(path_params: dict[str, Any], multi_segment: frozenset[str] = frozenset()) -> list[str]:
+    """Names of the path parameters whose value no id, key or token of ours can have; those named in
+    `multi_segment` (declared `{name:path}`) are checked segment by segment instead."""
+    def bad(name: str, value: str) -> bool:
+        pattern = _MULTI_SEGMENT_PATH_PARAM if name in multi_segment else _PATH_PARAM
+        return len(value) > PATH_PARAM_MAX_LENGTH or not pattern.fullmatch(value)
+
+    return [name for name, value in path_params.items() if isinstance(value, str) and bad(name, value)]
 
 
 # --- cross-field rules, said in the OpenAPI schema too ------------------------------------------------
