@@ -75,6 +75,8 @@ class OutboundPolicy:
         host, port = _host_port(url)
         try:
             addresses = await self.resolve(host, port)
+        except UnicodeError:  # no IDNA form (control characters, empty labels): no resolver can ever find it
+            raise UnsafeTarget(f"{host!r} is not a valid host name") from None
         except (OSError, TimeoutError):
             return
         for address in addresses:
@@ -85,4 +87,8 @@ def _host_port(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UnsafeTarget(f"not an http(s) URL: {url!r}")
-    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        port = parts.port
+    except ValueError:  # "http://host:99999"
+        raise UnsafeTarget(f"not a valid port in {url!r}") from None
+    return parts.hostname, port or (443 if parts.scheme == "https" else 80)

@@ -32,12 +32,14 @@ async def test_subscription_crud(make_app):
 @pytest.mark.parametrize(("change", "field"), [
     ({"target": "not-an-address"}, "body.target"),
     ({"channel": "slack", "target": "hooks.slack.com/x"}, "body.target"),
+    ({"channel": "slack", "target": "http://\u0088\u00cc=B/hook"}, "body.target"),  # no IDNA form
+    ({"channel": "slack", "target": "http://hooks.example.com:99999/x"}, "body.target"),
     ({"channel": "webhook", "target": "no-such-endpoint"}, "body.target"),
     ({"channel": "sms"}, "body.channel"),
     ({"priorities": ["P9"]}, "body.priorities.0"),
     ({"timezone": "Mars/Olympus"}, "body.timezone"),
     ({"event_types": []}, "body.event_types"),
-], ids=["email", "slack-url", "unknown-webhook", "channel", "priority", "timezone", "no-events"])
+], ids=["email", "slack-url", "slack-host", "slack-port", "unknown-webhook", "channel", "priority", "timezone", "no-events"])
 async def test_invalid_subscription_is_422_naming_the_field(make_app, change, field):
     body = {"name": "x", "event_types": ["ticket.*"], "channel": "email", "target": "x@example.com", **change}
     async with running_app(make_app()) as client:
