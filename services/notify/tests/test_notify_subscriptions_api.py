@@ -39,7 +39,8 @@ async def test_subscription_crud(make_app):
     ({"priorities": ["P9"]}, "body.priorities.0"),
     ({"timezone": "Mars/Olympus"}, "body.timezone"),
     ({"event_types": []}, "body.event_types"),
-], ids=["email", "slack-url", "slack-host", "slack-port", "unknown-webhook", "channel", "priority", "timezone", "no-events"])
+], ids=["email", "slack-url", "slack-host", "slack-port", "unknown-webhook",
+        "channel", "priority", "timezone", "no-events"])
 async def test_invalid_subscription_is_422_naming_the_field(make_app, change, field):
     body = {"name": "x", "event_types": ["ticket.*"], "channel": "email", "target": "x@example.com", **change}
     async with running_app(make_app()) as client:
