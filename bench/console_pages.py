@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -53,6 +54,8 @@ def start(tmp: Path) -> tuple[NatsServer, dict[str, ServiceProcess]]:
         extra = {f"{name.upper()}_LOG_JSON": "false", f"{name.upper()}_LOG_LEVEL": "WARNING"}
         if name == "classify":
             extra["CLASSIFY_CONSUMER_BATCH_SIZE"] = "128"
+        if name == "identity":
+            extra["IDENTITY_SEED_DEMO_USERS"] = "true"  # the demo sign-ins the pages are loaded as
         env = service_env(name, database_url=f"sqlite+aiosqlite:///{tmp / (name + '.db')}", nats_url=nats.url,
                           api_key=DEV_API_KEY, extra=extra)
         processes[name] = ServiceProcess(name, free_port(), env, tmp / f"{name}.log").start()
@@ -110,6 +113,8 @@ def measure(page, url: str, loads: int) -> tuple[list[float], list[float]]:
     for _ in range(loads):
         response = page.goto(url, wait_until="load")
         assert response is not None and response.status == 200, f"{url}: {response and response.status}"
+        # A lost session would time the sign-in page instead: the page loaded must be the one asked for.
+        assert urlsplit(page.url).path == urlsplit(url).path, f"{url}: landed on {page.url}"
         timing = page.evaluate(NAVIGATION)
         totals.append(timing["total"])
         servers.append(timing["server"])
@@ -134,6 +139,8 @@ def measure_pages(browser, base: str, who: str, paths: list[str], loads: int) ->
     page.fill("#password", who)
     page.click("button[type=submit]")
     page.wait_for_load_state()
+    if urlsplit(page.url).path == "/login":
+        raise RuntimeError(f"signing in as {who}@example.com failed: {page.locator('body').inner_text()[:300]}")
     rows = []
     for path in paths:
         # One warm-up load (connection pools, template compilation; insights fits its forecast), timed too.
