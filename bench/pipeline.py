@@ -135,7 +135,10 @@ def running_stack(backend: str, services: tuple[str, ...] = SERVICES,
                 before_services(nats.url)
             for name in services:
                 prefix = name.upper() + "_"
-                env_extra = {prefix + "LOG_LEVEL": "WARNING", prefix + "LOG_JSON": "false"}
+                # The load comes from one key and one address: the abuse limits (closedloop.ratelimit, 20/s per
+                # key by default) would answer 429 to most of it, and this measures capacity, not the limiter.
+                env_extra = {prefix + "LOG_LEVEL": "WARNING", prefix + "LOG_JSON": "false",
+                             prefix + "RATE_LIMIT_ENABLED": "false"}
                 if name == "notify":
                     env_extra["NOTIFY_SEED_WEBHOOK_URLS"] = receiver.url
                 env_extra.update((extra or {}).get(name, {}))
@@ -175,6 +178,7 @@ class StepResult:
     posted: list[str] = field(default_factory=list)  # feedback ids accepted
     post_latencies: list[float] = field(default_factory=list)
     post_errors: int = 0
+    post_error_kinds: dict[str, int] = field(default_factory=dict)  # "429", "ReadTimeout", ...
     achieved_rate: float = 0.0
     lag_samples: list[tuple[float, int]] = field(default_factory=list)  # (seconds since start, lag)
     aborted: bool = False
@@ -199,11 +203,17 @@ class StepResult:
             return False
         return statistics.fmean(last) <= 1.2 * statistics.fmean(middle) + 0.5 * self.rate
 
+    def _errors(self) -> str:
+        if not self.post_errors:
+            return ""
+        kinds = ", ".join(f"{kind}: {n}" for kind, n in sorted(self.post_error_kinds.items()))
+        return f", {self.post_errors} POST errors ({kinds})"
+
     def summary(self) -> str:
         lags = [lag for _, lag in self.lag_samples]
         lines = [
             f"    posted {len(self.posted)} at {self.achieved_rate:.1f}/s (target {self.rate:g}/s, "
-            f"{self.seconds:g} s){', ' + str(self.post_errors) + ' POST errors' if self.post_errors else ''}; "
+            f"{self.seconds:g} s){self._errors()}; "
             f"lag max {max(lags, default=0)}, at end {lags[-1] if lags else 0}"
             f"{'; ABORTED (lag over the limit)' if self.aborted else ''} → "
             f"{'sustainable' if self.sustainable else 'NOT sustainable'}",
@@ -239,14 +249,18 @@ async def open_loop(stack: Stack, rate: float, seconds: float, tag: str, abort_l
             try:
                 response = await client.post("/v1/feedback", json={
                     "channel": "app", "text": texts[index], "customer": {"id": f"{tag}-{index}"}})
-            except httpx.HTTPError:
+            except httpx.HTTPError as exc:
                 result.post_errors += 1
+                kind = type(exc).__name__
+                result.post_error_kinds[kind] = result.post_error_kinds.get(kind, 0) + 1
                 return
             result.post_latencies.append(time.perf_counter() - started)
             if response.status_code == 202:
                 result.posted.append(response.json()["id"])
             else:
                 result.post_errors += 1
+                kind = str(response.status_code)
+                result.post_error_kinds[kind] = result.post_error_kinds.get(kind, 0) + 1
 
         tasks: list[asyncio.Task[None]] = []
         started = time.perf_counter()
