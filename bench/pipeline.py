@@ -18,6 +18,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -179,8 +180,7 @@ class StepResult:
     seconds: float
     posted: list[str] = field(default_factory=list)  # feedback ids accepted
     post_latencies: list[float] = field(default_factory=list)
-    post_errors: int = 0
-    post_error_kinds: dict[str, int] = field(default_factory=dict)  # "429", "ReadTimeout", ...
+    post_errors: Counter[str] = field(default_factory=Counter)  # by kind: "429", "ReadTimeout", ...
     achieved_rate: float = 0.0
     lag_samples: list[tuple[float, int]] = field(default_factory=list)  # (seconds since start, lag)
     aborted: bool = False
@@ -212,8 +212,8 @@ class StepResult:
     def _errors(self) -> str:
         if not self.post_errors:
             return ""
-        kinds = ", ".join(f"{kind}: {n}" for kind, n in sorted(self.post_error_kinds.items()))
-        return f", {self.post_errors} POST errors ({kinds})"
+        kinds = ", ".join(f"{kind}: {n}" for kind, n in sorted(self.post_errors.items()))
+        return f", {self.post_errors.total()} POST errors ({kinds})"
 
     def summary(self) -> str:
         lags = [lag for _, lag in self.lag_samples]
@@ -256,17 +256,13 @@ async def open_loop(stack: Stack, rate: float, seconds: float, tag: str, abort_l
                 response = await client.post("/v1/feedback", json={
                     "channel": "app", "text": texts[index], "customer": {"id": f"{tag}-{index}"}})
             except httpx.HTTPError as exc:
-                result.post_errors += 1
-                kind = type(exc).__name__
-                result.post_error_kinds[kind] = result.post_error_kinds.get(kind, 0) + 1
+                result.post_errors[type(exc).__name__] += 1
                 return
             result.post_latencies.append(time.perf_counter() - started)
             if response.status_code == 202:
                 result.posted.append(response.json()["id"])
             else:
-                result.post_errors += 1
-                kind = str(response.status_code)
-                result.post_error_kinds[kind] = result.post_error_kinds.get(kind, 0) + 1
+                result.post_errors[str(response.status_code)] += 1
 
         tasks: list[asyncio.Task[None]] = []
         started = time.perf_counter()
