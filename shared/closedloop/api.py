@@ -27,14 +27,7 @@ from closedloop.errors import (
     unexpected_error,
 )
 from closedloop.http import BodySizeLimit, require_json_body
-from closedloop.limits import (
-    MULTI_SEGMENT_PATH_PARAM_PATTERN,
-    PATH_PARAM_MAX_LENGTH,
-    PATH_PARAM_PATTERN,
-    SequenceCursor,
-    SequencePath,
-    bad_path_params,
-)
+from closedloop.limits import PATH_PARAM_MAX_LENGTH, SequenceCursor, SequencePath, bad_path_params, path_param_rule
 from closedloop.logs import setup_logging
 from closedloop.messaging import deadletters
 from closedloop.messaging.broker import BrokerUnavailable
@@ -97,9 +90,7 @@ async def check_path_params(request: Request) -> None:
     bad = bad_path_params(request.path_params, multi_segment)
     if bad:
         def message(name: str) -> str:
-            allowed = ("non-empty segments separated by /, no control characters" if name in multi_segment
-                       else "only letters, digits and . _ ~ : @ + -")
-            return f"{allowed}, at most {PATH_PARAM_MAX_LENGTH} characters"
+            return f"{path_param_rule(name in multi_segment)[1]}, at most {PATH_PARAM_MAX_LENGTH} characters"
 
         raise ProblemError(422, "Request validation failed",
                            "; ".join(f"path.{name}: {message(name)}" for name in bad), slug="validation-error",
@@ -138,16 +129,6 @@ def _api_routes(app: FastAPI) -> list[Any]:
             if getattr(route, "dependant", None) is not None and getattr(route, "include_in_schema", True)]
 
 
-def route_permissions(app: FastAPI) -> dict[tuple[str, str], str | None]:
-    """(method, path) → the permission each API route declared (None where it declared none)."""
-    found: dict[tuple[str, str], str | None] = {}
-    for route in _api_routes(app):
-        permission = declared_permission(route)
-        for method in getattr(route, "methods", None) or ():
-            found[(method.lower(), getattr(route, "path_format", ""))] = permission
-    return found
-
-
 def annotate_permissions(app: FastAPI) -> None:
     """Write each route's declared permission into its OpenAPI operation as `x-required-permission`,
     and the pattern check_path_params enforces into each string path parameter."""
@@ -169,8 +150,7 @@ def annotate_permissions(app: FastAPI) -> None:
                         declared = parameter.get("schema", {})
                         if parameter.get("in") == "path" and declared.get("type") == "string" and not (
                                 {"pattern", "format", "enum"} & set(declared)):
-                            pattern = (MULTI_SEGMENT_PATH_PARAM_PATTERN if parameter.get("name") in multi_segment
-                                       else PATH_PARAM_PATTERN)
+                            pattern, _ = path_param_rule(parameter.get("name") in multi_segment)
                             declared.update(pattern=pattern, maxLength=PATH_PARAM_MAX_LENGTH)
             app.openapi_schema = schema
         return app.openapi_schema

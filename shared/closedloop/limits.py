@@ -143,16 +143,19 @@ def _check_text(value: str) -> str:
 SafeText = Annotated[str, AfterValidator(_check_text)]
 
 
-_PATH_PARAM = re.compile(PATH_PARAM_PATTERN)
-_MULTI_SEGMENT_PATH_PARAM = re.compile(MULTI_SEGMENT_PATH_PARAM_PATTERN)
+def path_param_rule(multi_segment: bool) -> tuple[str, str]:
+    """(pattern, what it allows in words) for a path parameter; `multi_segment` for `{name:path}` ones."""
+    if multi_segment:
+        return MULTI_SEGMENT_PATH_PARAM_PATTERN, "non-empty segments separated by /, no control characters"
+    return PATH_PARAM_PATTERN, "only letters, digits and . _ ~ : @ + -"
 
 
 def bad_path_params(path_params: dict[str, Any], multi_segment: frozenset[str] = frozenset()) -> list[str]:
     """Names of the path parameters whose value no id, key or token of ours can have; those named in
     `multi_segment` (declared `{name:path}`) are checked segment by segment instead."""
     def bad(name: str, value: str) -> bool:
-        pattern = _MULTI_SEGMENT_PATH_PARAM if name in multi_segment else _PATH_PARAM
-        return len(value) > PATH_PARAM_MAX_LENGTH or not pattern.fullmatch(value)
+        pattern, _ = path_param_rule(name in multi_segment)
+        return len(value) > PATH_PARAM_MAX_LENGTH or not re.fullmatch(pattern, value)  # re caches the compile
 
     return [name for name, value in path_params.items() if isinstance(value, str) and bad(name, value)]
 
