@@ -2,6 +2,7 @@
 erasure call removes it from every service's database (searched table by table, column by column)."""
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,17 @@ def rows_mentioning(path: str, needles: list[str]) -> list[str]:
                         (f"%{needle}%",)).fetchone()[0]
                     if count:
                         found.append(f"{table}.{column} ({count} rows contain {needle!r})")
+    return found
+
+
+def files_containing(path: str, needles: list[str]) -> list[str]:
+    """The database's files on disk (the file itself, its write-ahead log) whose bytes contain a needle:
+    what someone who copies the file could still read, free pages and old log frames included."""
+    found = []
+    for file in (Path(path), Path(path + "-wal")):
+        if file.exists():
+            content = file.read_bytes()
+            found += [f"{file.name} contains {needle!r}" for needle in needles if needle.encode() in content]
     return found
 
 
@@ -99,6 +111,12 @@ def test_export_then_erasure_removes_the_customer_from_every_database(tmp_path: 
         assert after == {name: [] for name in SERVICES}, after
         print("after erasure, rows mentioning the customer per database:",
               {name: len(found) for name, found in after.items()})
+        # Nor left in the files' bytes: SQLite zeroes what it frees (secure_delete) and the services empty
+        # the write-ahead log after an erasure, a moment after it committed.
+        started = time.monotonic()
+        wait_for(lambda: not any(files_containing(database_path(url), [*needles, CUSTOMER])
+                                 for url in databases.values()), timeout=30)
+        print(f"database files free of the customer's data {time.monotonic() - started:.2f} s after completion")
         assert ingest.get(f"/v1/customers/{CUSTOMER}").status_code == 404
         assert ingest.get(f"/v1/feedback/{ids[0]}").json()["text"] == "[erased]"
         # The other customer's data is untouched, and the pipeline keeps working.

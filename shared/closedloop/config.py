@@ -29,6 +29,10 @@ class ServiceSettings(BaseSettings):
     nats_tls_ca_file: str = ""
     # JetStream replicas for the streams this service creates (3 on a 3-node cluster).
     stream_replicas: int = 1
+    # How long the streams keep a message (with its texts) after it was published, 0 = forever. Bounds
+    # how long an erased customer's texts stay in the broker, and what an insights rebuild can replay.
+    # Every service creates the streams, so every service must be given the same value.
+    stream_max_age_days: float = 30.0
     # "development" accepts the well-known development key; "production" (the default) refuses it.
     environment: Literal["development", "production"] = Field(default_factory=_default_environment)
     # Admin keys from settings, for bootstrap and break-glass use; comma-separated in the environment

@@ -8,6 +8,9 @@ exception: they only read, so they begin deferred and, in WAL mode, never wait f
 """
 
 import asyncio
+import contextlib
+import logging
+import sqlite3
 import weakref
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +22,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -108,6 +113,9 @@ def _prepare_sqlite(engine: AsyncEngine, busy_timeout: float = 30.0) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Deleted and overwritten content is zeroed, not left in free space: an erased customer's text must
+        # not be readable in the file afterwards (closedloop.erasure also empties the WAL).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -154,6 +162,24 @@ async def dispose(engine: AsyncEngine) -> None:
     if reader is not None:
         await reader.dispose()
     await engine.dispose()
+
+
+async def truncate_wal(engine: AsyncEngine) -> None:
+    """SQLite: copy the write-ahead log into the database file and truncate the log to zero bytes, so the
+    earlier versions of rows it still holds are gone. Waits up to the busy timeout for readers to move on;
+    logs and gives up past it (the next checkpoint writes over the log). Nothing to do on PostgreSQL."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return
+    timeout = _busy_timeouts.get(engine.sync_engine, 30.0)
+
+    def checkpoint() -> tuple[int, int, int]:
+        with contextlib.closing(sqlite3.connect(database, timeout=timeout)) as connection:
+            return tuple(connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone())
+
+    busy, _, _ = await asyncio.to_thread(checkpoint)
+    if busy:
+        log.warning("WAL checkpoint did not complete: readers kept the log", extra={"database": database})
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -9,13 +9,16 @@ not deletion. Already published outbox rows that mention the customer are delete
 carry the texts. See docs/adr/0004-data-rights.md.
 """
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, cast
 from uuid import UUID
 
 from sqlalchemy import CursorResult, delete, or_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import event as sqlalchemy_event
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from closedloop.db import truncate_wal
 from closedloop.events import CustomerErasureCompletedV1, CustomerErasureRequestedV1
 from closedloop.messaging.consumer import Subscription
 from closedloop.messaging.tables import OutboxMixin
@@ -54,6 +57,24 @@ async def erase_published_outbox(session: AsyncSession, model: type[OutboxMixin]
     return removed
 
 
+_wal_tasks: set[asyncio.Task[None]] = set()
+
+
+def empty_wal_after_commit(session: AsyncSession) -> None:
+    """Once the session's transaction that erased something commits: SQLite's write-ahead log still holds
+    the rows as they were before (secure_delete zeroes them in the database file only), so it is emptied,
+    outside the transaction. A transaction that rolls back leaves its session, and this, behind."""
+    engine = session.bind
+    assert isinstance(engine, AsyncEngine), "sessions of closedloop.db.session_factory are bound to an engine"
+
+    def on_commit(_: object) -> None:
+        task = asyncio.get_running_loop().create_task(truncate_wal(engine), name="erasure-truncate-wal")
+        _wal_tasks.add(task)
+        task.add_done_callback(_wal_tasks.discard)
+
+    sqlalchemy_event.listen(session.sync_session, "after_commit", on_commit, once=True)
+
+
 def subscribe_erasure(runtime: ServiceRuntime, eraser: Eraser) -> None:
     """Erase on `customer.erasure_requested.v1` and announce completion, once per request (inbox)."""
     service = runtime.settings.service_name
@@ -63,6 +84,7 @@ def subscribe_erasure(runtime: ServiceRuntime, eraser: Eraser) -> None:
         erased["outbox"] = await erase_published_outbox(session, runtime.outbox.model, event)
         runtime.outbox.add(session, CustomerErasureCompletedV1(erasure_id=event.erasure_id, service=service,
                                                                erased=erased))
+        empty_wal_after_commit(session)
 
     runtime.subscribe(Subscription(
         durable=f"{service}-customer-erasure-requested", stream="CUSTOMER",

@@ -38,7 +38,8 @@ class ServiceRuntime:
         self.broker = Broker(settings.nats_url, settings.service_name, settings.stream_replicas,
                              user=settings.nats_user or None,
                              password=settings.nats_password.get_secret_value() or None,
-                             tls_ca_file=settings.nats_tls_ca_file or None)
+                             tls_ca_file=settings.nats_tls_ca_file or None,
+                             stream_max_age_days=settings.stream_max_age_days)
         self.relay = OutboxRelay(outbox, self.sessions, self.broker,
                                  poll_seconds=settings.outbox_poll_seconds,
                                  batch_size=settings.outbox_batch_size)

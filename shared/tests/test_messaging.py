@@ -367,3 +367,22 @@ async def test_a_savepoint_writes_or_drops_only_the_events_staged_within_it(sess
         payloads = [row.payload for row in await session.scalars(select(OutboxRow).order_by(OutboxRow.id))]
     texts = [json.loads(p)["text"] for p in payloads]
     assert texts == ["inside a released savepoint", "outer before", "outer after"]
+
+
+async def test_streams_keep_messages_for_the_configured_age_and_the_setting_can_change(nats_server):
+    """Erased customers' texts leave the broker with age (closedloop.config.stream_max_age_days)."""
+    aged = Broker(nats_server.url, "test", stream_max_age_days=30)
+    aged.start()
+    await aged.wait_connected(10)
+    try:
+        info = await aged.js.stream_info("FEEDBACK")
+        assert info.config.max_age == 30 * 86400
+    finally:
+        await aged.close()
+    forever = Broker(nats_server.url, "test", stream_max_age_days=0)
+    forever.start()
+    await forever.wait_connected(10)
+    try:
+        assert (await forever.js.stream_info("DEADLETTER")).config.max_age in (0, None)
+    finally:
+        await forever.close()

@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from closedloop.erasure import ERASED, chunks, pseudonym
+from closedloop.erasure import ERASED, chunks, empty_wal_after_commit, pseudonym
 from closedloop.events import CustomerErasureCompletedV1, CustomerErasureRequestedV1
 from ingest.models import (
     Customer,
@@ -83,6 +83,7 @@ async def on_erasure_completed(settings: IngestSettings, session: AsyncSession, 
         # Every service received the request, so its outbox row was published: the last copy of the id goes.
         await session.execute(delete(OutboxMessage).where(OutboxMessage.event_id == erasure.id,
                                                           OutboxMessage.published_at.is_not(None)))
+        empty_wal_after_commit(session)
 
 
 def erasure_status(erasure: Erasure, expected: list[str]) -> dict[str, Any]:

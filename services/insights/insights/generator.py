@@ -287,6 +287,7 @@ def main() -> None:
 
     import nats
 
+    from closedloop.config import ServiceSettings
     from closedloop.messaging.broker import ensure_streams
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -300,7 +301,7 @@ def main() -> None:
         events, truth = generate(args.seed, args.days, args.daily_volume)
         nc = await nats.connect(args.nats)
         js = nc.jetstream()
-        await ensure_streams(js)
+        await ensure_streams(js, max_age_days=ServiceSettings().stream_max_age_days)  # as the services do
         await publish(events, js)
         await nc.close()
         print(f"published {len(events)} events for {truth.items} feedback items, "

@@ -29,10 +29,12 @@ class BrokerUnavailable(RuntimeError):
 
 class Broker:
     def __init__(self, url: str, name: str, stream_replicas: int = 1, *, user: str | None = None,
-                 password: str | None = None, tls_ca_file: str | None = None) -> None:
+                 password: str | None = None, tls_ca_file: str | None = None,
+                 stream_max_age_days: float = 0.0) -> None:
         self.url = url
         self.name = name
         self.stream_replicas = stream_replicas
+        self.stream_max_age_days = stream_max_age_days
         # Credentials and TLS for a NATS that requires them (the Kubernetes overlays); the server's
         # certificate is checked against `tls_ca_file`, host name included.
         self._auth = {"user": user, "password": password} if user else {}
@@ -76,7 +78,7 @@ class Broker:
                     **self._auth,
                 )
                 js = nc.jetstream(timeout=5)
-                await ensure_streams(js, self.stream_replicas)
+                await ensure_streams(js, self.stream_replicas, self.stream_max_age_days)
                 self._nc, self._js = nc, js
                 self._connected.set()
                 log.info("connected to NATS", extra={"url": self.url})
@@ -121,8 +123,9 @@ class Broker:
             await self._nc.close()
 
 
-async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
-    """Create the domain streams, or bring an existing one's config up to date."""
+async def ensure_streams(js: JetStreamContext, replicas: int = 1, max_age_days: float = 0.0) -> None:
+    """Create the domain streams, or bring an existing one's config up to date. `max_age_days` > 0: the
+    server removes each message that long after it was stored (0 keeps every message)."""
     for name, subjects in STREAMS.items():
         config = StreamConfig(
             name=name,
@@ -130,6 +133,7 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
             storage=StorageType.FILE,
             duplicate_window=DUPLICATE_WINDOW_SECONDS,
             num_replicas=replicas,
+            max_age=max_age_days * 86400,  # nats-py sends 0, which the server reads as no limit
         )
         try:
             await js.add_stream(config)
