@@ -21,7 +21,15 @@ from aiosmtpd.controller import Controller
 
 from closedloop.config import DEV_API_KEY
 from closedloop.devtools.nats_server import NatsServer, port_is_open
-from closedloop.devtools.processes import CONSOLE, INSIGHTS, SERVICES, ServiceProcess, console_env, service_env
+from closedloop.devtools.processes import (
+    CONSOLE,
+    ERASING_SERVICES,
+    INSIGHTS,
+    SERVICES,
+    ServiceProcess,
+    console_env,
+    service_env,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
@@ -93,7 +101,7 @@ def service_extra(name: str, port: Callable[[str], int], sink_url: str) -> dict[
                 "NOTIFY_QUIET_HOURS_START": "00:00", "NOTIFY_QUIET_HOURS_END": "00:00"}
     if name == "ingest":  # the customer export asks the other services; an erasure waits for insights too
         return {**{f"INGEST_{other.upper()}_URL": f"http://127.0.0.1:{port(other)}" for other in SERVICES
-                   if other != "ingest"}, "INGEST_ERASURE_SERVICES": ",".join((*SERVICES, INSIGHTS))}
+                   if other != "ingest"}, "INGEST_ERASURE_SERVICES": ",".join(ERASING_SERVICES)}
     if name == "insights":  # the weekly report goes to the demo SMTP server too
         return {"INSIGHTS_SMTP_HOST": "127.0.0.1", "INSIGHTS_SMTP_PORT": str(port("smtp"))}
     return {}

@@ -840,3 +840,30 @@ def test_public_base_url_in_compose_and_make_run() -> None:
     assert not any("URL" in key and key != "NOTIFY_SEED_WEBHOOK_URLS"
                    for key in run_local.service_extra("notify", ports.__getitem__, "http://sink")), (
         "notify builds no links of its own")
+
+
+def services_that_erase() -> set[str]:
+    """The services whose code subscribes an eraser (closedloop.erasure.subscribe_erasure)."""
+    return {path.parts[-3] for path in (REPO / "services").glob("*/*/main.py")
+            if "subscribe_erasure(" in path.read_text()}
+
+
+def test_an_erasure_waits_for_every_service_that_erases_and_only_those() -> None:
+    """A service missing from INGEST_ERASURE_SERVICES is never waited for; one listed that does not erase
+    (identity, in `make run` before) keeps every erasure pending forever."""
+    from closedloop.devtools.processes import ERASING_SERVICES
+
+    erasing = services_that_erase()
+    assert erasing == {"ingest", "classify", "ticketing", "notify", "insights"}, erasing
+    assert set(ERASING_SERVICES) == erasing
+    sys.path.insert(0, str(REPO / "scripts"))
+    try:
+        import run_local
+    finally:
+        sys.path.pop(0)
+    ports = {name: 8100 + i for i, name in enumerate(("identity", "ingest", "classify", "ticketing", "notify"))}
+    listed = {"make run": run_local.service_extra("ingest", ports.__getitem__, "http://sink")["INGEST_ERASURE_SERVICES"],
+              "compose": compose()["services"]["ingest"]["environment"]["INGEST_ERASURE_SERVICES"]}
+    for overlay in OVERLAYS:
+        listed[overlay] = config_map_value(rendered(overlay), "ingest-config", "INGEST_ERASURE_SERVICES") or ""
+    assert {where: set(value.split(",")) for where, value in listed.items()} == {where: erasing for where in listed}

@@ -16,6 +16,9 @@ CONSOLE = "console"
 # The read model beside the pipeline: it only listens to the streams (and answers the console), so the
 # pipeline's end-to-end tests run without it; `make run` starts it after the pipeline.
 INSIGHTS = "insights"
+# The services that hold customer data and erase it on `customer.erasure_requested.v1` (each calls
+# closedloop.erasure.subscribe_erasure): what ingest's erasure waits for. Identity holds none.
+ERASING_SERVICES = ("ingest", "classify", "ticketing", "notify", INSIGHTS)
 
 
 class ServiceProcess:
