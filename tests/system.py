@@ -72,12 +72,14 @@ class System:
 
 
 def start_system(tmp_path: Path, databases: dict[str, str],
-                 overrides: dict[str, dict[str, str]] | None = None) -> System:
+                 overrides: dict[str, dict[str, str]] | None = None, also: tuple[str, ...] = ()) -> System:
+    """The pipeline's services as processes on one nats-server; `also`: more services started after them
+    (e.g. insights), each with its database in `databases`."""
     nats = NatsServer(free_port(), tmp_path / "jetstream", tmp_path / "nats.log").start()
     receiver = WebhookReceiver()
     services = {}
-    ports = {name: free_port() for name in SERVICES}
-    for name in SERVICES:
+    ports = {name: free_port() for name in (*SERVICES, *also)}
+    for name in (*SERVICES, *also):
         extra = {"NOTIFY_SEED_WEBHOOK_URLS": receiver.url,
                  "NOTIFY_WEBHOOK_BACKOFF_BASE_SECONDS": "0.2"} if name == "notify" else {}
         if name == "ingest":  # the customer export asks the other services

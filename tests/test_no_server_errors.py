@@ -1,8 +1,8 @@
 """No 500s: the requests that once caused one, then schemathesis against every service's live OpenAPI.
 
-One system (four processes, SQLite) serves the whole module: the regression cases first, each named
-after the 500 it was, then a bounded schemathesis run per service (all checks, all phases including the
-stateful one) whose recorded traffic must contain no 5xx answer. Other check failures schemathesis
+One system (the pipeline and insights as processes, SQLite) serves the whole module: the regression cases
+first, each named after the 500 it was, then a bounded schemathesis run per service (all checks, all phases
+including the stateful one) whose recorded traffic must contain no 5xx answer. Other check failures schemathesis
 reports (e.g. a schema-valid value the service refuses for a business reason) are printed, not asserted.
 """
 
@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from closedloop.config import DEV_API_KEY
-from closedloop.devtools.processes import SERVICES
+from closedloop.devtools.processes import INSIGHTS, SERVICES
 from tests.system import System, post_feedback, start_system, stop_system, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -27,13 +27,15 @@ HEADERS = {"X-API-Key": DEV_API_KEY}
 # SCHEMATHESIS_MAX_EXAMPLES=100 .venv/bin/python -m pytest tests/test_no_server_errors.py
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "6"))
 HUGE = 2**64 + 1
+# Every service with an HTTP API for machines (the console's pages are for people, behind a session).
+FUZZED = (*SERVICES, INSIGHTS)
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> System:
     tmp = tmp_path_factory.mktemp("fuzz")
-    databases = {name: f"sqlite+aiosqlite:///{tmp / (name + '.db')}" for name in SERVICES}
-    system = start_system(tmp, databases)
+    databases = {name: f"sqlite+aiosqlite:///{tmp / (name + '.db')}" for name in FUZZED}
+    system = start_system(tmp, databases, also=(INSIGHTS,))
     try:
         ingest, ticketing = system.client("ingest"), system.client("ticketing")
         # Some data, so reads and the stateful phase reach real rows.
@@ -56,7 +58,7 @@ def assert_problem(response: httpx.Response, status: int, field: str | None = No
 # --- the 500s found by fuzzing, as regression tests -------------------------------------------------
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", FUZZED)
 def test_dead_letter_sequence_zero_negative_or_huge_is_422(live: System, service: str) -> None:
     client = live.client(service)
     for sequence in (0, -1, HUGE):
@@ -157,6 +159,13 @@ def test_metadata_over_the_limits_is_422(live: System) -> None:
     assert ingest.post("/v1/feedback", json={**base, "metadata": {"screen": "checkout"}}).status_code == 202
 
 
+def test_anomaly_scan_over_centuries_is_422_not_minutes_of_work(live: System) -> None:
+    insights = live.client("insights")
+    assert_problem(insights.post("/v1/anomalies/scan", json={"end": "2620-06-05T04:23:55Z"}), 422, "body.end")
+    assert_problem(insights.post("/v1/anomalies/scan", json={"start": "0001-01-01T00:00:00Z"}), 422, "body.start")
+    assert insights.post("/v1/anomalies/scan", json={}).status_code == 200
+
+
 # --- schemathesis ----------------------------------------------------------------------------------
 
 
@@ -173,7 +182,7 @@ def run_schemathesis(url: str, har: Path) -> subprocess.CompletedProcess[str]:
         capture_output=True, text=True, timeout=480, cwd=har.parent, env={**os.environ, "SCHEMATHESIS_HOOKS": ""})
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", FUZZED)
 def test_schemathesis_finds_no_server_error(live: System, service: str, tmp_path: Path) -> None:
     har = tmp_path / f"{service}.har"
     result = run_schemathesis(live.services[service].url, har)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from closedloop.api import SessionDep, api_router
 from closedloop.auth import needs
-from closedloop.errors import NotFound, problem_responses
+from closedloop.errors import NotFound, field_problem, problem_responses
 from insights import analysis
 from insights.anomalies import raised_anomalies
 from insights.api.deps import ForecastCacheDep, SettingsDep
@@ -45,11 +45,17 @@ class AnomalyPublic(BaseModel):
     raised_at: datetime | None = None
 
 
+# One scan judges every day of its range in one request: a range of centuries (a fuzzer sent `end` in
+# 2620) kept the service busy for minutes. A year covers any real backfill; longer ones go in pieces.
+MAX_SCAN_DAYS = 366
+
+
 class AnomalyScan(BaseModel):
     model_config = {"extra": "forbid"}
 
     start: datetime | None = Field(default=None, description="First day scanned (default: yesterday, as of the data).")
-    end: datetime | None = Field(default=None, description="End of the scan (default: the latest data).")
+    end: datetime | None = Field(default=None, description=f"End of the scan (default: the latest data); at most "
+                                                            f"{MAX_SCAN_DAYS} days after `start`.")
 
 
 class AnomalyScanResult(BaseModel):
@@ -66,7 +72,7 @@ async def list_anomalies(session: SessionDep, limit: Annotated[int, Query(ge=1, 
                           raised_at=a.raised_at) for a in await raised_anomalies(session, limit)]
 
 
-@router.post("/anomalies/scan", dependencies=needs("config:write"),
+@router.post("/anomalies/scan", dependencies=needs("config:write"), responses=problem_responses(422),
              response_model=AnomalyScanResult, summary="Look for anomalies and raise them")
 async def scan_anomalies(body: AnomalyScan, settings: SettingsDep, session: SessionDep) -> AnomalyScanResult:
     """Judges each day in the range against its seasonal baseline, per category, top-level category,
@@ -75,6 +81,10 @@ async def scan_anomalies(body: AnomalyScan, settings: SettingsDep, session: Sess
         as_of = await as_of_or_latest(session, None)
         start = body.start or day_of(as_of) - timedelta(days=1)
         end = body.end or as_of
+        if end - start > timedelta(days=MAX_SCAN_DAYS):
+            field = "body.end" if body.end is not None else "body.start"
+            raise field_problem(field, f"a scan covers at most {MAX_SCAN_DAYS} days (from {start.date()} to "
+                                       f"{end.date()} asked); scan a longer range in pieces")
         found, raised = await analysis.scan_anomalies(session, settings, start, end,
                                                       datetime.now(UTC))
     return AnomalyScanResult(
