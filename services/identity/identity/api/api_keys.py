@@ -63,6 +63,8 @@ async def revoke_api_key(key_id: str, session: SessionDep, publisher: PublisherD
     row = await _key(session, key_id)
     if row.revoked_at is None:
         row.revoked_at = datetime.now(UTC)
-        await session.commit()
+    # Also when it was revoked before: the transaction must end before the keys are republished, which takes
+    # a connection of its own (SQLite's writers share one: waiting for it here held it for 30 s, then 503).
+    await session.commit()
     await publisher.changed()
     return Response(status_code=204)
