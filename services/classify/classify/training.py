@@ -2,7 +2,8 @@
 
 The model is an ensemble of three views of each text, averaged as probabilities:
 
-- logistic regression on the sentence embedding (the same MiniLM vector the service computes anyway);
+- logistic regression on the sentence embedding (the vector the service computes anyway); with an
+  embedder that has an alternate view (MiniLM+USE), one regression per embedding space (see fit_ensemble);
 - k nearest training examples by cosine (rescues rare phrasings the linear model averages away);
 - a linear SVM on TF-IDF word (1-2) and character (2-5) n-grams (exact wording: card names,
   "top up", "PIN" — details a 384-dimension sentence vector blurs); its margins become probabilities
@@ -92,6 +93,12 @@ class EnsembleModel:
     tfidf_char_idf: np.ndarray | None = None
     tfidf_coef: np.ndarray | None = None  # (L, n_features) dense float32
     tfidf_intercept: np.ndarray | None = None
+    # A second embedding LR for texts embedded without the English-only dimensions `alt_dims` (every other
+    # language under MiniLM+USE): fitted on every example as it looks in that space. Separate heads keep the
+    # English head as accurate as without the cross-lingual view (Banking77 0.9389 against 0.9379 shared).
+    lr_alt_coef: np.ndarray | None = None
+    lr_alt_intercept: np.ndarray | None = None
+    alt_dims: np.ndarray | None = None
     temperature: float = 1.0
     # Cosine to the nearest training example below which a text is unlike anything taught (out of scope):
     # the `novelty_quantile` of held-out texts' nearest-example similarity. 0 disables the check.
@@ -120,7 +127,15 @@ class EnsembleModel:
             scale = self.params.tfidf_scale if self.params.tfidf_model == "svm" else 1.0
             tfidf = _softmax(scale * margins)
         sims = self.similarities(emb) if similarities is None else similarities
-        return [_softmax(emb @ self.lr_coef.T + self.lr_intercept), self._knn(sims), tfidf]
+        return [self._embedding_lr(emb), self._knn(sims), tfidf]
+
+    def _embedding_lr(self, emb: np.ndarray) -> np.ndarray:
+        probs = _softmax(emb @ self.lr_coef.T + self.lr_intercept)
+        if self.lr_alt_coef is not None and self.alt_dims is not None and len(emb):
+            other = np.flatnonzero(np.abs(emb[:, self.alt_dims]).sum(axis=1) == 0)
+            if len(other):
+                probs[other] = _softmax(emb[other] @ self.lr_alt_coef.T + self.lr_alt_intercept)
+        return probs
 
     def raw_probabilities(self, embeddings: np.ndarray, texts: list[str],
                           similarities: np.ndarray | None = None) -> np.ndarray:
@@ -168,6 +183,10 @@ class EnsembleModel:
             "knn_embeddings": self.knn_embeddings.astype(np.float16),
             "knn_labels": self.knn_labels.astype(np.int32),
         }
+        if self.lr_alt_coef is not None and self.alt_dims is not None:
+            arrays["lr_alt_coef"] = self.lr_alt_coef.astype(np.float32)
+            arrays["lr_alt_intercept"] = np.asarray(self.lr_alt_intercept, dtype=np.float32)
+            arrays["alt_dims"] = self.alt_dims.astype(np.int32)
         if self.tfidf_coef is not None:
             arrays["tfidf_coef"] = self.tfidf_coef.astype(np.float32)
             arrays["tfidf_intercept"] = np.asarray(self.tfidf_intercept, dtype=np.float32)
@@ -189,6 +208,7 @@ class EnsembleModel:
             if meta.get("format") != ARTEFACT_FORMAT:
                 raise ValueError(f"unsupported model artefact format {meta.get('format')!r}")
             has_tfidf = "tfidf_coef" in data.files
+            has_alt = "lr_alt_coef" in data.files  # models stored before the second head have one LR
             return cls(
                 labels=list(meta["labels"]), params=TrainParams.from_dict(meta["params"]),
                 lr_coef=data["lr_coef"], lr_intercept=data["lr_intercept"],
@@ -198,6 +218,9 @@ class EnsembleModel:
                 tfidf_char_idf=data["tfidf_char_idf"] if has_tfidf else None,
                 tfidf_coef=data["tfidf_coef"] if has_tfidf else None,
                 tfidf_intercept=data["tfidf_intercept"] if has_tfidf else None,
+                lr_alt_coef=data["lr_alt_coef"] if has_alt else None,
+                lr_alt_intercept=data["lr_alt_intercept"] if has_alt else None,
+                alt_dims=data["alt_dims"].astype(np.int64) if has_alt else None,
                 temperature=float(meta["temperature"]),
                 novelty_threshold=float(meta.get("novelty_threshold", 0.0)),
             )
@@ -270,7 +293,9 @@ def fit_ensemble(embeddings: np.ndarray, texts: list[str], y: np.ndarray, labels
     `alternate_view` (the embedder's, when it has one) gives other vectors of some of the same examples:
     for MiniLM+USE, English examples as they look without their MiniLM part, which is how every other
     language is embedded. The embedding LR and kNN learn from both, so English examples teach the intents
-    to texts in other languages too (and examples in any language mix in one model)."""
+    to texts in other languages too (and examples in any language mix in one model). The embedding LR is two
+    heads: one on the examples as they are, one on every example in the alternate view's space (the
+    English-only dimensions empty); a text is read by the head of the space it is in."""
     import warnings
 
     from scipy.sparse import hstack
@@ -283,14 +308,25 @@ def fit_ensemble(embeddings: np.ndarray, texts: list[str], y: np.ndarray, labels
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         report(0.0, "fitting the embedding model")
-        vectors, targets = np.asarray(embeddings, dtype=np.float32), y
+        vectors = np.asarray(embeddings, dtype=np.float32)
+        lr = LogisticRegression(C=params.lr_c, max_iter=params.max_iter)
+        lr.fit(vectors, y)
+        lr_coef, lr_intercept = _expand(lr.coef_, lr.intercept_, present, n_labels)
+        alt_head: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        targets = y
         if alternate_view is not None:
             rows, others = alternate_view(vectors)
             if len(rows):
+                # The English-only dimensions: filled in the examples that have another view, empty in it.
+                alt_dims = np.flatnonzero(np.all(others == 0, axis=0) & np.any(vectors[rows] != 0, axis=0))
+                rest = np.setdiff1d(np.arange(len(vectors)), rows)  # examples already in that space
+                alt_vectors, alt_targets = np.vstack([others, vectors[rest]]), np.r_[y[rows], y[rest]]
+                alt_present = np.unique(alt_targets)
+                if len(alt_present) >= 2:
+                    alt = LogisticRegression(C=params.lr_c, max_iter=params.max_iter)
+                    alt.fit(alt_vectors, alt_targets)
+                    alt_head = (*_expand(alt.coef_, alt.intercept_, alt_present, n_labels), alt_dims)
                 vectors, targets = np.vstack([vectors, others]), np.r_[y, y[rows]]
-        lr = LogisticRegression(C=params.lr_c, max_iter=params.max_iter)
-        lr.fit(vectors, targets)
-        lr_coef, lr_intercept = _expand(lr.coef_, lr.intercept_, present, n_labels)
         reference = np.arange(len(targets))
         if len(targets) > params.knn_max_examples:  # bound the artefact and the per-batch kNN cost
             reference = np.sort(np.random.default_rng(params.seed).choice(len(targets), params.knn_max_examples,
@@ -298,6 +334,8 @@ def fit_ensemble(embeddings: np.ndarray, texts: list[str], y: np.ndarray, labels
         model = EnsembleModel(labels=labels, params=params, lr_coef=lr_coef, lr_intercept=lr_intercept,
                               knn_embeddings=vectors[reference].astype(np.float16),
                               knn_labels=targets[reference].astype(np.int64))
+        if alt_head is not None:
+            model.lr_alt_coef, model.lr_alt_intercept, model.alt_dims = alt_head
         if params.use_tfidf and params.weights[2] > 0:
             report(0.4, "fitting the n-gram model")
             word, char = _word_vectorizer(), _char_vectorizer()

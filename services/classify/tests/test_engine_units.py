@@ -31,6 +31,7 @@ from classify.training import (
     EnsembleModel,
     TrainParams,
     evaluate,
+    fit_ensemble,
     fit_temperature,
     stratified_split,
     train_model,
@@ -354,3 +355,39 @@ def test_evaluation_scoring(tmp_path: Path) -> None:
     assert report["accuracy_with_triage"] == round(1 / 3, 4)
     assert report["coverage"] == round(2 / 3, 4) and report["accuracy_on_covered"] == 0.5
     assert report["per_class"]["demo/greet"]["precision"] == 0.5 and report["per_class"]["demo/leave"]["recall"] == 0.5
+
+
+def test_texts_without_the_english_only_dimensions_get_their_own_head_and_it_survives_storage() -> None:
+    """Two blocks of dimensions, the first English-only (as MiniLM is beside USE). Texts with the first block
+    empty are read by the head fitted on the alternate view, texts with it by the other one; both heads are
+    stored, and a model stored before the second head existed still loads."""
+    rng = np.random.default_rng(3)
+    n = 200
+    y = np.r_[np.zeros(n // 2, int), np.ones(n // 2, int)]
+    english = np.c_[rng.normal(0, 1, (n, 4)) + np.where(y[:, None] == 0, 3.0, -3.0), rng.normal(0, 1, (n, 4))]
+    english[:, 4:] += np.where(y[:, None] == 0, 1.0, -1.0)
+
+    def alternate_view(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.flatnonzero(np.abs(vectors[:, :4]).sum(axis=1) > 0)
+        others = vectors[rows].copy()
+        others[:, :4] = 0.0
+        return rows, others
+
+    texts = [f"t{i}" for i in range(n)]
+    model = fit_ensemble(english, texts, y, ["a", "b"], TrainParams(use_tfidf=False, weights=(1.0, 0.0, 0.0)),
+                         alternate_view=alternate_view)
+    assert model.alt_dims is not None and model.alt_dims.tolist() == [0, 1, 2, 3]
+    stored = EnsembleModel.from_bytes(model.to_bytes())
+    other_language = np.c_[np.zeros((n, 4)), rng.normal(0, 1, (n, 4)) + np.where(y[:, None] == 0, 1.0, -1.0)]
+    for loaded in (model, stored):
+        assert loaded.lr_alt_coef is not None and loaded.lr_alt_intercept is not None
+        own_head = other_language @ loaded.lr_alt_coef.T + loaded.lr_alt_intercept
+        read = loaded.member_probabilities(other_language, texts)[0]
+        assert np.allclose(read, np.exp(own_head) / np.exp(own_head).sum(axis=1, keepdims=True), atol=1e-5)
+        assert (read.argmax(axis=1) == y).mean() > 0.8
+        english_head = english @ loaded.lr_coef.T + loaded.lr_intercept
+        assert np.allclose(loaded.member_probabilities(english, texts)[0],
+                           np.exp(english_head) / np.exp(english_head).sum(axis=1, keepdims=True), atol=1e-5)
+    # A model stored before the second head existed loads and predicts with its one LR.
+    stored.lr_alt_coef = stored.lr_alt_intercept = stored.alt_dims = None
+    assert EnsembleModel.from_bytes(stored.to_bytes()).lr_alt_coef is None
