@@ -8,6 +8,9 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_API_KEY = "dev-key-change-me"
+# How long the streams keep a message, unless STREAM_MAX_AGE_DAYS says otherwise (ServiceSettings). The one
+# default, so a tool that creates the streams without the settings does not change what the services set.
+DEFAULT_STREAM_MAX_AGE_DAYS = 30.0
 
 
 def _default_environment() -> Literal["development", "production"]:
@@ -32,7 +35,7 @@ class ServiceSettings(BaseSettings):
     # How long the streams keep a message (with its texts) after it was published, 0 = forever. Bounds
     # how long an erased customer's texts stay in the broker, and what an insights rebuild can replay.
     # Every service creates the streams, so every service must be given the same value.
-    stream_max_age_days: float = 30.0
+    stream_max_age_days: float = DEFAULT_STREAM_MAX_AGE_DAYS
     # "development" accepts the well-known development key; "production" (the default) refuses it.
     environment: Literal["development", "production"] = Field(default_factory=_default_environment)
     # Admin keys from settings, for bootstrap and break-glass use; comma-separated in the environment

@@ -15,6 +15,7 @@ from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
+from closedloop.config import DEFAULT_STREAM_MAX_AGE_DAYS
 from closedloop.events import STREAMS
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class BrokerUnavailable(RuntimeError):
 class Broker:
     def __init__(self, url: str, name: str, stream_replicas: int = 1, *, user: str | None = None,
                  password: str | None = None, tls_ca_file: str | None = None,
-                 stream_max_age_days: float = 0.0) -> None:
+                 stream_max_age_days: float = DEFAULT_STREAM_MAX_AGE_DAYS) -> None:
         self.url = url
         self.name = name
         self.stream_replicas = stream_replicas
@@ -123,7 +124,8 @@ class Broker:
             await self._nc.close()
 
 
-async def ensure_streams(js: JetStreamContext, replicas: int = 1, max_age_days: float = 0.0) -> None:
+async def ensure_streams(js: JetStreamContext, replicas: int = 1,
+                         max_age_days: float = DEFAULT_STREAM_MAX_AGE_DAYS) -> None:
     """Create the domain streams, or bring an existing one's config up to date. `max_age_days` > 0: the
     server removes each message that long after it was stored (0 keeps every message)."""
     for name, subjects in STREAMS.items():
