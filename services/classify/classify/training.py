@@ -130,11 +130,13 @@ class EnsembleModel:
         return [self._embedding_lr(emb), self._knn(sims), tfidf]
 
     def _embedding_lr(self, emb: np.ndarray) -> np.ndarray:
-        probs = _softmax(emb @ self.lr_coef.T + self.lr_intercept)
-        if self.lr_alt_coef is not None and self.alt_dims is not None and len(emb):
-            other = np.flatnonzero(np.abs(emb[:, self.alt_dims]).sum(axis=1) == 0)
-            if len(other):
-                probs[other] = _softmax(emb[other] @ self.lr_alt_coef.T + self.lr_alt_intercept)
+        """Each text through the head of its embedding space (one head without an alternate view)."""
+        if self.lr_alt_coef is None or self.alt_dims is None:
+            return _softmax(emb @ self.lr_coef.T + self.lr_intercept)
+        other = np.abs(emb[:, self.alt_dims]).sum(axis=1) == 0
+        probs = np.empty((len(emb), len(self.labels)), dtype=np.float32)
+        probs[~other] = _softmax(emb[~other] @ self.lr_coef.T + self.lr_intercept)
+        probs[other] = _softmax(emb[other] @ self.lr_alt_coef.T + self.lr_alt_intercept)
         return probs
 
     def raw_probabilities(self, embeddings: np.ndarray, texts: list[str],
