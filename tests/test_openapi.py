@@ -138,7 +138,7 @@ def test_cross_field_rules_are_in_the_schemas():
           [{}, {"text": "hi", "items": [{"text": "hi"}]}, {"text": None}])
     check("classify", "TaxonomyPut", [{"nodes": [{"path": "a/b"}]}], [{}, {"nodes": [{"path": "a/b"}],
                                                                             "categories": [{}]}])
-    check("identity", "TokenRequest", [{"username": "a", "password": "b"}, {"login_code": "c"}],
+    check("identity", "TokenIn", [{"username": "a", "password": "b"}, {"login_code": "c"}],
           [{}, {"username": "a"}, {"username": "a", "password": "b", "login_code": "c"}])
     survey = {"response_id": "r-1", "customer": {"id": "c-1"}}
     check("ingest", "SurveyAnswerIn", [{**survey, "nps": 3}, {**survey, "csat": 4}],

@@ -1,4 +1,5 @@
-"""Logging people in and giving them tokens (local accounts here; OpenID Connect in oidc.py)."""
+"""People's accounts, logging them in and giving them tokens (local accounts here; OpenID Connect in
+oidc_logins.py). Each use case called from a route opens its own transaction (ADR 0014)."""
 
 import hashlib
 from datetime import UTC, datetime, timedelta
@@ -6,11 +7,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from closedloop.auth import scopes_for_role
-from closedloop.errors import ProblemError
+from closedloop.api import get_or_404
+from closedloop.auth import Principal, scopes_for_role
+from closedloop.errors import ProblemError, conflict, field_problem
+from closedloop.pagination import KeysetPage, keyset_page
 from identity.models import OidcLogin, User
 from identity.passwords import hash_password, needs_rehash, verify_password
-from identity.schemas import TokenResponse, UserPublic
+from identity.schemas.auth import TokenIn, TokenResponse
+from identity.schemas.users import UserIn, UserPatchIn, UserPublic
 from identity.settings import IdentitySettings
 from identity.signing import issue_token
 
@@ -37,17 +41,17 @@ async def seed_users(session: AsyncSession, settings: IdentitySettings) -> list[
     """Demo accounts (development) and the bootstrap admin (when no user exists); returns who was created."""
     now = datetime.now(UTC)
     created = []
-    if settings.seed_demo_users and settings.environment == "development":
-        for role, (user_id, name, password) in DEMO_USERS.items():
-            if await session.get(User, user_id) is None:
-                session.add(new_user(user_id, name, role, now, password=password))
-                created.append(user_id)
-    if settings.bootstrap_admin_username and settings.bootstrap_admin_password \
-            and await session.scalar(select(User.id).limit(1)) is None:
-        session.add(new_user(settings.bootstrap_admin_username, settings.bootstrap_admin_username, "admin",
-                             now, password=settings.bootstrap_admin_password))
-        created.append(settings.bootstrap_admin_username)
-    await session.commit()
+    async with session.begin():
+        if settings.seed_demo_users and settings.environment == "development":
+            for role, (user_id, name, password) in DEMO_USERS.items():
+                if await session.get(User, user_id) is None:
+                    session.add(new_user(user_id, name, role, now, password=password))
+                    created.append(user_id)
+        if settings.bootstrap_admin_username and settings.bootstrap_admin_password \
+                and await session.scalar(select(User.id).limit(1)) is None:
+            session.add(new_user(settings.bootstrap_admin_username, settings.bootstrap_admin_username, "admin",
+                                 now, password=settings.bootstrap_admin_password))
+            created.append(settings.bootstrap_admin_username)
     return created
 
 
@@ -82,3 +86,58 @@ async def code_login(session: AsyncSession, code: str, now: datetime) -> User:
     if user is None or user.disabled:
         raise LOGIN_FAILED
     return user
+
+
+async def log_in(session: AsyncSession, settings: IdentitySettings, body: TokenIn, now: datetime) -> TokenResponse:
+    """With a username and password, or with the one-time code of an OpenID Connect callback."""
+    async with session.begin():
+        if body.login_code:
+            user = await code_login(session, body.login_code, now)
+        elif body.username and body.password:
+            user = await password_login(session, body.username, body.password, now)
+        else:
+            raise field_problem("body.username", "username and password, or login_code",
+                                detail="Send username and password, or login_code.")
+        return await token_for(session, settings, user, now, auth_time=now)
+
+
+async def refresh_token(session: AsyncSession, settings: IdentitySettings, principal: Principal,
+                        now: datetime) -> TokenResponse:
+    """A new token while the account is enabled and the login is younger than the session's maximum."""
+    async with session.begin():
+        auth_time = principal.extra.get("auth_time")
+        user = await session.get(User, principal.id) if principal.kind == "user" else None
+        if user is None or user.disabled or not isinstance(auth_time, int) \
+                or now.timestamp() - auth_time > settings.session_max_seconds:
+            raise LOGIN_FAILED
+        return await token_for(session, settings, user, now, datetime.fromtimestamp(auth_time, UTC))
+
+
+async def create_user(session: AsyncSession, body: UserIn, now: datetime) -> User:
+    async with session.begin():
+        if await session.get(User, body.id) is not None:
+            raise conflict(f"A user {body.id!r} exists already.", slug="user-exists")
+        user = new_user(body.id, body.display_name, body.role, now, password=body.password, email=body.email)
+        session.add(user)
+    return user
+
+
+async def users_page(session: AsyncSession, limit: int, cursor: str | None) -> KeysetPage[User]:
+    return await keyset_page(session, select(User), order=(User.id,), limit=limit, cursor=cursor, descending=False)
+
+
+async def update_user(session: AsyncSession, user_id: str, body: UserPatchIn, now: datetime) -> User:
+    async with session.begin():
+        user = await get_or_404(session, User, user_id, "User")
+        for name in ("display_name", "email", "role", "disabled"):
+            if name in body.model_fields_set and getattr(body, name) is not None:
+                setattr(user, name, getattr(body, name))
+        if body.password:
+            user.password_hash = hash_password(body.password)
+        user.updated_at = now
+    return user
+
+
+async def delete_user(session: AsyncSession, user_id: str) -> None:
+    async with session.begin():
+        await session.delete(await get_or_404(session, User, user_id, "User"))

@@ -1,4 +1,7 @@
-"""API keys: created with scopes (and optionally channels), shown once, stored as a SHA-256 hash."""
+"""API keys: created with scopes (and optionally channels), shown once, stored as a SHA-256 hash.
+
+Each use case called from a route opens its own transaction (ADR 0014) and ends it before the route
+republishes the keys: republishing reads them on a connection of its own, and SQLite's writers share one."""
 
 import secrets
 from datetime import datetime, timedelta
@@ -7,8 +10,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from closedloop.api import get_or_404
 from closedloop.credentials import hash_api_key
+from closedloop.errors import conflict
+from closedloop.pagination import KeysetPage, keyset_page
 from identity.models import ApiKey
+from identity.schemas.api_keys import ApiKeyIn
 
 
 def new_secret(key_id: str) -> str:
@@ -34,6 +41,34 @@ def rotate_key(row: ApiKey, grace: timedelta, now: datetime) -> str:
     row.rotated_at = now
     row.last_four = key[-4:]
     return key
+
+
+async def issue_key(session: AsyncSession, body: ApiKeyIn, created_by: str, now: datetime) -> tuple[ApiKey, str]:
+    async with session.begin():
+        row, key = create_key(body.name, body.scopes, body.channels, created_by, now)
+        session.add(row)
+    return row, key
+
+
+async def keys_page(session: AsyncSession, limit: int, cursor: str | None) -> KeysetPage[ApiKey]:
+    return await keyset_page(session, select(ApiKey), order=(ApiKey.created_at, ApiKey.id), limit=limit,
+                             cursor=cursor, descending=False)
+
+
+async def rotate(session: AsyncSession, key_id: str, grace: timedelta, now: datetime) -> tuple[ApiKey, str]:
+    async with session.begin():
+        row = await get_or_404(session, ApiKey, key_id, "API key")
+        if row.revoked_at is not None:
+            raise conflict("The key is revoked; create a new one.", slug="key-revoked")
+        return row, rotate_key(row, grace, now)
+
+
+async def revoke(session: AsyncSession, key_id: str, now: datetime) -> None:
+    """Revoking a revoked key is a no-op that still succeeds (DELETE is idempotent)."""
+    async with session.begin():
+        row = await get_or_404(session, ApiKey, key_id, "API key")
+        if row.revoked_at is None:
+            row.revoked_at = now
 
 
 async def api_keys_document(session: AsyncSession, now: datetime) -> dict[str, Any]:

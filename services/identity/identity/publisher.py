@@ -42,9 +42,8 @@ class CredentialPublisher(BackgroundWorker):
 
     async def documents(self) -> dict[str, dict[str, Any]]:
         now = datetime.now(UTC)
-        async with self.sessions() as session:
-            if await maintain_keys(session, self.settings, now):
-                await session.commit()
+        async with self.sessions() as session, session.begin():
+            await maintain_keys(session, self.settings, now)  # a new or retired signing key commits with the read
             return {API_KEYS_ENTRY: await api_keys_document(session, now), JWKS_ENTRY: await jwks_document(session)}
 
     async def publish_once(self) -> None:

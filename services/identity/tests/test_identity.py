@@ -105,7 +105,7 @@ async def test_api_keys_are_shown_once_rotated_and_revoked_everywhere(database_u
         assert created.status_code == 201, created.text
         key, key_id = created.json()["key"], created.json()["id"]
         assert key.startswith(f"clk_{key_id}_")
-        listed = (await idp.get("/v1/api-keys")).json()
+        listed = (await idp.get("/v1/api-keys")).json()["items"]
         assert [k["id"] for k in listed] == [key_id]
         assert key not in str(listed) and "key" not in listed[0]
         bad = await idp.post("/v1/api-keys", json={"name": "x", "scopes": ["tickets:everything"]})
@@ -181,7 +181,7 @@ async def test_demo_accounts_only_in_development_and_a_bootstrap_admin(database_
         assert (await login(idp, *demo("agent"))).status_code == 401
         token = (await login(idp, "root", "a long root password")).json()["access_token"]
         users = await idp.get("/v1/users", headers=bearer(token))
-        assert [u["id"] for u in users.json()] == ["root"]
+        assert [u["id"] for u in users.json()["items"]] == ["root"]
         created = await idp.post("/v1/users", headers=bearer(token), json={
             "id": "ana", "display_name": "Ana", "role": "lead", "password": "short"})
         assert created.status_code == 422 and created.json()["errors"][0]["field"] == "body.password"
@@ -221,3 +221,22 @@ async def test_signing_keys_are_sealed_at_rest_and_re_sealed_after_a_key_rotatio
         async def token_accepted():
             return (await ingest.get("/v1/feedback/none", headers=bearer(token))).status_code == 404
         await eventually(token_accepted, timeout=15)
+
+
+async def test_users_are_listed_a_page_at_a_time_by_id(database_url, nats_server):
+    async with running_app(create_app(identity_settings(database_url, nats_server.url))) as idp:
+        for name in ("zoe", "bob", "mia"):
+            created = await idp.post("/v1/users", json={"id": name, "display_name": name.title(), "role": "agent",
+                                                        "password": "a long passphrase"})
+            assert created.status_code == 201, created.text
+        seen, cursor, totals = [], None, set()
+        while True:
+            page = (await idp.get("/v1/users", params={"limit": 2, **({"cursor": cursor} if cursor else {})})).json()
+            seen += [user["id"] for user in page["items"]]
+            totals.add(page["total"])
+            if not (cursor := page["next_cursor"]):
+                break
+        everyone = sorted(["zoe", "bob", "mia", *(login_name for login_name, _, _ in DEMO_USERS.values())])
+        assert seen == everyone and totals == {len(everyone)}
+        forged = await idp.get("/v1/users", params={"cursor": "bm90IGEgY3Vyc29y"})
+        assert forged.status_code == 400 and forged.json()["errors"][0]["field"] == "query.cursor"

@@ -79,7 +79,7 @@ async def test_login_through_the_provider_gives_a_token_with_the_mapped_role(dat
         answer = await idp.get(await at_provider(idp, return_to=None), headers={"X-API-Key": ""})
         assert answer.status_code == 200, answer.text
         assert answer.json()["user"] == {**answer.json()["user"], "id": "ana.lima", "role": "agent"}
-        users = (await idp.get("/v1/users")).json()
+        users = (await idp.get("/v1/users")).json()["items"]
         assert [(u["id"], u["role"]) for u in users if u["id"] == "ana.lima"] == [("ana.lima", "agent")]
 
 
@@ -107,7 +107,7 @@ async def test_what_identity_refuses(database_url, nats_server, oidc_provider, m
         assert words.lower() in answer.json()["detail"].lower()
         again = await idp.get(callback, headers={"X-API-Key": ""})
         assert again.status_code == 400, "a state is spent by a failed callback too"
-        assert all(u["id"] != "ana.lima" for u in (await idp.get("/v1/users")).json()), "nobody logged in"
+        assert all(u["id"] != "ana.lima" for u in (await idp.get("/v1/users")).json()["items"]), "nobody logged in"
 
 
 async def test_bad_requests_to_the_login_routes(database_url, nats_server, oidc_provider):

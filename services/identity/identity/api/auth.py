@@ -7,12 +7,11 @@ from fastapi import Depends
 
 from closedloop.api import SessionDep, api_router, public_router
 from closedloop.auth import ROLE_SCOPES, SCOPES, Principal, authenticated
-from closedloop.errors import field_problem, problem_responses
+from closedloop.errors import problem_responses
 from closedloop.ratelimit import rate_limit
-from identity.accounts import LOGIN_FAILED, code_login, password_login, token_for
+from identity import accounts
 from identity.api.deps import SettingsDep
-from identity.models import User
-from identity.schemas import PermissionsPublic, TokenRequest, TokenResponse, WhoAmI
+from identity.schemas.auth import PermissionsPublic, TokenIn, TokenResponse, WhoAmI
 from identity.signing import jwks_document
 
 # Per client IP (IDENTITY_RATE_LIMIT_IP_*): password guessing stays slow.
@@ -25,21 +24,11 @@ router = api_router("auth")
 
 @login_router.post("/auth/token", response_model=TokenResponse, responses=problem_responses(401),
                    summary="Log in: a signed token for the services")
-async def login(body: TokenRequest, session: SessionDep, settings: SettingsDep) -> TokenResponse:
+async def login(body: TokenIn, session: SessionDep, settings: SettingsDep) -> TokenResponse:
     """With `username` and `password` (a local account), or with the `login_code` the OpenID Connect
     callback gave the console. The token is valid for `expires_in` seconds (15 minutes by default) on
     every service; refresh it with `POST /v1/auth/refresh`."""
-    now = datetime.now(UTC)
-    if body.login_code:
-        user = await code_login(session, body.login_code, now)
-    elif body.username and body.password:
-        user = await password_login(session, body.username, body.password, now)
-    else:
-        raise field_problem("body.username", "username and password, or login_code",
-                            detail="Send username and password, or login_code.")
-    answer = await token_for(session, settings, user, now, auth_time=now)
-    await session.commit()
-    return answer
+    return await accounts.log_in(session, settings, body, datetime.now(UTC))
 
 
 @router.post("/auth/refresh", response_model=TokenResponse, summary="A fresh token for the same session")
@@ -47,15 +36,7 @@ async def refresh(session: SessionDep, settings: SettingsDep,
                   principal: Annotated[Principal, Depends(authenticated())]) -> TokenResponse:
     """For a person's token that is still valid: a new one, while the account is enabled and the login
     is not older than `IDENTITY_SESSION_MAX_SECONDS` (12 hours by default)."""
-    now = datetime.now(UTC)
-    auth_time = principal.extra.get("auth_time")
-    user = await session.get(User, principal.id) if principal.kind == "user" else None
-    if user is None or user.disabled or not isinstance(auth_time, int) \
-            or now.timestamp() - auth_time > settings.session_max_seconds:
-        raise LOGIN_FAILED
-    answer = await token_for(session, settings, user, now, datetime.fromtimestamp(auth_time, UTC))
-    await session.commit()
-    return answer
+    return await accounts.refresh_token(session, settings, principal, datetime.now(UTC))
 
 
 @router.get("/auth/me", response_model=WhoAmI, summary="Who the credentials belong to, and what they may do")
