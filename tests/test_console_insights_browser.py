@@ -102,7 +102,7 @@ def test_analyst_opens_every_insights_page_with_the_apis_numbers(page, stack):
         status = api.get("/v1/status").json()
         page.goto("/insights/anomalies")
         assert "Caught up" in page.locator("#freshness").inner_text()
-        anomalies = api.get("/v1/anomalies").json()
+        anomalies = api.get("/v1/anomalies").json()["items"]
         assert [a["value"] for a in anomalies] == [truth.spike_category]
         row = page.locator(f'[data-anomaly="{anomalies[0]["key"]}"]')
         assert truth.spike_category in row.inner_text()

@@ -65,8 +65,11 @@ def test_dead_letter_sequence_zero_negative_or_huge_is_422(live: System, service
         assert_problem(client.post(f"/v1/dead-letters/{sequence}/replay"), 422, "path.sequence")
     for after in (-1, HUGE):
         assert_problem(client.get("/v1/dead-letters", params={"after": after}), 422, "query.after")
-    assert client.get("/v1/dead-letters", params={"after": 2**63 - 1}).status_code == 200
+    assert client.get("/v1/dead-letters", params={"after": 2**63 - 1}).json()["items"] == []
     assert_problem(client.post(f"/v1/dead-letters/{2**63 - 1}/replay"), 404)
+    assert_problem(client.get("/v1/dead-letters", params={"cursor": "not-a-cursor"}), 400, "query.cursor")
+    page = client.get("/v1/dead-letters", params={"limit": 1}).json()
+    assert set(page) == {"items", "total", "next_cursor"} and len(page["items"]) <= 1
 
 
 def test_lone_surrogate_in_feedback_text_or_metadata_is_422_and_stores_nothing(live: System) -> None:

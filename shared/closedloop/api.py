@@ -27,11 +27,12 @@ from closedloop.errors import (
     unexpected_error,
 )
 from closedloop.http import BodySizeLimit, require_json_body
-from closedloop.limits import PATH_PARAM_MAX_LENGTH, SequenceCursor, SequencePath, bad_path_params, path_param_rule
+from closedloop.limits import DB_INT_MAX, PATH_PARAM_MAX_LENGTH, SequencePath, bad_path_params, path_param_rule
 from closedloop.logs import setup_logging
 from closedloop.messaging import deadletters
 from closedloop.messaging.broker import BrokerUnavailable
 from closedloop.metrics import HttpMetrics, metrics_endpoint
+from closedloop.pagination import Cursor, Page, decode_cursor, encode_cursor, invalid_cursor
 from closedloop.ratelimit import RateLimiter
 from closedloop.runtime import ServiceRuntime
 from closedloop.telemetry import instrument_app, setup_tracing, shutdown_tracing
@@ -225,16 +226,34 @@ class DeadLetterPublic(BaseModel):
     payload: str
 
 
+class DeadLetterPage(Page[DeadLetterPublic]):
+    pass
+
+
+DeprecatedAfter = Annotated[int, Query(ge=0, le=DB_INT_MAX, deprecated=True,
+                                       description="Deprecated: use `cursor`. The last sequence seen.")]
+
+
 def _dead_letter_router() -> APIRouter:
     router = api_router("dead letters", 404, 503)
 
-    @router.get("/dead-letters", summary="List this service's dead-lettered messages",
-                dependencies=[Depends(require("admin"))])
+    @router.get("/dead-letters", summary="List this service's dead-lettered messages, oldest first",
+                response_model=DeadLetterPage, dependencies=[Depends(require("admin"))])
     async def list_dead_letters(runtime: RuntimeDep, limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                                after: SequenceCursor = 0) -> list[DeadLetterPublic]:
-        letters = await deadletters.list_dead_letters(runtime.broker, runtime.settings.service_name,
-                                                      limit, after)
-        return [DeadLetterPublic(**{k: getattr(d, k) for k in DeadLetterPublic.model_fields}) for d in letters]
+                                cursor: Cursor = None, after: DeprecatedAfter = 0) -> DeadLetterPage:
+        """`after` (a stream sequence) is the older way to page, kept for a deprecation period: pass
+        `cursor` (the `next_cursor` of the previous page) instead."""
+        if cursor:
+            (after,) = decode_cursor(cursor, 1)
+            if not isinstance(after, int):
+                raise invalid_cursor()
+        service = runtime.settings.service_name
+        letters = await deadletters.list_dead_letters(runtime.broker, service, limit + 1, after)
+        next_cursor = encode_cursor([letters[limit - 1].sequence]) if len(letters) > limit else None
+        return DeadLetterPage(
+            items=[DeadLetterPublic(**{k: getattr(d, k) for k in DeadLetterPublic.model_fields})
+                   for d in letters[:limit]],
+            total=await deadletters.count_dead_letters(runtime.broker, service), next_cursor=next_cursor)
 
     @router.post("/dead-letters/{sequence}/replay", status_code=202,
                  summary="Publish a dead letter again on its original subject and remove it",

@@ -61,7 +61,6 @@ DbId = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
 # A JetStream stream sequence: 1 is the first message (0 is "none"), kept to the signed range above so
 # it also fits every integer type on the way.
 SequencePath = Annotated[int, Path(ge=1, le=DB_INT_MAX, description="The dead letter's stream sequence.")]
-SequenceCursor = Annotated[int, Query(ge=0, le=DB_INT_MAX, description="Cursor: the last sequence seen.")]
 
 # Free-form metadata a client attaches (e.g. feedback `metadata`): small and shallow, because it is
 # stored with every row and travels in events.

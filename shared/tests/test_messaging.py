@@ -15,7 +15,7 @@ from closedloop.db import ServiceBase, create_engine, new_metadata, read_session
 from closedloop.events import CustomerRef, FeedbackReceivedV1
 from closedloop.messaging.broker import Broker
 from closedloop.messaging.consumer import ConsumerOptions, ConsumerRunner, Subscription
-from closedloop.messaging.deadletters import list_dead_letters, replay_dead_letter
+from closedloop.messaging.deadletters import count_dead_letters, list_dead_letters, replay_dead_letter
 from closedloop.messaging.models import messaging_models
 from closedloop.messaging.outbox import OutboxRelay
 from closedloop.testing import eventually
@@ -201,16 +201,22 @@ async def test_poison_message_is_dead_lettered_then_replayed(sessions, broker):
 
 
 async def test_invalid_payload_goes_straight_to_dead_letters(sessions, broker):
-    await broker.publish("feedback.received.v1", b'{"not": "an event"}', {}, msg_id="garbage-1")
+    for n in range(3):
+        await broker.publish("feedback.received.v1", b'{"not": "an event"}', {}, msg_id=f"garbage-{n}")
     consumer = runner(broker, sessions, record)
     consumer.start()
 
     async def dead_letters():
-        return await list_dead_letters(broker, "test")
+        found = await list_dead_letters(broker, "test")
+        return found if len(found) == 3 else None
     letters = await eventually(dead_letters)
     await consumer.stop()
     assert letters[0].deliveries == 1
     assert "invalid event payload" in letters[0].reason
+    assert await count_dead_letters(broker, "test") == 3
+    assert await count_dead_letters(broker, "other-service") == 0
+    assert [d.sequence for d in await list_dead_letters(broker, "test", 2, letters[0].sequence)] == [
+        letters[1].sequence, letters[2].sequence]
 
 
 async def test_prepare_runs_once_per_fetched_batch(sessions, broker):

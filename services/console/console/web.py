@@ -90,21 +90,21 @@ def token_hash(token: str) -> str:
 async def open_session(session: AsyncSession, identity: Identity) -> str:
     token = secrets.token_urlsafe(32)
     now = datetime.now(UTC)
-    # Expired sessions of anyone are removed at each login: the table stays as small as the live sessions.
-    await session.execute(delete(LoginSession).where(LoginSession.expires_at < now))
-    session.add(LoginSession(token_hash=token_hash(token), user_id=identity.user_id,
-                             display_name=identity.display_name, role=identity.role,
-                             scopes=sorted(identity.scopes), access_token=identity.access_token,
-                             token_expires_at=identity.token_expires_at, created_at=now,
-                             expires_at=identity.expires_at))
-    await session.commit()
+    async with session.begin():
+        # Expired sessions of anyone are removed at each login: the table stays as small as the live sessions.
+        await session.execute(delete(LoginSession).where(LoginSession.expires_at < now))
+        session.add(LoginSession(token_hash=token_hash(token), user_id=identity.user_id,
+                                 display_name=identity.display_name, role=identity.role,
+                                 scopes=sorted(identity.scopes), access_token=identity.access_token,
+                                 token_expires_at=identity.token_expires_at, created_at=now,
+                                 expires_at=identity.expires_at))
     return token
 
 
 async def close_session(session: AsyncSession, token: str | None) -> None:
     if token:
-        await session.execute(delete(LoginSession).where(LoginSession.token_hash == token_hash(token)))
-        await session.commit()
+        async with session.begin():
+            await session.execute(delete(LoginSession).where(LoginSession.token_hash == token_hash(token)))
 
 
 async def current_user(request: Request) -> User:
@@ -130,7 +130,7 @@ async def current_user(request: Request) -> User:
 
 async def _refreshed(request: Request, token: str) -> LoginSession:
     """Trade a person's token that is about to expire for a fresh one; the login ends when identity refuses."""
-    async with request.app.state.runtime.sessions() as session:
+    async with request.app.state.runtime.sessions() as session, session.begin():
         row = await session.get(LoginSession, token_hash(token))
         if row is None or row.access_token is None:
             raise LoginRequired()
@@ -141,13 +141,13 @@ async def _refreshed(request: Request, token: str) -> LoginSession:
             if row.token_expires_at and row.token_expires_at > datetime.now(UTC):
                 return row  # still valid for a while: try again on the next request
         if fresh is None:
-            await session.delete(row)
-            await session.commit()
-            raise LoginRequired()
-        row.access_token, row.token_expires_at = fresh.access_token, fresh.token_expires_at
-        row.role, row.scopes = fresh.role, sorted(fresh.scopes)  # a changed role applies from here on
-        await session.commit()
-        return row
+            await session.delete(row)  # committed on the way out; the login ends below
+        else:
+            row.access_token, row.token_expires_at = fresh.access_token, fresh.token_expires_at
+            row.role, row.scopes = fresh.role, sorted(fresh.scopes)  # a changed role applies from here on
+    if fresh is None:
+        raise LoginRequired()
+    return row
 
 
 UserDep = Annotated[User, Depends(current_user)]

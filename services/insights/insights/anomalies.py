@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from statsmodels.tsa.seasonal import STL
 
 from closedloop.events import AlertRaisedV1
+from closedloop.pagination import KeysetPage, keyset_page
 from insights.dimensions import TOTAL, day_of, hour_of
 from insights.models import RaisedAnomaly, outbox
 from insights.series import read_sums
@@ -240,7 +241,8 @@ async def raise_anomalies(session: AsyncSession, anomalies: list[Anomaly], now: 
     return raised
 
 
-async def raised_anomalies(session: AsyncSession, limit: int = 100) -> list[RaisedAnomaly]:
-    return list(await session.scalars(select(RaisedAnomaly).order_by(RaisedAnomaly.window_start.desc(),
-                                                                     RaisedAnomaly.key).limit(limit)))
+async def raised_anomalies(session: AsyncSession, limit: int, cursor: str | None) -> KeysetPage[RaisedAnomaly]:
+    """Latest window first (ties by key, also descending: one direction keeps the keyset cursor simple)."""
+    return await keyset_page(session, select(RaisedAnomaly), order=(RaisedAnomaly.window_start, RaisedAnomaly.key),
+                             limit=limit, cursor=cursor)
 

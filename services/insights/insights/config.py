@@ -27,7 +27,7 @@ class AnalysisConfig(BaseModel):
                            self.anomaly_history_days)
 
 
-class AnalysisConfigUpdate(BaseModel):
+class AnalysisConfigIn(BaseModel):
     model_config = {"extra": "forbid"}
 
     anomaly_z: float | None = Field(default=None, gt=0, le=50)
@@ -51,7 +51,7 @@ async def current_config(session: AsyncSession, settings: InsightsSettings) -> A
     return AnalysisConfig(**base)
 
 
-async def update_config(session: AsyncSession, settings: InsightsSettings, update: AnalysisConfigUpdate
+async def update_config(session: AsyncSession, settings: InsightsSettings, update: AnalysisConfigIn
                         ) -> AnalysisConfig:
     stored = await session.get(InsightsConfig, CONFIG_KEY)
     values = dict(stored.value) if stored is not None else {}

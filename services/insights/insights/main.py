@@ -1,6 +1,5 @@
 """The insights application: `uvicorn --factory insights.main:create_app`."""
 
-from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -19,14 +18,8 @@ from closedloop.runtime import ServiceRuntime
 from insights.analysis import AnalysisWorker
 from insights.api import admin as admin_api
 from insights.api import analyses, reports, trends
+from insights.handlers import Handlers
 from insights.models import InboxMessage, outbox
-from insights.readmodel import (
-    on_feedback_event,
-    on_notification_event,
-    on_ticket_event,
-    prepare_feedback_batch,
-    prepare_ticket_batch,
-)
 from insights.replay import Rebuilder
 from insights.reporting import ReportScheduler
 from insights.rights import erase_customer
@@ -36,18 +29,18 @@ SERVICE_DIR = Path(__file__).resolve().parent.parent
 
 
 def subscriptions(settings: InsightsSettings) -> list[Subscription]:
+    handlers = Handlers(settings.opportunity_categories)
     return [
         Subscription(durable="insights-feedback-events", stream="FEEDBACK", filter_subject="feedback.>",
                      subjects={e.nats_subject: e for e in (FeedbackReceivedV1, FeedbackClassifiedV1)},
-                     handler=partial(on_feedback_event, settings.opportunity_categories),
-                     prepare=prepare_feedback_batch),
+                     handler=handlers.on_feedback_event, prepare=handlers.prepare_feedback_event),
         Subscription(durable="insights-ticket-events", stream="TICKET", filter_subject="ticket.>",
-                     subjects={e.nats_subject: e for e in TICKET_EVENTS}, handler=on_ticket_event,
-                     prepare=prepare_ticket_batch),
+                     subjects={e.nats_subject: e for e in TICKET_EVENTS}, handler=handlers.on_ticket_event,
+                     prepare=handlers.prepare_ticket_event),
         Subscription(durable="insights-notification-events", stream="NOTIFICATION",
                      filter_subject="notification.>",
                      subjects={e.nats_subject: e for e in (NotificationDeliveredV1, NotificationFailedV1)},
-                     handler=on_notification_event),
+                     handler=handlers.on_notification_event),
     ]
 
 

@@ -1,4 +1,5 @@
-"""Event handlers that keep the read model: facts per feedback item, ticket and customer, and the sums.
+"""The read model: facts per feedback item, ticket and customer, and the sums. handlers.py calls these
+for each event, inside the consumer's transaction.
 
 Feedback-side sums (volume, sentiment, survey scores, repeat contacts) are counted when the item is
 classified, in the hour it was received. Ticket-side sums (tickets, response and resolution times,
@@ -54,12 +55,12 @@ async def lock_feedback(session: AsyncSession, feedback_id: str) -> None:
 # What a batch will touch, loaded in a few queries when its first event is handled (see store.preload).
 
 
-async def prepare_feedback_batch(events: list[Event]) -> dict[type, set[str]]:
+def feedback_batch_keys(events: list[Event]) -> dict[type, set[str]]:
     return {FeedbackFact: {str(e.feedback_id) for e in events if hasattr(e, "feedback_id")},
             CustomerFact: {e.customer.id for e in events if hasattr(e, "customer")}}
 
 
-async def prepare_ticket_batch(events: list[Event]) -> dict[type, set[str]]:
+def ticket_batch_keys(events: list[Event]) -> dict[type, set[str]]:
     tickets, feedback = set(), set()
     for e in events:
         snapshot = getattr(e, "ticket", None)
@@ -113,19 +114,14 @@ async def lock_batch(session: AsyncSession, feedback_ids: set[str]) -> None:
             await lock_feedback(session, key)
 
 
-async def on_feedback_event(opportunity_categories: list[str], session: AsyncSession, event: Event,
-                            wanted: dict[type, set[str]] | None) -> None:
+async def start_batch(session: AsyncSession, wanted: dict[type, set[str]] | None) -> None:
+    """Lock the batch's feedback items and load what it will touch, once, before its first event."""
     if wanted:
         await lock_batch(session, wanted.get(FeedbackFact, set()))
         await preload(session, wanted)
-    if isinstance(event, FeedbackReceivedV1):
-        await on_feedback_received(session, event)
-    elif isinstance(event, FeedbackClassifiedV1):
-        await on_feedback_classified(session, event, opportunity_categories,
-                                     (wanted or {}).get(FeedbackFact, set()))
 
 
-async def on_feedback_received(session: AsyncSession, event: FeedbackReceivedV1) -> None:
+async def record_feedback_received(session: AsyncSession, event: FeedbackReceivedV1) -> None:
     key = str(event.feedback_id)
     fact = await get_fact(session, FeedbackFact, key)
     if fact is None:
@@ -143,8 +139,8 @@ async def on_feedback_received(session: AsyncSession, event: FeedbackReceivedV1)
     fact.csat = event.csat
 
 
-async def on_feedback_classified(session: AsyncSession, event: FeedbackClassifiedV1,
-                                 opportunity_categories: list[str], batch: set[str]) -> None:
+async def record_feedback_classified(session: AsyncSession, event: FeedbackClassifiedV1,
+                                     opportunity_categories: list[str], batch: set[str]) -> None:
     key = str(event.feedback_id)
     await lock_feedback(session, key)
     fact = await get_fact(session, FeedbackFact, key)
@@ -220,10 +216,7 @@ def minutes_between(start: datetime, end: datetime) -> float:
     return max((end - start).total_seconds(), 0.0) / 60.0
 
 
-async def on_ticket_event(session: AsyncSession, event: Event, wanted: dict[type, set[str]] | None) -> None:
-    if wanted:
-        await lock_batch(session, wanted.get(FeedbackFact, set()))
-        await preload(session, wanted)
+async def record_ticket_event(session: AsyncSession, event: Event) -> None:
     snapshot = getattr(event, "ticket", None)
     ticket_id = str(snapshot.ticket_id) if snapshot is not None else str(getattr(event, "ticket_id", ""))
     ticket = await get_fact(session, TicketFact, ticket_id)
@@ -295,7 +288,7 @@ async def on_ticket_event(session: AsyncSession, event: Event, wanted: dict[type
 # --- notifications ---------------------------------------------------------------------------------
 
 
-async def on_notification_event(session: AsyncSession, event: Event, _: object) -> None:
+def record_notification(session: AsyncSession, event: Event) -> None:
     if isinstance(event, NotificationDeliveredV1):
         contribute(session, event.occurred_at, {}, {"deliveries": 1})
     elif isinstance(event, NotificationFailedV1):

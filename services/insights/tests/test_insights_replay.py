@@ -76,6 +76,9 @@ async def test_replayed_history_shows_what_was_planted(database_url, nats_server
             assert len(found["raised"]) == 1
             again = (await client.post("/v1/anomalies/scan", json=scan)).json()
             assert again["raised"] == [] and len(again["found"]) == 1
+            listed = (await client.get("/v1/anomalies", params={"limit": 1})).json()
+            assert [a["key"] for a in listed["items"]] == found["raised"]
+            assert listed["total"] == 1 and listed["next_cursor"] is None
             alert = json.loads((await alerts.next_msg(timeout=10)).data)
             assert alert["dimension"] == {"category": truth.spike_category}
             assert alert["metrics"]["observed"] >= truth.spike_items

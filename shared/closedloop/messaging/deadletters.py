@@ -90,6 +90,12 @@ async def list_dead_letters(broker: Broker, service: str, limit: int = 100,
     return found
 
 
+async def count_dead_letters(broker: Broker, service: str) -> int:
+    """How many dead letters the service has: the stream counts messages per subject, no scan."""
+    info = await broker.js.stream_info(STREAM, subjects_filter=f"deadletter.{service}.>")
+    return sum((info.state.subjects or {}).values())
+
+
 async def get_dead_letter(broker: Broker, service: str, sequence: int) -> DeadLetter | None:
     try:
         raw = await broker.js.get_msg(STREAM, seq=sequence)

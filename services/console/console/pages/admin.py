@@ -218,7 +218,7 @@ async def save_agent(user: ConfigUser, agent_id: Annotated[str, Form()], name: A
 async def webhooks_page(request: Request, user: ConfigUser) -> Response:
     async def letters(service: str) -> tuple[str, list | str]:
         try:
-            return service, await user.api.get(service, "/v1/dead-letters")
+            return service, (await user.api.get(service, "/v1/dead-letters"))["items"]
         except UpstreamError as exc:
             return service, exc.detail
 

@@ -71,13 +71,13 @@ async def preferences_page(request: Request, user: UserDep) -> Response:
 
 
 async def _save_preference(session: AsyncSession, user_id: str, locale: str, zone: str) -> None:
-    row = await session.get(Preference, user_id)
     now = datetime.now(UTC)
-    if row is None:
-        session.add(Preference(user_id=user_id, locale=locale, timezone=zone, updated_at=now))
-    else:
-        row.locale, row.timezone, row.updated_at = locale, zone, now
-    await session.commit()
+    async with session.begin():
+        row = await session.get(Preference, user_id)
+        if row is None:
+            session.add(Preference(user_id=user_id, locale=locale, timezone=zone, updated_at=now))
+        else:
+            row.locale, row.timezone, row.updated_at = locale, zone, now
 
 
 @router.post("/preferences")

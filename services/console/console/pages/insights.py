@@ -11,7 +11,7 @@ async def _weekly_volume(api: UserApi) -> ChartData:
     trends = await api.get("insights", "/v1/trends", metric=["volume", "negative_volume"], interval="week")
     weeks = sorted({p["period"][:10] for p in trends["points"]})
     value = {(p["period"][:10], p["metric"]): p["value"] for p in trends["points"]}
-    anomalies = await api.get("insights", "/v1/anomalies", limit=5)
+    anomalies = (await api.get("insights", "/v1/anomalies", limit=5))["items"]
     notes = [_("Anomaly on %(day)s: %(what)s %(value)s, %(observed)s items (%(expected)s expected)",
                day=a["window_start"][:10], what=a["dimension"], value=a["value"],
                observed=int(a["observed"].get("items", 0)), expected=round(a["expected"].get("items", 0), 1))

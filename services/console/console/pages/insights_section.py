@@ -316,7 +316,7 @@ def anomaly_link(anomaly: dict[str, Any]) -> str:
 async def anomalies_page(request: Request, user: InsightsUser) -> Response:
     api = user.api.for_one_page()
     anomalies, status = await asyncio.gather(api.get("insights", "/v1/anomalies", limit=200), _status(api))
-    rows = [{**a, "link": anomaly_link(a)} for a in anomalies]
+    rows = [{**a, "link": anomaly_link(a)} for a in anomalies["items"]]
     return _page(request, "insights/anomalies.html", user, status, "anomalies", anomalies=rows)
 
 

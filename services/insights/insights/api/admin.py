@@ -1,40 +1,19 @@
 """The read model's state: lag behind the streams, rebuild by replay, run-time analysis settings."""
 
-from datetime import datetime
 
-from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from closedloop.api import RuntimeDep, SessionDep, api_router
 from closedloop.auth import needs
 from closedloop.errors import conflict
 from insights.api.deps import RebuilderDep, SettingsDep, SubscriptionsDep
-from insights.config import AnalysisConfig, AnalysisConfigUpdate, current_config, update_config
+from insights.config import AnalysisConfig, AnalysisConfigIn, current_config, update_config
 from insights.models import FeedbackFact, TicketFact
 from insights.replay import Rebuilder, consumer_lags
+from insights.schemas.admin import ConsumerLagPublic, ReadModelStatus
 from insights.series import watermark
 
 router = api_router("read model", 409)
-
-
-class ConsumerLagPublic(BaseModel):
-    durable: str
-    stream: str
-    pending: int | None = Field(description="Messages in the stream not yet delivered to the read model.")
-    unacknowledged: int | None
-    stream_last_sequence: int | None
-    handled_up_to: int | None
-    error: str | None = None
-
-
-class ReadModelStatus(BaseModel):
-    behind_messages: int = Field(description="Sum of pending and unacknowledged messages over all streams.")
-    caught_up: bool
-    latest_data_at: datetime | None = Field(description="The latest hour with data ('as of' of the analyses).")
-    feedback_items: int
-    tickets: int
-    rebuilding: bool
-    consumers: list[ConsumerLagPublic]
 
 
 @router.get("/status", dependencies=needs("reports:read"),
@@ -76,7 +55,7 @@ async def get_config(settings: SettingsDep, session: SessionDep) -> AnalysisConf
 
 @router.put("/config", dependencies=needs("config:write"),
             response_model=AnalysisConfig, summary="Change anomaly sensitivity or churn rules")
-async def put_config(body: AnalysisConfigUpdate, settings: SettingsDep, session: SessionDep) -> AnalysisConfig:
+async def put_config(body: AnalysisConfigIn, settings: SettingsDep, session: SessionDep) -> AnalysisConfig:
     """Only the fields sent change; the others keep their value."""
     async with session.begin():
         return await update_config(session, settings, body)

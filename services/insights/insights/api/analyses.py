@@ -6,11 +6,11 @@ from time import monotonic
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
-from pydantic import BaseModel, Field
 
 from closedloop.api import SessionDep, api_router
 from closedloop.auth import needs
 from closedloop.errors import NotFound, field_problem, problem_responses
+from closedloop.pagination import Cursor
 from insights import analysis
 from insights.anomalies import raised_anomalies
 from insights.api.deps import ForecastCacheDep, SettingsDep
@@ -19,6 +19,7 @@ from insights.dimensions import day_of
 from insights.drivers import drivers
 from insights.forecast import fit_teams, overall_error, team_histories
 from insights.opportunities import find_opportunities
+from insights.schemas.analyses import MAX_SCAN_DAYS, AnomalyPage, AnomalyPublic, AnomalyScanIn, AnomalyScanResult
 from insights.segments import find_churn_risks, score_customers, segment_summaries
 from insights.series import default_range, watermark
 
@@ -33,48 +34,20 @@ async def as_of_or_latest(session, as_of: datetime | None) -> datetime:  # type:
     return latest + timedelta(hours=1) if latest else datetime.now(UTC)
 
 
-class AnomalyPublic(BaseModel):
-    key: str
-    dimension: str
-    value: str
-    window_start: datetime
-    window_end: datetime
-    observed: dict[str, float]
-    expected: dict[str, float]
-    z: float | dict[str, float]
-    raised_at: datetime | None = None
-
-
-# One scan judges every day of its range in one request: a range of centuries (a fuzzer sent `end` in
-# 2620) kept the service busy for minutes. A year covers any real backfill; longer ones go in pieces.
-MAX_SCAN_DAYS = 366
-
-
-class AnomalyScan(BaseModel):
-    model_config = {"extra": "forbid"}
-
-    start: datetime | None = Field(default=None, description="First day scanned (default: yesterday, as of the data).")
-    end: datetime | None = Field(default=None, description=f"End of the scan (default: the latest data); at most "
-                                                            f"{MAX_SCAN_DAYS} days after `start`.")
-
-
-class AnomalyScanResult(BaseModel):
-    found: list[AnomalyPublic]
-    raised: list[str] = Field(description="Keys raised by this scan (the others had been raised before).")
-
-
 @router.get("/anomalies", dependencies=needs("reports:read"),
-            response_model=list[AnomalyPublic], summary="Anomalies raised, latest first")
-async def list_anomalies(session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-                         ) -> list[AnomalyPublic]:
-    return [AnomalyPublic(key=a.key, dimension=a.dimension, value=a.value, window_start=a.window_start,
-                          window_end=a.window_end, observed=a.observed, expected=a.expected, z=a.z,
-                          raised_at=a.raised_at) for a in await raised_anomalies(session, limit)]
+            response_model=AnomalyPage, summary="Anomalies raised, latest window first")
+async def list_anomalies(session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                         cursor: Cursor = None) -> AnomalyPage:
+    page = await raised_anomalies(session, limit, cursor)
+    return AnomalyPage(items=[AnomalyPublic(key=a.key, dimension=a.dimension, value=a.value,
+                                            window_start=a.window_start, window_end=a.window_end,
+                                            observed=a.observed, expected=a.expected, z=a.z, raised_at=a.raised_at)
+                              for a in page.rows], total=page.total, next_cursor=page.next_cursor)
 
 
 @router.post("/anomalies/scan", dependencies=needs("config:write"), responses=problem_responses(422),
              response_model=AnomalyScanResult, summary="Look for anomalies and raise them")
-async def scan_anomalies(body: AnomalyScan, settings: SettingsDep, session: SessionDep) -> AnomalyScanResult:
+async def scan_anomalies(body: AnomalyScanIn, settings: SettingsDep, session: SessionDep) -> AnomalyScanResult:
     """Judges each day in the range against its seasonal baseline, per category, top-level category,
     channel and in total; raises `alert.raised.v1` once per anomaly (a rescan raises nothing again)."""
     async with session.begin():

@@ -1,10 +1,9 @@
 """The weekly report: who receives it, a preview, and sending it now."""
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
 
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import EmailStr
 from sqlalchemy import select
 
 from closedloop.api import RuntimeDep, SessionDep, api_router, get_or_404
@@ -14,23 +13,10 @@ from insights.api.deps import SettingsDep
 from insights.dimensions import week_of
 from insights.models import ReportSubscriber
 from insights.reporting import build_report, send_weekly_report
+from insights.schemas.reports import Language, SubscriberIn, SubscriberPublic
 from insights.series import watermark
 
 router = api_router("weekly report", 404, 409)
-Language = Literal["en", "zh"]
-
-
-class SubscriberIn(BaseModel):
-    model_config = {"extra": "forbid"}
-
-    name: str | None = Field(default=None, max_length=200)
-    language: Language = "en"
-
-
-class SubscriberPublic(BaseModel):
-    email: str
-    name: str | None
-    language: str
 
 
 @router.get("/report-subscribers", dependencies=needs("config:write"),

@@ -7,12 +7,12 @@ from typing import Annotated, Literal
 
 from fastapi import Query
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
 
 from closedloop.api import SessionDep, api_router
 from closedloop.auth import needs
 from closedloop.errors import problem_responses
 from insights.dimensions import DIMENSIONS
+from insights.schemas.trends import DimensionValue, FunnelStep, MetricInfo, TrendPoint, TrendSeries
 from insights.segments import funnel
 from insights.series import METRICS, Interval, default_range, dimension_values, parse_filters, series
 
@@ -21,31 +21,6 @@ router = api_router("trends")
 MetricQuery = Annotated[list[str], Query(description=f"One or more of: {', '.join(METRICS)}.")]
 FilterQuery = Annotated[list[str], Query(description="`dimension:value`, e.g. `channel:email` (repeatable).")]
 Dimension = Literal[DIMENSIONS]  # type: ignore[valid-type]
-
-
-class TrendPoint(BaseModel):
-    period: datetime
-    group: str
-    metric: str
-    value: float | None = Field(description="The metric; null when its denominator is 0.")
-    numerator: float
-    denominator: float | None
-
-
-class TrendSeries(BaseModel):
-    metrics: list[str]
-    interval: str
-    start: datetime
-    end: datetime
-    group_by: str | None
-    filters: dict[str, str]
-    points: list[TrendPoint]
-
-
-class MetricInfo(BaseModel):
-    name: str
-    description: str
-    ratio: bool
 
 
 @router.get("/metrics", dependencies=needs("reports:read"),
@@ -83,11 +58,6 @@ async def get_trends(session: SessionDep, metric: MetricQuery = ["volume"],  # n
                        points=[TrendPoint(**p.__dict__) for p in points])
 
 
-class DimensionValue(BaseModel):
-    value: str
-    items: float
-
-
 @router.get("/dimensions/{dimension}/values", dependencies=needs("reports:read"),
             response_model=list[DimensionValue], responses=problem_responses(404),
             summary="The values a dimension took, by volume")
@@ -99,13 +69,6 @@ async def get_dimension_values(dimension: Dimension, session: SessionDep, start:
     start, end = await default_range(session, start, end)
     return [DimensionValue(value=v, items=n) for v, n in await dimension_values(session, dimension, start, end,
                                                                                  metric, limit)]
-
-
-class FunnelStep(BaseModel):
-    step: str
-    count: float
-    of_first: float | None
-    drop_off: float | None = Field(description="1 - this step / the step before.")
 
 
 @router.get("/funnel", dependencies=needs("reports:read"),
