@@ -11,9 +11,10 @@ from threadpoolctl import threadpool_limits
 
 from classify.alerts import AlertWorker
 from classify.api import classifications, config, taxonomy, topics, training
-from classify.consumer import FeedbackReceivedHandler, TicketRecategorizedHandler, refresh_duplicates
+from classify.duplicates import refresh_duplicates
 from classify.embedding import Embedder, build_embedder, default_workers
 from classify.engine import ActiveModel, ClassificationEngine, DuplicateIndex
+from classify.handlers import Handlers
 from classify.language import DEFAULT_LANGUAGES, UNDETERMINED, LanguageDetector
 from classify.models import InboxMessage, ModelVersion, outbox
 from classify.prototypes import PrototypeClassifier
@@ -113,16 +114,17 @@ def create_app(settings: ClassifySettings | None = None) -> FastAPI:
         trainer.on_ready = activate_when_ready
 
         app.state.engine, app.state.sync, app.state.trainer = engine, sync, trainer
-        feedback = FeedbackReceivedHandler(engine, runtime.read_sessions)
+        handlers = Handlers(engine, runtime.read_sessions, settings.retrain_after_corrections, queue_retraining)
         runtime.subscribe(Subscription(
             durable="classify-feedback-received", stream="FEEDBACK",
             subjects={FeedbackReceivedV1.nats_subject: FeedbackReceivedV1},
-            handler=feedback, prepare=feedback.prepare, batch_size=settings.consumer_batch_size,
+            handler=handlers.on_feedback_received, prepare=handlers.prepare_feedback_received,
+            batch_size=settings.consumer_batch_size,
         ))
         runtime.subscribe(Subscription(
             durable="classify-ticket-recategorized", stream="TICKET",
             subjects={TicketRecategorizedV1.nats_subject: TicketRecategorizedV1},
-            handler=TicketRecategorizedHandler(settings.retrain_after_corrections, queue_retraining),
+            handler=handlers.on_ticket_recategorized,
         ))
         subscribe_erasure(runtime, classify_eraser(engine.duplicates))
         runtime.add_worker(sync)
