@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from classify.classifications import record_classification
@@ -17,7 +17,8 @@ from classify.duplicates import refresh_duplicates
 from classify.engine import ClassificationEngine, Result
 from classify.examples import add_examples
 from classify.language import LanguagePrediction
-from classify.models import ClassificationRecord, ModelVersion, TrainingExample
+from classify.models import ClassificationRecord
+from classify.trainer import retrain_if_corrected
 from closedloop.events import FeedbackReceivedV1, TicketRecategorizedV1
 
 log = logging.getLogger(__name__)
@@ -103,20 +104,7 @@ class Handlers:
             log.info("correction stored as a training example",
                      extra={"ticket_id": str(event.ticket_id), "label": event.category})
         if accepted and self.retrain_after > 0 and self.queue_training is not None:
-            await self._maybe_retrain(session)
-
-    async def _maybe_retrain(self, session: AsyncSession) -> None:
-        busy = await session.scalar(select(func.count()).select_from(ModelVersion)
-                                    .where(ModelVersion.status.in_(("queued", "training"))))
-        if busy:
-            return
-        last = await session.scalar(select(func.max(ModelVersion.created_at)))
-        query = select(func.count()).select_from(TrainingExample).where(TrainingExample.source == "recategorized")
-        if last is not None:
-            query = query.where(TrainingExample.created_at > last)
-        corrections = await session.scalar(query) or 0
-        if corrections >= self.retrain_after and self.queue_training is not None:
-            await self.queue_training(session)
+            await retrain_if_corrected(session, self.retrain_after, self.queue_training)
 
 
 def _text_of(event: FeedbackReceivedV1) -> str:

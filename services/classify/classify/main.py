@@ -2,11 +2,9 @@
 
 import asyncio
 import functools
-import logging
 from pathlib import Path
 
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncSession
 from threadpoolctl import threadpool_limits
 
 from classify.alerts import AlertWorker
@@ -16,23 +14,20 @@ from classify.embedding import Embedder, build_embedder, default_workers
 from classify.engine import ActiveModel, ClassificationEngine, DuplicateIndex
 from classify.handlers import Handlers
 from classify.language import DEFAULT_LANGUAGES, UNDETERMINED, LanguageDetector
-from classify.models import InboxMessage, ModelVersion, outbox
+from classify.models import InboxMessage, outbox
 from classify.prototypes import PrototypeClassifier
-from classify.registry import EngineSync, activate_model, active_model_row, ensure_taxonomy
+from classify.registry import EngineSync, ensure_taxonomy
 from classify.rights import classify_eraser
-from classify.schemas import ModelCreate
 from classify.settings import ClassifySettings
 from classify.taxonomy import load_taxonomy
-from classify.trainer import TrainingWorker
+from classify.trainer import TrainingWorker, activate_when_ready, queue_retraining
 from closedloop.api import create_service_app
 from closedloop.erasure import subscribe_erasure
-from closedloop.errors import ProblemError
 from closedloop.events import FeedbackReceivedV1, TicketRecategorizedV1
 from closedloop.messaging.consumer import Subscription
 from closedloop.runtime import ServiceRuntime
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
-log = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -86,35 +81,13 @@ def create_app(settings: ClassifySettings | None = None) -> FastAPI:
         assert engine.duplicates is not None
         await refresh_duplicates(runtime.read_sessions, engine.duplicates)
 
-        async def queue_retraining(session: AsyncSession) -> None:
-            try:
-                activate = "if_better" if settings.auto_activate_retrained else False
-                await training.queue_training(session, engine, ModelCreate(activate=activate))
-            except ProblemError:
-                return
-            # The worker polls; the run starts once this transaction has committed.
-
+        retrain = functools.partial(queue_retraining, engine=engine, settings=settings)
         trainer = TrainingWorker(engine.embedder, runtime.sessions, settings)
-        trainer.queue_scheduled = queue_retraining
-
-        async def activate_when_ready(model_id: str, only_if_better: bool) -> None:
-            async with runtime.sessions() as session, session.begin():
-                row = await session.get(ModelVersion, model_id)
-                current = await active_model_row(session)
-                if only_if_better and current is not None and row is not None:
-                    new_accuracy = (row.metrics or {}).get("accuracy", 0.0)
-                    old_accuracy = (current.metrics or {}).get("accuracy", 0.0)
-                    if new_accuracy < old_accuracy - settings.auto_activate_tolerance:
-                        log.info("retrained model not activated: less accurate than the active one",
-                                 extra={"model_id": model_id, "accuracy": new_accuracy, "active": old_accuracy})
-                        return
-                await activate_model(session, row)
-            await sync.refresh()
-
-        trainer.on_ready = activate_when_ready
+        trainer.queue_scheduled = retrain
+        trainer.on_ready = functools.partial(activate_when_ready, runtime.sessions, sync, settings)
 
         app.state.engine, app.state.sync, app.state.trainer = engine, sync, trainer
-        handlers = Handlers(engine, runtime.read_sessions, settings.retrain_after_corrections, queue_retraining)
+        handlers = Handlers(engine, runtime.read_sessions, settings.retrain_after_corrections, retrain)
         runtime.subscribe(Subscription(
             durable="classify-feedback-received", stream="FEEDBACK",
             subjects={FeedbackReceivedV1.nats_subject: FeedbackReceivedV1},

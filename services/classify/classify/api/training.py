@@ -1,13 +1,9 @@
-import uuid
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Query
 from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from classify.api.deps import EngineDep, SyncDep, TrainerDep
-from classify.engine import ClassificationEngine
 from classify.examples import add_examples
 from classify.models import ModelVersion, TrainingExample
 from classify.registry import activate_model, active_model_row, previous_model
@@ -20,6 +16,7 @@ from classify.schemas import (
     TrainingExamplesAccepted,
     TrainingExamplesIn,
 )
+from classify.trainer import queue_training
 from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
 from closedloop.errors import FieldError, NotFound, ProblemError, conflict, problem_responses
@@ -88,28 +85,6 @@ async def delete_example(example_id: DbId, session: SessionDep) -> None:
 
 def model_public(row: ModelVersion) -> ModelPublic:
     return ModelPublic.model_validate(row, from_attributes=True)
-
-
-async def queue_training(session: AsyncSession, engine: ClassificationEngine, body: ModelCreate) -> ModelVersion:
-    """Insert a queued run (caller commits). 409 when there is nothing to train on."""
-    leaves = {leaf.key for leaf in engine.active.taxonomy.leaves()}
-    labels = set(await session.scalars(select(TrainingExample.label).distinct()))
-    if len(labels & leaves) < 2:
-        raise conflict("Training needs examples of at least two leaves of the active taxonomy; "
-                       "post them to /v1/training-examples first.", slug="not-enough-training-data",
-                       title="Not enough training data")
-    version = (await session.scalar(select(func.max(ModelVersion.version))) or 0) + 1
-    params = body.params.model_dump(exclude_none=True) if body.params else {}
-    if "weights" in params:
-        params["weights"] = list(params["weights"])
-    params["activate"] = body.activate
-    params["triage_threshold"] = engine.config.triage_threshold
-    row = ModelVersion(id=str(uuid.uuid4()), version=version, status="queued", progress=0.0, stage="queued",
-                       params=params, taxonomy_version=engine.active.taxonomy.version,
-                       embedding_model=engine.embedder.model_name, active=False, created_at=datetime.now(UTC))
-    session.add(row)
-    await session.flush()
-    return row
 
 
 @router.post("/models", dependencies=needs("models:write"),
