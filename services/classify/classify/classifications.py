@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from classify.engine import EngineConfig, Result, decide
+from classify.ml.engine import EngineConfig, Result, decide
 from classify.models import ClassificationRecord, outbox
 from closedloop.events import Classification, FeedbackClassifiedV1, FeedbackReceivedV1, NearDuplicate
 

@@ -7,7 +7,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from classify.engine import DuplicateIndex
+from classify.ml.engine import DuplicateIndex
 from classify.models import ClassificationRecord
 
 

@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from classify.classifications import record_classification
 from classify.duplicates import refresh_duplicates
-from classify.engine import ClassificationEngine, Result
 from classify.examples import add_examples
-from classify.language import LanguagePrediction
+from classify.ml.engine import ClassificationEngine, Result
+from classify.ml.language import LanguagePrediction
 from classify.models import ClassificationRecord
-from classify.trainer import retrain_if_corrected
+from classify.training_runs import retrain_if_corrected
 from closedloop.events import FeedbackReceivedV1, TicketRecategorizedV1
 
 log = logging.getLogger(__name__)

@@ -8,19 +8,19 @@ from fastapi import FastAPI
 from threadpoolctl import threadpool_limits
 
 from classify.alerts import AlertWorker
-from classify.api import classifications, config, taxonomy, topics, training
+from classify.api import classifications, config, models, taxonomy, topics, training_examples
 from classify.duplicates import refresh_duplicates
-from classify.embedding import Embedder, build_embedder, default_workers
-from classify.engine import ActiveModel, ClassificationEngine, DuplicateIndex
 from classify.handlers import Handlers
-from classify.language import DEFAULT_LANGUAGES, UNDETERMINED, LanguageDetector
+from classify.ml.embedding import Embedder, build_embedder, default_workers
+from classify.ml.engine import ActiveModel, ClassificationEngine, DuplicateIndex
+from classify.ml.language import DEFAULT_LANGUAGES, UNDETERMINED, LanguageDetector
+from classify.ml.prototypes import PrototypeClassifier
 from classify.models import InboxMessage, outbox
-from classify.prototypes import PrototypeClassifier
 from classify.registry import EngineSync, ensure_taxonomy
 from classify.rights import classify_eraser
 from classify.settings import ClassifySettings
 from classify.taxonomy import load_taxonomy
-from classify.trainer import TrainingWorker, activate_when_ready, queue_retraining
+from classify.training_runs import TrainingWorker, activate_when_ready, queue_retraining
 from closedloop.api import create_service_app
 from closedloop.erasure import subscribe_erasure
 from closedloop.events import FeedbackReceivedV1, TicketRecategorizedV1
@@ -110,7 +110,8 @@ def create_app(settings: ClassifySettings | None = None) -> FastAPI:
                     "model when one is active, zero-shot from the taxonomy otherwise, `needs_triage` when unsure), "
                     "sentiment, emotions, urgency signals and severity, language, near-duplicates and topics; "
                     "raises spike alerts. Training examples and models are managed here too.",
-        routers=[classifications.router, taxonomy.router, training.router, config.router, topics.router],
+        routers=[classifications.router, taxonomy.router, training_examples.router, models.router, config.router,
+                 topics.router],
         setup=setup,
     )
     return app

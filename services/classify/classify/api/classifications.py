@@ -5,7 +5,7 @@ from fastapi import Query
 from sqlalchemy import select
 
 from classify.api.deps import EngineDep
-from classify.engine import ClassificationEngine, Result, decide
+from classify.ml.engine import ClassificationEngine, Result, decide
 from classify.models import ClassificationRecord
 from classify.schemas import (
     Alternative,

@@ -21,13 +21,13 @@ import numpy as np
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from classify.embedding import Embedder
-from classify.engine import ClassificationEngine
+from classify.ml.embedding import Embedder
+from classify.ml.engine import ClassificationEngine
+from classify.ml.ensemble import TrainParams, train_model
 from classify.models import ModelVersion, TaxonomyVersion, TrainingExample
 from classify.registry import EngineSync, activate_model, active_model_row, taxonomy_from_row
 from classify.schemas import ModelCreate
 from classify.settings import ClassifySettings
-from classify.training import TrainParams, train_model
 from closedloop.errors import ProblemError, conflict
 from closedloop.worker import BackgroundWorker
 
