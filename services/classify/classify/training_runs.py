@@ -26,7 +26,7 @@ from classify.ml.engine import ClassificationEngine
 from classify.ml.ensemble import TrainParams, train_model
 from classify.models import ModelVersion, TaxonomyVersion, TrainingExample
 from classify.registry import EngineSync, activate_model, active_model_row, taxonomy_from_row
-from classify.schemas import ModelCreate
+from classify.schemas.models import ModelIn
 from classify.settings import ClassifySettings
 from closedloop.errors import ProblemError, conflict
 from closedloop.worker import BackgroundWorker
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 ENCODE_CHUNK = 256  # texts per model call while training: the consumer gets the model in between
 
 
-async def queue_training(session: AsyncSession, engine: ClassificationEngine, body: ModelCreate) -> ModelVersion:
+async def queue_training(session: AsyncSession, engine: ClassificationEngine, body: ModelIn) -> ModelVersion:
     """Insert a queued run (caller commits). 409 when there is nothing to train on."""
     leaves = {leaf.key for leaf in engine.active.taxonomy.leaves()}
     labels = set(await session.scalars(select(TrainingExample.label).distinct()))
@@ -63,7 +63,7 @@ async def queue_retraining(session: AsyncSession, engine: ClassificationEngine, 
     transaction; nothing when there is nothing to train on."""
     try:
         activate = "if_better" if settings.auto_activate_retrained else False
-        await queue_training(session, engine, ModelCreate(activate=activate))
+        await queue_training(session, engine, ModelIn(activate=activate))
     except ProblemError:
         return
     # The worker polls; the run starts once this transaction has committed.

@@ -7,11 +7,11 @@ from sqlalchemy import select
 from classify.api.deps import EngineDep
 from classify.ml.engine import ClassificationEngine, Result, decide
 from classify.models import ClassificationRecord
-from classify.schemas import (
+from classify.schemas.classifications import (
     Alternative,
     ClassificationPublic,
     ClassifyBatchResult,
-    ClassifyRequest,
+    ClassifyIn,
     ClassifyResult,
     Neighbour,
 )
@@ -73,7 +73,7 @@ def to_public(result: Result, engine: ClassificationEngine) -> ClassifyResult:
              summary="Classify one text or a batch, synchronously; stores nothing",
              description="`{\"text\": ...}` answers one result; `{\"items\": [...]}` answers `{\"results\": [...]}` "
                          "in the same order. Near-duplicates are looked up among recent stored feedback.")
-async def classify_texts(body: ClassifyRequest, engine: EngineDep) -> ClassifyResult | ClassifyBatchResult:
+async def classify_texts(body: ClassifyIn, engine: EngineDep) -> ClassifyResult | ClassifyBatchResult:
     if body.items is not None:
         texts = [_joined(item.subject, item.text) for item in body.items]
     else:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from classify.api.deps import EngineDep, SyncDep, TrainerDep
 from classify.models import ModelVersion
 from classify.registry import activate_model, active_model_row, previous_model
-from classify.schemas import ActiveModelPublic, ModelCreate, ModelPublic
+from classify.schemas.models import ActiveModelPublic, ModelIn, ModelPublic
 from classify.training_runs import queue_training
 from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
@@ -29,7 +29,7 @@ def model_public(row: ModelVersion) -> ModelPublic:
                          "`GET /v1/models/{id}` for `status` and `progress`; a ready model carries its held-out "
                          "metrics and is activated with `POST /v1/models/{id}/activate` (or at once with "
                          "`activate: true`).")
-async def create_model(body: ModelCreate, session: SessionDep, engine: EngineDep, trainer: TrainerDep) -> ModelPublic:
+async def create_model(body: ModelIn, session: SessionDep, engine: EngineDep, trainer: TrainerDep) -> ModelPublic:
     async with session.begin():
         row = await queue_training(session, engine, body)
     trainer.wake()

@@ -6,7 +6,8 @@ from sqlalchemy import select
 
 from classify.api.deps import SettingsDep
 from classify.models import AlertRecord
-from classify.schemas import AlertPublic, TopicPublic, TopicsPublic
+from classify.schemas.alerts import AlertPublic
+from classify.schemas.topics import TopicPublic, TopicsPublic
 from classify.topics import compute_topics
 from closedloop.api import SessionDep, api_router
 from closedloop.auth import needs

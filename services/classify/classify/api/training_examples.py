@@ -8,7 +8,7 @@ from sqlalchemy import delete, func, select
 from classify.api.deps import EngineDep
 from classify.examples import add_examples
 from classify.models import TrainingExample
-from classify.schemas import (
+from classify.schemas.training_examples import (
     TrainingExamplePage,
     TrainingExamplePublic,
     TrainingExamplesAccepted,
