@@ -9,11 +9,12 @@ from sqlalchemy import select
 from classify.api.deps import EngineDep, SyncDep, TrainerDep
 from classify.models import ModelVersion
 from classify.registry import activate_model, active_model_row, previous_model
-from classify.schemas.models import ActiveModelPublic, ModelIn, ModelPublic
+from classify.schemas.models import ActiveModelPublic, ModelIn, ModelPage, ModelPublic
 from classify.training_runs import queue_training
 from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
 from closedloop.errors import conflict, problem_responses
+from closedloop.pagination import Cursor, keyset_page
 
 router = api_router("training", 400, 413)
 
@@ -37,10 +38,12 @@ async def create_model(body: ModelIn, session: SessionDep, engine: EngineDep, tr
 
 
 @router.get("/models", dependencies=needs("reports:read"),
-            response_model=list[ModelPublic], summary="Every model version, newest first")
-async def list_models(session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[ModelPublic]:
-    rows = await session.scalars(select(ModelVersion).order_by(ModelVersion.version.desc()).limit(limit))
-    return [model_public(r) for r in rows]
+            response_model=ModelPage, summary="Every model version, newest first")
+async def list_models(session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                      cursor: Cursor = None) -> ModelPage:
+    page = await keyset_page(session, select(ModelVersion), order=(ModelVersion.version,), limit=limit,
+                             cursor=cursor)
+    return ModelPage(items=[model_public(r) for r in page.rows], total=page.total, next_cursor=page.next_cursor)
 
 
 @router.get("/models/active", dependencies=needs("reports:read"), response_model=ActiveModelPublic,

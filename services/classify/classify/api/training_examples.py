@@ -18,6 +18,7 @@ from closedloop.api import SessionDep, api_router
 from closedloop.auth import needs
 from closedloop.errors import FieldError, NotFound, ProblemError, problem_responses
 from closedloop.limits import DB_INT_MAX, DbId
+from closedloop.pagination import Cursor, keyset_page
 
 router = api_router("training", 400, 413)
 
@@ -49,25 +50,28 @@ async def post_examples(body: TrainingExamplesIn, session: SessionDep, engine: E
 
 
 @router.get("/training-examples", dependencies=needs("models:write"),
-            response_model=TrainingExamplePage, summary="Stored training examples")
+            response_model=TrainingExamplePage, summary="Stored training examples, oldest first")
 async def list_examples(session: SessionDep, label: str | None = None,
                         source: Annotated[str | None, Query(pattern="^(api|recategorized)$")] = None,
-                        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                        after: Annotated[int, Query(ge=0, le=DB_INT_MAX, description="Cursor: the last id seen")] = 0,
+                        limit: Annotated[int, Query(ge=1, le=1000)] = 100, cursor: Cursor = None,
+                        after: Annotated[int, Query(ge=0, le=DB_INT_MAX, deprecated=True,
+                                                    description="Only examples with a larger id (the older way "
+                                                                "to page: use `cursor`)")] = 0,
                         ) -> TrainingExamplePage:
-    query = select(TrainingExample).where(TrainingExample.id > after)
-    count = select(func.count()).select_from(TrainingExample)
+    query = select(TrainingExample)
     if label is not None:
-        query, count = query.where(TrainingExample.label == label), count.where(TrainingExample.label == label)
+        query = query.where(TrainingExample.label == label)
     if source is not None:
-        query, count = query.where(TrainingExample.source == source), count.where(TrainingExample.source == source)
-    rows = list(await session.scalars(query.order_by(TrainingExample.id).limit(limit)))
+        query = query.where(TrainingExample.source == source)
+    # `total` counts the filters' rows over all pages, not only those after the deprecated `after`.
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = await keyset_page(session, query.where(TrainingExample.id > after), order=(TrainingExample.id,),
+                             limit=limit, cursor=cursor, descending=False, count=False)
     per_label = dict((await session.execute(select(TrainingExample.label, func.count())
                                             .group_by(TrainingExample.label))).tuples().all())
     return TrainingExamplePage(
-        items=[TrainingExamplePublic.model_validate(r, from_attributes=True) for r in rows],
-        total=await session.scalar(count) or 0, next_after=rows[-1].id if len(rows) == limit else None,
-        labels=per_label)
+        items=[TrainingExamplePublic.model_validate(r, from_attributes=True) for r in page.rows],
+        total=total, next_cursor=page.next_cursor, labels=per_label)
 
 
 @router.delete("/training-examples/{example_id}", dependencies=needs("models:write"),

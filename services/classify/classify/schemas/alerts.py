@@ -4,6 +4,8 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from closedloop.pagination import Page
+
 
 class AlertPublic(BaseModel):
     id: int
@@ -13,3 +15,7 @@ class AlertPublic(BaseModel):
     metrics: dict[str, float]
     event_id: str
     created_at: datetime
+
+
+class AlertPage(Page[AlertPublic]):
+    """Spike alerts, newest first."""

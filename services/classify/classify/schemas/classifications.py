@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from classify.schemas.text import check_text
 from closedloop.limits import exactly_one_of
+from closedloop.pagination import Page
 
 
 class Neighbour(BaseModel):
@@ -37,6 +38,10 @@ class ClassificationPublic(BaseModel):
     taxonomy_version: str
     model_version: str
     created_at: datetime
+
+
+class ClassificationPage(Page[ClassificationPublic]):
+    """Stored classifications, newest first; `total` is null (counting would scan every classification)."""
 
 
 class ClassifyItem(BaseModel):

@@ -5,6 +5,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from closedloop.pagination import Page
+
 
 class TrainParamsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -53,6 +55,10 @@ class ModelPublic(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     activated_at: datetime | None
+
+
+class ModelPage(Page[ModelPublic]):
+    """Model versions, newest first."""
 
 
 class ActiveModelPublic(BaseModel):

@@ -5,6 +5,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field, field_validator
 
 from classify.schemas.text import check_text
+from closedloop.pagination import Page
 
 
 class TrainingExampleIn(BaseModel):
@@ -36,8 +37,7 @@ class TrainingExamplePublic(BaseModel):
     created_at: datetime
 
 
-class TrainingExamplePage(BaseModel):
-    items: list[TrainingExamplePublic]
-    total: int
-    next_after: int | None
+class TrainingExamplePage(Page[TrainingExamplePublic]):
+    """Training examples, oldest first, and how many there are of each label."""
+
     labels: dict[str, int] = Field(description="Examples per label (all of them, not only this page).")
