@@ -32,15 +32,15 @@ class Prepared:
 
 class Handlers:
     """Built once in `main.py`. After `retrain_after` new corrections (0 = never) a training run is queued
-    automatically with `queue_training`."""
+    automatically with `retrain` (`training_runs.queue_retraining`)."""
 
     def __init__(self, engine: ClassificationEngine, read_sessions: async_sessionmaker[AsyncSession] | None = None,
                  retrain_after: int = 0,
-                 queue_training: Callable[[AsyncSession], Awaitable[None]] | None = None) -> None:
+                 retrain: Callable[[AsyncSession], Awaitable[None]] | None = None) -> None:
         self.engine = engine
         self.read_sessions = read_sessions  # to see what other replicas classified
         self.retrain_after = retrain_after
-        self.queue_training = queue_training
+        self.retrain = retrain
         self._previous: asyncio.Future[Prepared] | None = None  # the batch prepared before this one
 
     # --- feedback.received.v1 -------------------------------------------------------------------
@@ -103,8 +103,8 @@ class Handlers:
         if accepted:
             log.info("correction stored as a training example",
                      extra={"ticket_id": str(event.ticket_id), "label": event.category})
-        if accepted and self.retrain_after > 0 and self.queue_training is not None:
-            await retrain_if_corrected(session, self.retrain_after, self.queue_training)
+        if accepted and self.retrain_after > 0 and self.retrain is not None:
+            await retrain_if_corrected(session, self.retrain_after, self.retrain)
 
 
 def _text_of(event: FeedbackReceivedV1) -> str:

@@ -1,7 +1,7 @@
 """Training runs: `POST /v1/models`, scheduled retraining and agents' corrections queue a row
 (`queue_training`); in the background this worker claims it, trains, and stores the model (artefact blob,
-metrics) in the same row. Progress is written to the row as it goes,
-so any replica's `GET /v1/models/{id}` reports it.
+metrics) in the same row. Progress is written to the row as it goes, so any replica's
+`GET /v1/models/{id}` reports it.
 
 Claiming is an UPDATE ... WHERE status = 'queued' (one replica wins). A run left in `training` by a
 process that died is queued again when a worker starts (`requeue_interrupted`).
