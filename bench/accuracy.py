@@ -1,7 +1,7 @@
 """Banking77 accuracy of the quantised (int8 ONNX) embedder against the full-precision one, on the same
 validation split: 80 % of ../shared/data/banking77/train.csv to train, 20 % to measure (stratified, seed 13).
 
-Two classifiers per embedder: the service's own trained ensemble (`classify.training.train_model`, as
+Two classifiers per embedder: the service's own trained ensemble (`classify.ml.ensemble.train_model`, as
 `POST /v1/models` trains it: embedding logistic regression + kNN + TF-IDF, calibrated), and the embedding
 logistic regression alone (the member that sees nothing but the vectors, so the quantisation shows
 undiluted). Both embedders encode the same texts; the difference is paired, so it is far less noisy than
@@ -19,10 +19,10 @@ DEFAULT_CSV = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "
 
 
 def measure(csv_path: Path, model_name: str, limit: int | None = None) -> dict[str, dict[str, float]]:
-    from classify.embedding import build_embedder, default_workers
     from classify.evaluate import read_csv
+    from classify.ml.embedding import build_embedder, default_workers
+    from classify.ml.ensemble import TrainParams, stratified_split, train_model
     from classify.settings import ClassifySettings
-    from classify.training import TrainParams, stratified_split, train_model
 
     texts, labels = read_csv(csv_path)
     if limit:

@@ -28,7 +28,7 @@ from uuid import uuid4
 import nats
 import pipeline  # bench/pipeline.py (this script's folder is on sys.path)
 
-from classify.embedding import USE_MULTILINGUAL, resolve_model_path
+from classify.ml.embedding import USE_MULTILINGUAL, resolve_model_path
 from classify.settings import ClassifySettings
 from classify.taxonomy import load_taxonomy
 from closedloop.config import DEV_API_KEY

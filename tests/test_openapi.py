@@ -134,9 +134,9 @@ def test_cross_field_rules_are_in_the_schemas():
         for body in invalid:
             assert not validator.is_valid(body), f"{schema} accepts {body}"
 
-    check("classify", "ClassifyRequest", [{"text": "hi"}, {"items": [{"text": "hi"}]}],
+    check("classify", "ClassifyIn", [{"text": "hi"}, {"items": [{"text": "hi"}]}],
           [{}, {"text": "hi", "items": [{"text": "hi"}]}, {"text": None}])
-    check("classify", "TaxonomyPut", [{"nodes": [{"path": "a/b"}]}], [{}, {"nodes": [{"path": "a/b"}],
+    check("classify", "TaxonomyIn", [{"nodes": [{"path": "a/b"}]}], [{}, {"nodes": [{"path": "a/b"}],
                                                                             "categories": [{}]}])
     check("identity", "TokenIn", [{"username": "a", "password": "b"}, {"login_code": "c"}],
           [{}, {"username": "a"}, {"username": "a", "password": "b", "login_code": "c"}])

@@ -33,7 +33,7 @@ import httpx
 import numpy as np
 from tqdm import tqdm
 
-from classify.training import stratified_split
+from classify.ml.ensemble import stratified_split
 from closedloop.config import DEV_API_KEY
 
 

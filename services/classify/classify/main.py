@@ -2,36 +2,32 @@
 
 import asyncio
 import functools
-import logging
 from pathlib import Path
 
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncSession
 from threadpoolctl import threadpool_limits
 
 from classify.alerts import AlertWorker
-from classify.api import classifications, config, taxonomy, topics, training
-from classify.consumer import FeedbackReceivedHandler, TicketRecategorizedHandler, refresh_duplicates
-from classify.embedding import Embedder, build_embedder, default_workers
-from classify.engine import ActiveModel, ClassificationEngine, DuplicateIndex
-from classify.language import DEFAULT_LANGUAGES, UNDETERMINED, LanguageDetector
-from classify.models import InboxMessage, ModelVersion, outbox
-from classify.prototypes import PrototypeClassifier
-from classify.registry import EngineSync, activate_model, active_model_row, ensure_taxonomy
+from classify.api import classifications, config, models, taxonomy, topics, training_examples
+from classify.duplicates import refresh_duplicates
+from classify.handlers import Handlers
+from classify.ml.embedding import Embedder, build_embedder, default_workers
+from classify.ml.engine import ActiveModel, ClassificationEngine, DuplicateIndex
+from classify.ml.language import DEFAULT_LANGUAGES, UNDETERMINED, LanguageDetector
+from classify.ml.prototypes import PrototypeClassifier
+from classify.models import InboxMessage, outbox
+from classify.registry import EngineSync, ensure_taxonomy
 from classify.rights import classify_eraser
-from classify.schemas import ModelCreate
 from classify.settings import ClassifySettings
 from classify.taxonomy import load_taxonomy
-from classify.trainer import TrainingWorker
+from classify.training_runs import TrainingWorker, activate_when_ready, queue_retraining
 from closedloop.api import create_service_app
 from closedloop.erasure import subscribe_erasure
-from closedloop.errors import ProblemError
 from closedloop.events import FeedbackReceivedV1, TicketRecategorizedV1
 from closedloop.messaging.consumer import Subscription
 from closedloop.runtime import ServiceRuntime
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
-log = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -85,44 +81,23 @@ def create_app(settings: ClassifySettings | None = None) -> FastAPI:
         assert engine.duplicates is not None
         await refresh_duplicates(runtime.read_sessions, engine.duplicates)
 
-        async def queue_retraining(session: AsyncSession) -> None:
-            try:
-                activate = "if_better" if settings.auto_activate_retrained else False
-                await training.queue_training(session, engine, ModelCreate(activate=activate))
-            except ProblemError:
-                return
-            # The worker polls; the run starts once this transaction has committed.
-
+        retrain = functools.partial(queue_retraining, engine=engine, settings=settings)
         trainer = TrainingWorker(engine.embedder, runtime.sessions, settings)
-        trainer.queue_scheduled = queue_retraining
-
-        async def activate_when_ready(model_id: str, only_if_better: bool) -> None:
-            async with runtime.sessions() as session, session.begin():
-                row = await session.get(ModelVersion, model_id)
-                current = await active_model_row(session)
-                if only_if_better and current is not None and row is not None:
-                    new_accuracy = (row.metrics or {}).get("accuracy", 0.0)
-                    old_accuracy = (current.metrics or {}).get("accuracy", 0.0)
-                    if new_accuracy < old_accuracy - settings.auto_activate_tolerance:
-                        log.info("retrained model not activated: less accurate than the active one",
-                                 extra={"model_id": model_id, "accuracy": new_accuracy, "active": old_accuracy})
-                        return
-                await activate_model(session, row)
-            await sync.refresh()
-
-        trainer.on_ready = activate_when_ready
+        trainer.queue_scheduled = retrain
+        trainer.on_ready = functools.partial(activate_when_ready, runtime.sessions, sync, settings)
 
         app.state.engine, app.state.sync, app.state.trainer = engine, sync, trainer
-        feedback = FeedbackReceivedHandler(engine, runtime.read_sessions)
+        handlers = Handlers(engine, runtime.read_sessions, settings.retrain_after_corrections, retrain)
         runtime.subscribe(Subscription(
             durable="classify-feedback-received", stream="FEEDBACK",
             subjects={FeedbackReceivedV1.nats_subject: FeedbackReceivedV1},
-            handler=feedback, prepare=feedback.prepare, batch_size=settings.consumer_batch_size,
+            handler=handlers.on_feedback_received, prepare=handlers.prepare_feedback_received,
+            batch_size=settings.consumer_batch_size,
         ))
         runtime.subscribe(Subscription(
             durable="classify-ticket-recategorized", stream="TICKET",
             subjects={TicketRecategorizedV1.nats_subject: TicketRecategorizedV1},
-            handler=TicketRecategorizedHandler(settings.retrain_after_corrections, queue_retraining),
+            handler=handlers.on_ticket_recategorized,
         ))
         subscribe_erasure(runtime, classify_eraser(engine.duplicates))
         runtime.add_worker(sync)
@@ -135,7 +110,8 @@ def create_app(settings: ClassifySettings | None = None) -> FastAPI:
                     "model when one is active, zero-shot from the taxonomy otherwise, `needs_triage` when unsure), "
                     "sentiment, emotions, urgency signals and severity, language, near-duplicates and topics; "
                     "raises spike alerts. Training examples and models are managed here too.",
-        routers=[classifications.router, taxonomy.router, training.router, config.router, topics.router],
+        routers=[classifications.router, taxonomy.router, training_examples.router, models.router, config.router,
+                 topics.router],
         setup=setup,
     )
     return app

@@ -17,11 +17,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import undefer
 
-from classify.engine import FIELDS, ClassificationEngine, EngineConfig
+from classify.ml.engine import FIELDS, ClassificationEngine, EngineConfig
+from classify.ml.ensemble import EnsembleModel
 from classify.models import ConfigEntry, ModelVersion, TaxonomyVersion
 from classify.settings import ClassifySettings
 from classify.taxonomy import Taxonomy
-from classify.training import EnsembleModel
 from closedloop.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)

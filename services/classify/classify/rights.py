@@ -4,7 +4,7 @@ training examples made from their feedback are deleted, and the in-memory duplic
 from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from classify.engine import DuplicateIndex
+from classify.ml.engine import DuplicateIndex
 from classify.models import ClassificationRecord, TrainingExample
 from closedloop.erasure import ERASED, Eraser, chunks
 from closedloop.events import CustomerErasureRequestedV1

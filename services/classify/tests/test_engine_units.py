@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classify.embedding import Embedder
-from classify.engine import (
+from classify.main import shared_embedder, shared_language_detector
+from classify.ml.clustering import cluster
+from classify.ml.embedding import Embedder
+from classify.ml.engine import (
     NEEDS_TRIAGE,
     ActiveModel,
     ClassificationEngine,
@@ -20,14 +22,7 @@ from classify.engine import (
     EngineConfig,
     decide,
 )
-from classify.language import LanguageDetector
-from classify.main import shared_embedder, shared_language_detector
-from classify.prototypes import PrototypeClassifier
-from classify.settings import ClassifySettings
-from classify.signals import detect
-from classify.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
-from classify.topics import cluster, trend_of
-from classify.training import (
+from classify.ml.ensemble import (
     EnsembleModel,
     TrainParams,
     evaluate,
@@ -36,6 +31,12 @@ from classify.training import (
     stratified_split,
     train_model,
 )
+from classify.ml.language import LanguageDetector
+from classify.ml.prototypes import PrototypeClassifier
+from classify.ml.signals import detect
+from classify.settings import ClassifySettings
+from classify.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
+from classify.topics import trend_of
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 SAMPLE = Path(__file__).parent / "data" / "banking77_sample.csv"
@@ -107,7 +108,7 @@ def test_temperature_scaling_reduces_calibration_error() -> None:
     overconfident /= overconfident.sum(axis=1, keepdims=True)
     temperature = fit_temperature(overconfident, y)
     assert temperature > 1.5  # it softens an overconfident model
-    from classify.training import calibrate, expected_calibration_error
+    from classify.ml.ensemble import calibrate, expected_calibration_error
 
     assert expected_calibration_error(calibrate(overconfident, temperature), y) < \
         expected_calibration_error(overconfident, y) / 2
@@ -313,7 +314,7 @@ def test_duplicate_neighbours_are_the_closest_above_threshold_minus_excluded() -
 
 
 def test_weights_leave_the_default_only_for_a_clear_gain() -> None:
-    from classify.training import choose_weights
+    from classify.ml.ensemble import choose_weights
 
     rng = np.random.default_rng(5)
     y = rng.integers(0, 2, size=1000)

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classify.embedding import SERVICE_MODEL_NAME, ConcatEmbedder, default_workers
-from classify.language import LanguageDetector, script_counts
 from classify.main import shared_embedder, shared_language_detector
-from classify.sentiment import LABELS, SentimentClassifier
+from classify.ml.embedding import SERVICE_MODEL_NAME, ConcatEmbedder, default_workers
+from classify.ml.ensemble import TrainParams, train_model
+from classify.ml.language import LanguageDetector, script_counts
+from classify.ml.sentiment import LABELS, SentimentClassifier
+from classify.ml.signals import detect
 from classify.settings import ClassifySettings
-from classify.signals import detect
-from classify.training import TrainParams, train_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DATA = Path(__file__).parent / "data"

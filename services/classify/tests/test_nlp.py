@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import yaml
 
-from classify.embedding import Embedder
-from classify.prototypes import PrototypeClassifier
-from classify.sentiment import SentimentClassifier, lexicon_polarity
+from classify.ml.embedding import Embedder
+from classify.ml.prototypes import PrototypeClassifier
+from classify.ml.sentiment import SentimentClassifier, lexicon_polarity
 from classify.taxonomy import Taxonomy, load_taxonomy
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach the network from tests
@@ -142,7 +142,7 @@ def test_workers_encode_the_same_vectors_in_the_callers_order(embedder: Embedder
 def test_compiled_forward_pass_gives_what_encode_gives(embedder: Embedder) -> None:
     from sentence_transformers import SentenceTransformer
 
-    from classify.embedding import resolve_model_path
+    from classify.ml.embedding import resolve_model_path
 
     assert embedder.compiled is not None  # the bundled MiniLM has the layout that is compiled
     texts = ["refund", "Where is my parcel? It was due on Monday and the tracking page has not changed since.",
@@ -155,8 +155,8 @@ def test_a_model_of_another_layout_is_not_compiled(embedder: Embedder) -> None:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Pooling
 
-    from classify.compiled import compile_encoder
-    from classify.embedding import resolve_model_path
+    from classify.ml.compiled import compile_encoder
+    from classify.ml.embedding import resolve_model_path
 
     eager = SentenceTransformer(resolve_model_path("all-MiniLM-L6-v2"), device="cpu")
     cls_pooled = SentenceTransformer(modules=[eager[0], Pooling(DIM, pooling_mode="cls")], device="cpu")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from classify.embedding import MINILM, Embedder
 from classify.main import shared_embedder
-from classify.quantized import cache_path, model_fingerprint
+from classify.ml.embedding import MINILM, Embedder
+from classify.ml.quantized import cache_path, model_fingerprint
 from classify.settings import ClassifySettings
 
 TEXTS = [

@@ -5,13 +5,14 @@ from fastapi import Query
 from sqlalchemy import select
 
 from classify.api.deps import EngineDep
-from classify.engine import ClassificationEngine, Result, decide
+from classify.ml.engine import ClassificationEngine, Result, decide
 from classify.models import ClassificationRecord
-from classify.schemas import (
+from classify.schemas.classifications import (
     Alternative,
+    ClassificationPage,
     ClassificationPublic,
     ClassifyBatchResult,
-    ClassifyRequest,
+    ClassifyIn,
     ClassifyResult,
     Neighbour,
 )
@@ -19,6 +20,7 @@ from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
 from closedloop.errors import problem_responses
 from closedloop.events import Severity
+from closedloop.pagination import Cursor, keyset_page
 
 router = api_router("classifications", 400, 413)
 PREVIEW_CHUNK = 128
@@ -31,13 +33,16 @@ async def get_classification(feedback_id: str, session: SessionDep) -> Classific
     return ClassificationPublic.model_validate(record, from_attributes=True)
 
 
-@router.get("/classifications", dependencies=needs("feedback:read"), response_model=list[ClassificationPublic],
-            summary="Recent classifications, newest first (e.g. the triage queue: `needs_triage=true`)")
+@router.get("/classifications", dependencies=needs("feedback:read"), response_model=ClassificationPage,
+            summary="Recent classifications, newest first (e.g. the triage queue: `needs_triage=true`)",
+            description="`total` is null: counting would scan every stored classification.")
 async def list_classifications(session: SessionDep, needs_triage: bool | None = None,
                                category: str | None = None, severity: Severity | None = None,
-                               before: Annotated[datetime | None, Query(description="Cursor: created_at of the "
-                                                                        "last item seen")] = None,
-                               limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[ClassificationPublic]:
+                               limit: Annotated[int, Query(ge=1, le=500)] = 50, cursor: Cursor = None,
+                               before: Annotated[datetime | None, Query(
+                                   deprecated=True, description="Only classifications created before this time "
+                                                                "(the older way to page: use `cursor`)")] = None,
+                               ) -> ClassificationPage:
     query = select(ClassificationRecord)
     if needs_triage is not None:
         query = query.where(ClassificationRecord.needs_triage.is_(needs_triage))
@@ -47,8 +52,10 @@ async def list_classifications(session: SessionDep, needs_triage: bool | None = 
         query = query.where(ClassificationRecord.severity == severity)
     if before is not None:
         query = query.where(ClassificationRecord.created_at < (before if before.tzinfo else before.replace(tzinfo=UTC)))
-    rows = await session.scalars(query.order_by(ClassificationRecord.created_at.desc()).limit(limit))
-    return [ClassificationPublic.model_validate(r, from_attributes=True) for r in rows]
+    page = await keyset_page(session, query, order=(ClassificationRecord.created_at, ClassificationRecord.feedback_id),
+                             limit=limit, cursor=cursor, count=False)
+    return ClassificationPage(items=[ClassificationPublic.model_validate(r, from_attributes=True) for r in page.rows],
+                              total=None, next_cursor=page.next_cursor)
 
 
 def to_public(result: Result, engine: ClassificationEngine) -> ClassifyResult:
@@ -73,7 +80,7 @@ def to_public(result: Result, engine: ClassificationEngine) -> ClassifyResult:
              summary="Classify one text or a batch, synchronously; stores nothing",
              description="`{\"text\": ...}` answers one result; `{\"items\": [...]}` answers `{\"results\": [...]}` "
                          "in the same order. Near-duplicates are looked up among recent stored feedback.")
-async def classify_texts(body: ClassifyRequest, engine: EngineDep) -> ClassifyResult | ClassifyBatchResult:
+async def classify_texts(body: ClassifyIn, engine: EngineDep) -> ClassifyResult | ClassifyBatchResult:
     if body.items is not None:
         texts = [_joined(item.subject, item.text) for item in body.items]
     else:

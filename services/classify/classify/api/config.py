@@ -1,7 +1,7 @@
 
 from classify.api.deps import SettingsDep, SyncDep
 from classify.registry import load_config, save_config
-from classify.schemas import EngineConfigPublic, EngineConfigUpdate
+from classify.schemas.config import EngineConfigIn, EngineConfigPublic
 from closedloop.api import RuntimeDep, SessionDep, api_router
 from closedloop.auth import needs
 
@@ -20,7 +20,7 @@ async def get_config(session: SessionDep, settings: SettingsDep) -> EngineConfig
                         "field, `suggest` leaves it to a human and stores the prediction under `suggestions`, "
                         "`off` does neither. Stored in the database: every replica applies it within "
                         "`CLASSIFY_MODEL_POLL_SECONDS`, this one at once.")
-async def put_config(body: EngineConfigUpdate, session: SessionDep, runtime: RuntimeDep, settings: SettingsDep,
+async def put_config(body: EngineConfigIn, session: SessionDep, runtime: RuntimeDep, settings: SettingsDep,
                      sync: SyncDep) -> EngineConfigPublic:
     async with session.begin():
         await save_config(session, body.model_dump(exclude_none=True))

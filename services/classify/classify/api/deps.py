@@ -3,10 +3,10 @@
 
 from typing import Annotated
 
-from classify.engine import ClassificationEngine
+from classify.ml.engine import ClassificationEngine
 from classify.registry import EngineSync
 from classify.settings import ClassifySettings
-from classify.trainer import TrainingWorker
+from classify.training_runs import TrainingWorker
 from closedloop.api import app_state
 
 SettingsDep = Annotated[ClassifySettings, app_state("settings")]

@@ -3,11 +3,11 @@ from sqlalchemy import select
 from classify.api.deps import SyncDep
 from classify.models import TaxonomyVersion
 from classify.registry import EngineSync, store_taxonomy, taxonomy_from_row
-from classify.schemas import (
+from classify.schemas.taxonomy import (
+    TaxonomyIn,
     TaxonomyNodeIn,
     TaxonomyNodePublic,
     TaxonomyPublic,
-    TaxonomyPut,
     TaxonomyVersionSummary,
 )
 from classify.taxonomy import Taxonomy, TaxonomyError
@@ -44,7 +44,7 @@ async def get_taxonomy(session: SessionDep) -> TaxonomyPublic:
             description="Send flat `nodes` with paths such as `billing/refund` (parents are implied), or the "
                         "file shape `categories` (the tree of `taxonomy.yaml`, as JSON). Answers the version; "
                         "the same content again answers the same version (`created: false`).")
-async def put_taxonomy(body: TaxonomyPut, session: SessionDep, sync: SyncDep) -> TaxonomyPublic:
+async def put_taxonomy(body: TaxonomyIn, session: SessionDep, sync: SyncDep) -> TaxonomyPublic:
     try:
         if body.nodes is not None:
             taxonomy = Taxonomy.from_nodes([node.model_dump() for node in body.nodes])

@@ -6,10 +6,12 @@ from sqlalchemy import select
 
 from classify.api.deps import SettingsDep
 from classify.models import AlertRecord
-from classify.schemas import AlertPublic, TopicPublic, TopicsPublic
+from classify.schemas.alerts import AlertPage, AlertPublic
+from classify.schemas.topics import TopicPublic, TopicsPublic
 from classify.topics import compute_topics
 from closedloop.api import SessionDep, api_router
 from closedloop.auth import needs
+from closedloop.pagination import Cursor, keyset_page
 
 router = api_router("topics and alerts", 400)
 
@@ -32,7 +34,9 @@ async def list_topics(session: SessionDep, settings: SettingsDep,
 
 
 @router.get("/alerts", dependencies=needs("reports:read"),
-            response_model=list[AlertPublic], summary="Spike alerts raised (newest first)")
-async def list_alerts(session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[AlertPublic]:
-    rows = await session.scalars(select(AlertRecord).order_by(AlertRecord.id.desc()).limit(limit))
-    return [AlertPublic.model_validate(r, from_attributes=True) for r in rows]
+            response_model=AlertPage, summary="Spike alerts raised (newest first)")
+async def list_alerts(session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                      cursor: Cursor = None) -> AlertPage:
+    page = await keyset_page(session, select(AlertRecord), order=(AlertRecord.id,), limit=limit, cursor=cursor)
+    return AlertPage(items=[AlertPublic.model_validate(r, from_attributes=True) for r in page.rows],
+                     total=page.total, next_cursor=page.next_cursor)

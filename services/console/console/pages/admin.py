@@ -95,7 +95,7 @@ async def models_page(request: Request, user: ModelsUser) -> Response:
     models, active, examples = await asyncio.gather(
         user.api.get("classify", "/v1/models"), user.api.get("classify", "/v1/models/active"),
         user.api.get("classify", "/v1/training-examples", limit=1))
-    return render(request, "admin/models.html", user, models=models, active=active,
+    return render(request, "admin/models.html", user, models=models["items"], active=active,
                   examples_total=(examples or {}).get("total"))
 
 

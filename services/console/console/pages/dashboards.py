@@ -100,8 +100,7 @@ async def _top_issues(api: UserApi) -> ChartData:
 
 
 async def _spike_alerts(api: UserApi) -> ChartData:
-    alerts = await api.get("classify", "/v1/alerts")
-    items = alerts["items"] if isinstance(alerts, dict) else alerts
+    items = (await api.get("classify", "/v1/alerts"))["items"]
     days: dict[str, list[int]] = {}
     for alert in items:
         day = alert["created_at"][:10]

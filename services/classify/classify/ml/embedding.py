@@ -77,8 +77,8 @@ class Embedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
-        from classify.compiled import compile_encoder
-        from classify.quantized import ensure_quantized
+        from classify.ml.compiled import compile_encoder
+        from classify.ml.quantized import ensure_quantized
 
         self.model_name = model_name
         self.batch_size = batch_size
@@ -296,7 +296,7 @@ class ConcatEmbedder:
 
 def _default_is_english() -> IsEnglish:
     """English or too short to tell, by the language detector with the default languages."""
-    from classify.language import DEFAULT_LANGUAGES, LanguageDetector
+    from classify.ml.language import DEFAULT_LANGUAGES, LanguageDetector
 
     detector = LanguageDetector(DEFAULT_LANGUAGES.split(","))
     return lambda texts: [p.language in ("en", "und") for p in detector.detect(texts)]

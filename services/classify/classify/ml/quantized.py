@@ -10,7 +10,7 @@ a session from several threads at once without the GIL, as the TorchScript graph
 Where the graph comes from: it is converted from the packaged model, never downloaded. `ensure_quantized`
 exports the model with `torch.onnx.export`, quantises it with `onnxruntime.quantization.quantize_dynamic`
 and caches the result under `var/models/` (keyed by the model's files), so the conversion (~30 s) happens
-once: beforehand (`python -m classify.quantized`; the Dockerfile does), or else at the service's first start. The
+once: beforehand (`python -m classify.ml.quantized`; the Dockerfile does), or else at the service's first start. The
 converted graph is checked against `model.encode` on probe texts before use; a model this code cannot
 convert, or whose graph drifts too far, runs as before (TorchScript or eager). See ADR 0009.
 """
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from classify.compiled import PROBE_TEXTS, TokenIds, mean_pooled_module
+from classify.ml.compiled import PROBE_TEXTS, TokenIds, mean_pooled_module
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -145,10 +145,10 @@ def _ensure(model: Any, model_name: str, model_path: str, token_ids: TokenIds, p
 
 
 def main() -> None:
-    """`python -m classify.quantized`: convert the configured model now (the Dockerfile does), so the service
+    """`python -m classify.ml.quantized`: convert the configured model now (the Dockerfile does), so the service
     starts without converting."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from classify.embedding import Embedder
+    from classify.ml.embedding import Embedder
     from classify.settings import ClassifySettings
 
     settings = ClassifySettings()

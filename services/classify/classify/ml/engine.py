@@ -1,7 +1,7 @@
 """The classification engine: one embedding call per batch, then every field from it.
 
 Category comes from the active trained model when there is one (calibrated ensemble, see
-`training.py`) and from the zero-shot prototype classifier of the active taxonomy otherwise. The
+`ensemble.py`) and from the zero-shot prototype classifier of the active taxonomy otherwise. The
 active taxonomy and model are swapped as one immutable `ActiveModel`, so a batch never mixes two.
 """
 
@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from classify.embedding import Embedder
-from classify.language import LanguageDetector, LanguagePrediction
-from classify.prototypes import N_ALTERNATIVES, CategoryPrediction, PrototypeClassifier
-from classify.sentiment import SentimentClassifier, SentimentPrediction
-from classify.signals import Signals, detect
+from classify.ml.embedding import Embedder
+from classify.ml.ensemble import EnsembleModel
+from classify.ml.language import LanguageDetector, LanguagePrediction
+from classify.ml.prototypes import N_ALTERNATIVES, CategoryPrediction, PrototypeClassifier
+from classify.ml.sentiment import SentimentClassifier, SentimentPrediction
+from classify.ml.signals import Signals, detect
 from classify.taxonomy import Taxonomy
-from classify.training import EnsembleModel
 
 NEEDS_TRIAGE = "needs_triage"
 FIELDS = ("category", "sentiment", "severity", "language")

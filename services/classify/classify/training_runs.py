@@ -1,6 +1,7 @@
-"""Training runs in the background: `POST /v1/models` queues a row, this worker claims it, trains, and
-stores the model (artefact blob, metrics) in the same row. Progress is written to the row as it goes,
-so any replica's `GET /v1/models/{id}` reports it.
+"""Training runs: `POST /v1/models`, scheduled retraining and agents' corrections queue a row
+(`queue_training`); in the background this worker claims it, trains, and stores the model (artefact blob,
+metrics) in the same row. Progress is written to the row as it goes, so any replica's
+`GET /v1/models/{id}` reports it.
 
 Claiming is an UPDATE ... WHERE status = 'queued' (one replica wins). A run left in `training` by a
 process that died is queued again when a worker starts (`requeue_interrupted`).
@@ -11,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,16 +21,87 @@ import numpy as np
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from classify.embedding import Embedder
+from classify.ml.embedding import Embedder
+from classify.ml.engine import ClassificationEngine
+from classify.ml.ensemble import TrainParams, train_model
 from classify.models import ModelVersion, TaxonomyVersion, TrainingExample
-from classify.registry import taxonomy_from_row
+from classify.registry import EngineSync, activate_model, active_model_row, taxonomy_from_row
+from classify.schemas.models import ModelIn
 from classify.settings import ClassifySettings
-from classify.training import TrainParams, train_model
+from closedloop.errors import ProblemError, conflict
 from closedloop.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
 
 ENCODE_CHUNK = 256  # texts per model call while training: the consumer gets the model in between
+
+
+async def queue_training(session: AsyncSession, engine: ClassificationEngine, body: ModelIn) -> ModelVersion:
+    """Insert a queued run (caller commits). 409 when there is nothing to train on."""
+    leaves = {leaf.key for leaf in engine.active.taxonomy.leaves()}
+    labels = set(await session.scalars(select(TrainingExample.label).distinct()))
+    if len(labels & leaves) < 2:
+        raise conflict("Training needs examples of at least two leaves of the active taxonomy; "
+                       "post them to /v1/training-examples first.", slug="not-enough-training-data",
+                       title="Not enough training data")
+    version = (await session.scalar(select(func.max(ModelVersion.version))) or 0) + 1
+    params = body.params.model_dump(exclude_none=True) if body.params else {}
+    if "weights" in params:
+        params["weights"] = list(params["weights"])
+    params["activate"] = body.activate
+    params["triage_threshold"] = engine.config.triage_threshold
+    row = ModelVersion(id=str(uuid.uuid4()), version=version, status="queued", progress=0.0, stage="queued",
+                       params=params, taxonomy_version=engine.active.taxonomy.version,
+                       embedding_model=engine.embedder.model_name, active=False, created_at=datetime.now(UTC))
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def queue_retraining(session: AsyncSession, engine: ClassificationEngine, settings: ClassifySettings) -> None:
+    """Queue a run nobody asked for over HTTP (scheduled, or after corrections), in the caller's
+    transaction; nothing when there is nothing to train on."""
+    try:
+        activate = "if_better" if settings.auto_activate_retrained else False
+        await queue_training(session, engine, ModelIn(activate=activate))
+    except ProblemError:
+        return
+    # The worker polls; the run starts once this transaction has committed.
+
+
+async def retrain_if_corrected(session: AsyncSession, retrain_after: int,
+                               queue: Callable[[AsyncSession], Awaitable[None]]) -> None:
+    """Queue a run once `retrain_after` corrections arrived since the last run, unless one is queued or
+    training already."""
+    busy = await session.scalar(select(func.count()).select_from(ModelVersion)
+                                .where(ModelVersion.status.in_(("queued", "training"))))
+    if busy:
+        return
+    last = await session.scalar(select(func.max(ModelVersion.created_at)))
+    query = select(func.count()).select_from(TrainingExample).where(TrainingExample.source == "recategorized")
+    if last is not None:
+        query = query.where(TrainingExample.created_at > last)
+    corrections = await session.scalar(query) or 0
+    if corrections >= retrain_after:
+        await queue(session)
+
+
+async def activate_when_ready(sessions: async_sessionmaker[AsyncSession], sync: EngineSync,
+                              settings: ClassifySettings, model_id: str, only_if_better: bool) -> None:
+    """A run asked to be activated once ready (`activate`): activate it, or with `if_better` only when it is
+    not less accurate than the active model (within `auto_activate_tolerance`)."""
+    async with sessions() as session, session.begin():
+        row = await session.get(ModelVersion, model_id)
+        current = await active_model_row(session)
+        if only_if_better and current is not None and row is not None:
+            new_accuracy = (row.metrics or {}).get("accuracy", 0.0)
+            old_accuracy = (current.metrics or {}).get("accuracy", 0.0)
+            if new_accuracy < old_accuracy - settings.auto_activate_tolerance:
+                log.info("retrained model not activated: less accurate than the active one",
+                         extra={"model_id": model_id, "accuracy": new_accuracy, "active": old_accuracy})
+                return
+        await activate_model(session, row)
+    await sync.refresh()
 
 
 class TrainingWorker(BackgroundWorker):

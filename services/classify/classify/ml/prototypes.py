@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .embedding import Embedder
-from .taxonomy import Taxonomy
+from classify.ml.embedding import Embedder
+from classify.taxonomy import Taxonomy
 
 TOP_K_EXAMPLES = 3  # mean of the best k example cosines: robust to one lucky near-duplicate
 N_ALTERNATIVES = 3

@@ -7,7 +7,7 @@ regularisation is chosen on XLM-T's validation split. The head is tied to the em
 trained on: `SentimentClassifier` uses it only when the names match (and falls back to the seed
 sentences otherwise), so a new default model needs a new head:
 
-    .venv/bin/python -m classify.sentiment_head --xlmt ../shared/data/xlmt_sentiment
+    .venv/bin/python -m classify.ml.sentiment_head --xlmt ../shared/data/xlmt_sentiment
 
 Only plain arrays are stored (no pickle): weights, bias, the model name and how the head was made.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from classify.sentiment import HEAD_PATH, LABELS, _load_examples
+from classify.ml.sentiment import HEAD_PATH, LABELS, _load_examples
 
 XLMT_LANGUAGES = ("english", "french", "german", "spanish", "italian", "portuguese", "arabic", "hindi")
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from sklearn.linear_model import LogisticRegression
 
-    from classify.embedding import SERVICE_MODEL_NAME, build_embedder
+    from classify.ml.embedding import SERVICE_MODEL_NAME, build_embedder
 
     embedder = build_embedder(args.model or SERVICE_MODEL_NAME)
     train_texts, train_labels, _ = load_xlmt(args.xlmt, "train")

@@ -1,7 +1,7 @@
 """Three-way sentiment: a learned head on the sentence embedding, kNN over our example sentences, and a
 negation-aware English lexicon.
 
-The head (`data/sentiment_head.npz`, built by `classify.sentiment_head` from labelled tweets in eight
+The head (`data/sentiment_head.npz`, built by `classify.ml.sentiment_head` from labelled tweets in eight
 languages and our seed sentences) is a logistic regression on the same vector the service computes
 anyway; through the multilingual model it reads every language. It is used when it was trained on the
 service's embedding model; otherwise (another `CLASSIFY_MODEL_NAME`) the kNN over the seed sentences
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from .embedding import Embedder
+from classify.ml.embedding import Embedder
 
 
 class SentimentDataError(ValueError):
@@ -29,7 +29,7 @@ class SentimentDataError(ValueError):
 
 
 LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
-HEAD_PATH = resources.files("classify").joinpath("data/sentiment_head.npz")
+HEAD_PATH = resources.files("classify.ml").joinpath("data/sentiment_head.npz")
 HEAD_WEIGHT = 1.0  # the head's log-probabilities, added to the kNN logits (both views vote)
 # Added to the neutral logit with the head. Tweets and seed questions teach neutral as "no opinion"; a review
 # that is lukewarm or mixed ("does the job, nothing more") came out negative or positive: on our 144 reviews
@@ -156,7 +156,7 @@ class SentimentClassifier:
 
 def _load_examples(path: str | Path | None) -> dict[str, list[str]]:
     if path is None:
-        text = resources.files("classify").joinpath("data/sentiment.yaml").read_text("utf-8")
+        text = resources.files("classify.ml").joinpath("data/sentiment.yaml").read_text("utf-8")
     else:
         text = Path(path).read_text(encoding="utf-8")
     data = yaml.safe_load(text)
