@@ -6,14 +6,15 @@ from typing import Annotated
 from fastapi import Query
 from sqlalchemy import select
 
+from classify import model_versions
 from classify.api.deps import EngineDep, SyncDep, TrainerDep
 from classify.models import ModelVersion
-from classify.registry import activate_model, active_model_row, previous_model
+from classify.registry import active_model_row
 from classify.schemas.models import ActiveModelPublic, ModelIn, ModelPage, ModelPublic
 from classify.training_runs import queue_training
 from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
-from closedloop.errors import conflict, problem_responses
+from closedloop.errors import problem_responses
 from closedloop.pagination import Cursor, keyset_page
 
 router = api_router("training", 400, 413)
@@ -59,10 +60,7 @@ async def get_active(session: SessionDep, engine: EngineDep) -> ActiveModelPubli
 @router.post("/models/rollback", dependencies=needs("models:write"), response_model=ActiveModelPublic,
              summary="Activate the model that was active before the current one (zero-shot if none)")
 async def rollback(session: SessionDep, engine: EngineDep, sync: SyncDep) -> ActiveModelPublic:
-    async with session.begin():
-        current = await active_model_row(session)
-        target = await previous_model(session, current)
-        await activate_model(session, target)
+    target = await model_versions.roll_back(session)
     await sync.refresh()
     return ActiveModelPublic(mode="trained" if target is not None else "zero-shot",
                              model_version=engine.active.model_version,
@@ -73,8 +71,7 @@ async def rollback(session: SessionDep, engine: EngineDep, sync: SyncDep) -> Act
 @router.post("/models/deactivate", dependencies=needs("models:write"), response_model=ActiveModelPublic,
              summary="Deactivate every trained model: the zero-shot classifier answers")
 async def deactivate(session: SessionDep, engine: EngineDep, sync: SyncDep) -> ActiveModelPublic:
-    async with session.begin():
-        await activate_model(session, None)
+    await model_versions.deactivate_all(session)
     await sync.refresh()
     return ActiveModelPublic(mode="zero-shot", model_version=engine.active.model_version,
                              taxonomy_version=engine.active.taxonomy.version, model=None)
@@ -92,11 +89,6 @@ async def get_model(model_id: str, session: SessionDep) -> ModelPublic:
              response_model=ModelPublic, responses=problem_responses(404, 409),
              summary="Make a ready model the one that classifies (roll back by activating an older one)")
 async def activate(model_id: str, session: SessionDep, sync: SyncDep) -> ModelPublic:
-    async with session.begin():
-        row = await get_or_404(session, ModelVersion, model_id, "Model")
-        if row.status != "ready":
-            raise conflict(f"Model {model_id} is {row.status}; only a ready model can be activated.",
-                           slug="model-not-ready", title="Model not ready")
-        await activate_model(session, row)
+    row = await model_versions.activate(session, model_id)
     await sync.refresh()
     return model_public(row)

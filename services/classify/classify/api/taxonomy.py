@@ -1,8 +1,12 @@
+"""The taxonomy: read the active one and its versions; replace it, add or remove a node, or activate an
+earlier version (classify.taxonomy_versions), then refresh the engine."""
+
 from sqlalchemy import select
 
+from classify import taxonomy_versions
 from classify.api.deps import SyncDep
 from classify.models import TaxonomyVersion
-from classify.registry import EngineSync, store_taxonomy, taxonomy_from_row
+from classify.registry import taxonomy_from_row
 from classify.schemas.taxonomy import (
     TaxonomyIn,
     TaxonomyNodeIn,
@@ -10,10 +14,10 @@ from classify.schemas.taxonomy import (
     TaxonomyPublic,
     TaxonomyVersionSummary,
 )
-from classify.taxonomy import Taxonomy, TaxonomyError
+from classify.taxonomy import Taxonomy
 from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
-from closedloop.errors import NotFound, field_problem, problem_responses
+from closedloop.errors import problem_responses
 
 router = api_router("taxonomy", 400, 413)
 
@@ -30,12 +34,14 @@ def taxonomy_public(taxonomy: Taxonomy, row: TaxonomyVersion | None = None,
     )
 
 
+def _public(stored: taxonomy_versions.StoredTaxonomy) -> TaxonomyPublic:
+    return taxonomy_public(stored.taxonomy, stored.row, stored.created)
+
+
 @router.get("/taxonomy", dependencies=needs("feedback:read"),
             response_model=TaxonomyPublic, summary="The active taxonomy")
 async def get_taxonomy(session: SessionDep) -> TaxonomyPublic:
-    row = await session.scalar(select(TaxonomyVersion).where(TaxonomyVersion.active.is_(True)))
-    if row is None:
-        raise NotFound("Taxonomy", "active")
+    row = await taxonomy_versions.active_row(session)
     return taxonomy_public(taxonomy_from_row(row), row)
 
 
@@ -45,19 +51,11 @@ async def get_taxonomy(session: SessionDep) -> TaxonomyPublic:
                         "file shape `categories` (the tree of `taxonomy.yaml`, as JSON). Answers the version; "
                         "the same content again answers the same version (`created: false`).")
 async def put_taxonomy(body: TaxonomyIn, session: SessionDep, sync: SyncDep) -> TaxonomyPublic:
-    try:
-        if body.nodes is not None:
-            taxonomy = Taxonomy.from_nodes([node.model_dump() for node in body.nodes])
-        else:
-            taxonomy = Taxonomy.from_dict({"categories": body.categories})
-    except TaxonomyError as exc:
-        field = "body.nodes" if body.nodes is not None else "body.categories"
-        raise field_problem(field, str(exc), detail=str(exc), title="Invalid taxonomy") from exc
-    async with session.begin():
-        created = await store_taxonomy(session, taxonomy, "api")
-        row = await session.get(TaxonomyVersion, taxonomy.version)
+    field = "body.nodes" if body.nodes is not None else "body.categories"
+    nodes = [node.model_dump() for node in body.nodes] if body.nodes is not None else None
+    stored = await taxonomy_versions.replace(session, taxonomy_versions.build(nodes, body.categories, field))
     await sync.refresh()
-    return taxonomy_public(taxonomy, row, created)
+    return _public(stored)
 
 
 @router.get("/taxonomy/versions", dependencies=needs("feedback:read"), response_model=list[TaxonomyVersionSummary],
@@ -87,66 +85,23 @@ async def get_version_file(version: str, session: SessionDep) -> dict[str, objec
 @router.post("/taxonomy/versions/{version}/activate", dependencies=needs("config:write"), response_model=TaxonomyPublic,
              responses=problem_responses(404), summary="Make an earlier taxonomy version active again")
 async def activate_version(version: str, session: SessionDep, sync: SyncDep) -> TaxonomyPublic:
-    async with session.begin():
-        row = await get_or_404(session, TaxonomyVersion, version, "Taxonomy version")
-        taxonomy = taxonomy_from_row(row)
-        await store_taxonomy(session, taxonomy, row.source)
+    stored = await taxonomy_versions.activate(session, version)
     await sync.refresh()
-    return taxonomy_public(taxonomy, row)
-
-
-def _as_nodes(taxonomy: Taxonomy) -> list[dict[str, object]]:
-    parents = {n.parent for n in taxonomy.nodes if n.parent is not None}
-    return [{"path": n.key, "name": n.name, "description": n.description, "examples": list(n.examples),
-             "_leaf": n.key not in parents} for n in taxonomy.nodes]
-
-
-async def _replace_active(session: SessionDep, sync: EngineSync, nodes: list[dict[str, object]],
-                          field: str) -> TaxonomyPublic:
-    try:
-        taxonomy = Taxonomy.from_nodes([{k: v for k, v in n.items() if not k.startswith("_")} for n in nodes])
-    except TaxonomyError as exc:
-        raise field_problem(field, str(exc), detail=str(exc), title="Invalid taxonomy") from exc
-    async with session.begin():
-        created = await store_taxonomy(session, taxonomy, "api")
-        row = await session.get(TaxonomyVersion, taxonomy.version)
-    await sync.refresh()
-    return taxonomy_public(taxonomy, row, created)
-
-
-async def _active(session: SessionDep) -> Taxonomy:
-    row = await session.scalar(select(TaxonomyVersion).where(TaxonomyVersion.active.is_(True)))
-    if row is None:
-        raise NotFound("Taxonomy", "active")
-    taxonomy = taxonomy_from_row(row)
-    await session.rollback()  # end the read transaction: the change opens its own
-    return taxonomy
+    return _public(stored)
 
 
 @router.post("/taxonomy/nodes", dependencies=needs("config:write"), response_model=TaxonomyPublic,
              summary="Add a node to the active taxonomy, or replace the node at that path (a new version)")
 async def put_node(body: TaxonomyNodeIn, session: SessionDep, sync: SyncDep) -> TaxonomyPublic:
-    nodes = [n for n in _as_nodes(await _active(session)) if n["path"] != body.path.strip().strip("/")]
-    nodes.append(body.model_dump())
-    return await _replace_active(session, sync, nodes, "body.path")
+    stored = await taxonomy_versions.put_node(session, body.model_dump())
+    await sync.refresh()
+    return _public(stored)
 
 
 @router.delete("/taxonomy/nodes/{path:path}", dependencies=needs("config:write"),
                response_model=TaxonomyPublic, responses=problem_responses(404),
                summary="Remove a node (and its children) from the active taxonomy (a new version)")
 async def delete_node(path: str, session: SessionDep, sync: SyncDep) -> TaxonomyPublic:
-    taxonomy = await _active(session)
-    try:
-        taxonomy.get(path)
-    except KeyError:
-        raise NotFound("Taxonomy node", path) from None
-    nodes = [n for n in _as_nodes(taxonomy) if n["path"] != path and not str(n["path"]).startswith(path + "/")]
-    # A parent left without children would silently become a leaf: keep only explicit leaves' paths.
-    leaves = [n for n in nodes if n["_leaf"]]
-    kept_parents = {str(n["path"]).rsplit("/", 1)[0] for n in leaves if "/" in str(n["path"])}
-    nodes = [n for n in nodes if n["_leaf"] or n["path"] in kept_parents
-             or any(str(p).startswith(str(n["path"]) + "/") for p in kept_parents)]
-    if not nodes:
-        raise field_problem("path", "cannot remove the last node", detail="The taxonomy would be empty.",
-                            title="Invalid taxonomy")
-    return await _replace_active(session, sync, nodes, "path")
+    stored = await taxonomy_versions.remove_node(session, path)
+    await sync.refresh()
+    return _public(stored)
