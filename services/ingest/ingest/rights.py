@@ -23,7 +23,6 @@ from ingest.models import (
     OutboxMessage,
     outbox,
 )
-from ingest.settings import IngestSettings
 
 
 def customer_hash(customer_id: str) -> str:
@@ -72,14 +71,16 @@ async def erase_customer(session: AsyncSession, event: CustomerErasureRequestedV
     return erased
 
 
-async def on_erasure_completed(settings: IngestSettings, session: AsyncSession, event: CustomerErasureCompletedV1,
-                               _: object) -> None:
+async def record_completion(session: AsyncSession, event: CustomerErasureCompletedV1,
+                            erasure_services: list[str]) -> None:
+    """A service reported its part of an erasure done; once all of `erasure_services` did, the request's
+    outbox row (it names the customer) is deleted."""
     erasure = await session.get(Erasure, str(event.erasure_id))
     if erasure is None:
         return  # requested through another ingest database (not ours to track)
     erasure.services = {**(erasure.services or {}), event.service: {
         "completed_at": event.occurred_at.isoformat(), "erased": event.erased}}
-    if set(settings.erasure_services) <= set(erasure.services):
+    if set(erasure_services) <= set(erasure.services):
         # Every service received the request, so its outbox row was published: the last copy of the id goes.
         await session.execute(delete(OutboxMessage).where(OutboxMessage.event_id == erasure.id,
                                                           OutboxMessage.published_at.is_not(None)))

@@ -14,8 +14,8 @@ from closedloop.runtime import ServiceRuntime
 from closedloop.secretbox import Keyring
 from notify import sealed
 from notify.api import deliveries, subscriptions, templates, webhooks
-from notify.deliveries import Planner
 from notify.dispatcher import Dispatcher
+from notify.handlers import Handlers
 from notify.models import InboxMessage, WebhookEndpoint, outbox
 from notify.retention import notify_retention_rules
 from notify.retry import RetryPolicy
@@ -40,23 +40,24 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     # Seals webhook secrets and Slack hook URLs (notify.sealed); production without NOTIFY_SECRET_KEYS stops here.
     keyring = Keyring.from_settings(settings)
     runtime = ServiceRuntime(settings, SERVICE_DIR, outbox, InboxMessage)
-    plan_deliveries = Planner(settings)
+    handlers = Handlers(settings)
     runtime.subscribe(Subscription(
         durable="notify-ticket-events", stream="TICKET", filter_subject="ticket.>",
-        subjects={event.nats_subject: event for event in TICKET_EVENTS}, handler=plan_deliveries,
+        subjects={event.nats_subject: event for event in TICKET_EVENTS}, handler=handlers.on_ticket_event,
     ))
     runtime.subscribe(Subscription(
         durable="notify-alert-raised", stream="ALERT",
-        subjects={AlertRaisedV1.nats_subject: AlertRaisedV1}, handler=plan_deliveries,
+        subjects={AlertRaisedV1.nats_subject: AlertRaisedV1}, handler=handlers.on_alert_raised,
     ))
     # From insights, for webhooks (e.g. a CRM) and subscriptions that ask for them by event type.
     runtime.subscribe(Subscription(
         durable="notify-churn-risk-detected", stream="CUSTOMER",
-        subjects={CustomerChurnRiskDetectedV1.nats_subject: CustomerChurnRiskDetectedV1}, handler=plan_deliveries,
+        subjects={CustomerChurnRiskDetectedV1.nats_subject: CustomerChurnRiskDetectedV1},
+        handler=handlers.on_churn_risk_detected,
     ))
     runtime.subscribe(Subscription(
         durable="notify-opportunity-detected", stream="OPPORTUNITY",
-        subjects={OpportunityDetectedV1.nats_subject: OpportunityDetectedV1}, handler=plan_deliveries,
+        subjects={OpportunityDetectedV1.nats_subject: OpportunityDetectedV1}, handler=handlers.on_opportunity_detected,
     ))
     subscribe_erasure(runtime, erase_customer)
     for rule in notify_retention_rules(settings.delivered_retention_days):
