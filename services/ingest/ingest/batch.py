@@ -41,7 +41,7 @@ async def accept_batch(sessions: async_sessionmaker[AsyncSession], items: list[A
         else:
             valid.append((index, *outcome))
     if valid:
-        async with sessions() as session:
+        async with sessions() as session, session.begin():
             # Take every customer's lock up front, in one order, so two batches cannot deadlock.
             customer_ids = sorted({body.customer.id for _, body, _ in valid})
             for customer_id in customer_ids:
@@ -52,7 +52,6 @@ async def accept_batch(sessions: async_sessionmaker[AsyncSession], items: list[A
                 profiles.update({customer.id: customer for customer in found})
             for index, body, key in valid:
                 results[index] = await _stage_item(session, index, body, key, settings, instance, profiles)
-            await session.commit()
     done = [result for result in results if result is not None]
     return BatchResult(accepted=sum(r.status == "accepted" for r in done),
                        duplicates=sum(r.status == "duplicate" for r in done),

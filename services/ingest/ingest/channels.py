@@ -19,11 +19,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Header, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.errors import FieldError, ProblemError, field_problem
 from closedloop.limits import EXTERNAL_REF_PATTERN, ExternalRef, SafeId, exactly_one_of
 from ingest.api.deps import SettingsDep
+from ingest.intake import Accepted, accept_record
+from ingest.models import Customer
 from ingest.schemas import LANGUAGE_TAG, CustomerIn, FeedbackCreate
+from ingest.settings import IngestSettings
 
 SIGNATURE_HEADER = "Closedloop-Signature"
 SIGNATURE_DESCRIPTION = (
@@ -212,6 +217,23 @@ def email_record(parsed: ParsedEmail, customer_id: str, tier: str | None) -> Fee
                      **({"references": parsed.references} if parsed.references else {})},
     }, {"subject": "body.headers.Subject", "customer": "body.headers.From", "external_id": "body.headers.Message-ID",
         "thread_id": "body.headers.References"})
+
+
+async def accept_email(session: AsyncSession, parsed: ParsedEmail, tier: str | None, *,
+                       idempotency_key: str | None, settings: IngestSettings) -> Accepted:
+    """The message as one feedback item. The sender is matched to a customer profile by e-mail address
+    (the latest updated), in the transaction that stores the item; without one the address is the
+    customer id."""
+
+    async def record(session: AsyncSession) -> FeedbackCreate:
+        customer_id = parsed.sender or ""
+        if parsed.sender:
+            known = await session.scalar(select(Customer.id).where(func.lower(Customer.email) == parsed.sender)
+                                         .order_by(Customer.updated_at.desc()).limit(1))
+            customer_id = known or parsed.sender
+        return email_record(parsed, customer_id[:200], tier)
+
+    return await accept_record(session, record, idempotency_key=idempotency_key, settings=settings)
 
 
 # --- app-store reviews, chat transcripts, survey answers ----------------------------------------

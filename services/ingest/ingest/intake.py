@@ -3,6 +3,7 @@
 import hashlib
 import json
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
@@ -55,23 +56,34 @@ def _too_long(max_text_chars: int) -> ProblemError:
 async def accept_feedback(session: AsyncSession, body: FeedbackCreate, *, idempotency_key: str | None,
                           settings: IngestSettings) -> Accepted:
     """Store one item with its event in one transaction, or answer the earlier item it repeats."""
+
+    async def given(_: AsyncSession) -> FeedbackCreate:
+        return body
+
+    return await accept_record(session, given, idempotency_key=idempotency_key, settings=settings)
+
+
+async def accept_record(session: AsyncSession, build: Callable[[AsyncSession], Awaitable[FeedbackCreate]], *,
+                        idempotency_key: str | None, settings: IngestSettings) -> Accepted:
+    """`accept_feedback` for a record that `build` makes from what the database holds (the e-mail channel
+    looks up the sender's profile), read in the same transaction that stores the item."""
+    body: FeedbackCreate | None = None
     try:
-        outcome = await stage_feedback(session, body, idempotency_key=idempotency_key, settings=settings)
-        await session.commit()
+        async with session.begin():
+            body = await build(session)
+            return await stage_feedback(session, body, idempotency_key=idempotency_key, settings=settings)
     except IntegrityError:
         # A concurrent request with the same key or source id won the race: answer as it did.
-        await session.rollback()
-        earlier = await _earlier_submission(session, body, idempotency_key, _request_hash(body))
+        earlier = await earlier_submission(session, body, idempotency_key) if body is not None else None
         if earlier is None:
             raise
         return earlier
-    return outcome
 
 
 async def stage_feedback(session: AsyncSession, body: FeedbackCreate, *, idempotency_key: str | None,
                          settings: IngestSettings, locked: bool = False,
                          profiles: dict[str, Customer | None] | None = None) -> Accepted:
-    """Everything `accept_feedback` does but the commit (the batch runs each item in a savepoint, with
+    """Everything `accept_feedback` does but the transaction (the batch runs each item in a savepoint, with
     the customers already `locked` and their `profiles` loaded in one query)."""
     if len(body.text) > settings.max_text_chars:
         raise _too_long(settings.max_text_chars)

@@ -31,19 +31,20 @@ def customer_hash(customer_id: str) -> str:
 
 async def request_erasure(session: AsyncSession, customer_id: str, requested_by: str | None) -> Erasure:
     """Record the request and stage the event that reaches every service (ingest included)."""
-    rows = (await session.execute(select(Feedback.id, Feedback.ticket_id, Feedback.customer_email)
-                                  .where(Feedback.customer_id == customer_id))).all()
-    profile = await session.get(Customer, customer_id)
-    email = (profile.email if profile else None) or next((r.customer_email for r in rows if r.customer_email), None)
-    erasure = Erasure(id=str(uuid4()), customer_hash=customer_hash(customer_id), requested_by=requested_by,
-                      requested_at=datetime.now(UTC), services={})
-    session.add(erasure)
-    # The event's id is the erasure's: once every service completed, its outbox row (which names the
-    # customer) is deleted by that id.
-    outbox.add(session, CustomerErasureRequestedV1(
-        event_id=erasure.id, erasure_id=erasure.id, customer_id=customer_id, customer_email=email,
-        feedback_ids=[r.id for r in rows], ticket_ids=sorted({r.ticket_id for r in rows if r.ticket_id})))
-    return erasure
+    async with session.begin():
+        rows = (await session.execute(select(Feedback.id, Feedback.ticket_id, Feedback.customer_email)
+                                      .where(Feedback.customer_id == customer_id))).all()
+        profile = await session.get(Customer, customer_id)
+        email = (profile.email if profile else None) or next((r.customer_email for r in rows if r.customer_email), None)
+        erasure = Erasure(id=str(uuid4()), customer_hash=customer_hash(customer_id), requested_by=requested_by,
+                          requested_at=datetime.now(UTC), services={})
+        session.add(erasure)
+        # The event's id is the erasure's: once every service completed, its outbox row (which names the
+        # customer) is deleted by that id.
+        outbox.add(session, CustomerErasureRequestedV1(
+            event_id=erasure.id, erasure_id=erasure.id, customer_id=customer_id, customer_email=email,
+            feedback_ids=[r.id for r in rows], ticket_ids=sorted({r.ticket_id for r in rows if r.ticket_id})))
+        return erasure
 
 
 async def erase_customer(session: AsyncSession, event: CustomerErasureRequestedV1) -> dict[str, int]:

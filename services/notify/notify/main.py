@@ -4,7 +4,6 @@ import logging
 from pathlib import Path
 
 from fastapi import FastAPI
-from sqlalchemy import select
 
 from closedloop.api import create_service_app
 from closedloop.erasure import subscribe_erasure
@@ -16,23 +15,16 @@ from notify import sealed
 from notify.api import deliveries, subscriptions, templates, webhooks
 from notify.dispatcher import Dispatcher
 from notify.handlers import Handlers
-from notify.models import InboxMessage, WebhookEndpoint, outbox
+from notify.models import InboxMessage, outbox
 from notify.retention import notify_retention_rules
 from notify.retry import RetryPolicy
 from notify.rights import erase_customer
 from notify.settings import NotifySettings
+from notify.templates import seed_default_templates
+from notify.webhooks import seed_webhooks
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
-
-
-async def seed_webhooks(runtime: ServiceRuntime, keyring: Keyring, urls: list[str]) -> None:
-    async with runtime.sessions() as session, session.begin():
-        known = set(await session.scalars(select(WebhookEndpoint.url)))
-        for url in urls:
-            if url not in known:
-                await webhooks.create_endpoint(session, keyring, name=f"seeded {url}", url=url,
-                                               event_types=["ticket.*", "alert.*"])
 
 
 def create_app(settings: NotifySettings | None = None) -> FastAPI:
@@ -78,9 +70,9 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
             resealed = await sealed.reseal_all(session, keyring)  # after a key rotation: under the new first key
         if resealed:
             log.info("secrets re-sealed under the first key", extra={"count": resealed})
-        await templates.seed_default_templates(runtime.sessions)
+        await seed_default_templates(runtime.sessions)
         if settings.seed_webhook_urls:
-            await seed_webhooks(runtime, keyring, settings.seed_webhook_urls)
+            await seed_webhooks(runtime.sessions, keyring, settings.seed_webhook_urls)
 
     app = create_service_app(
         runtime, title="Closedloop notify",

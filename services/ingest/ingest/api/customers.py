@@ -92,7 +92,6 @@ async def erase_customer(customer_id: CustomerId, session: SessionDep, settings:
     `customer.erasure_completed.v1`. Follow the `Location` to see each service's completion. Works for
     customers without a profile too (their feedback is found by customer id)."""
     erasure = await request_erasure(session, customer_id, requested_by=None)
-    await session.commit()
     response.headers["Location"] = f"/v1/erasures/{erasure.id}"
     return ErasureStatus.model_validate(erasure_status(erasure, settings.erasure_services))
 
