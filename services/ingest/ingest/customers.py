@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ingest.intake import lock_customer
 from ingest.models import Customer, Invitation
-from ingest.schemas import CustomerProfileIn, InvitationDecision, InvitationRequest
+from ingest.schemas.customers import CustomerProfileIn
+from ingest.schemas.invitations import InvitationDecision, InvitationIn
 
 
 async def upsert_customer(session: AsyncSession, customer_id: str, body: CustomerProfileIn) -> tuple[Customer, bool]:
@@ -34,7 +35,7 @@ async def upsert_customer(session: AsyncSession, customer_id: str, body: Custome
     raise RuntimeError("customer upsert kept conflicting")
 
 
-async def decide_invitation(session: AsyncSession, body: InvitationRequest, cooldown_days: float) -> InvitationDecision:
+async def decide_invitation(session: AsyncSession, body: InvitationIn, cooldown_days: float) -> InvitationDecision:
     """May this customer be asked for feedback now? Records the invitation when so (unless a dry run)."""
     cooldown = timedelta(days=cooldown_days)
     now = datetime.now(UTC)

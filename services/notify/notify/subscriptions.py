@@ -12,13 +12,13 @@ from closedloop.errors import field_problem
 from closedloop.secretbox import Keyring
 from notify.deliveries import matches
 from notify.models import Subscription, WebhookEndpoint
-from notify.schemas import SubscriptionCreate
+from notify.schemas.subscriptions import SubscriptionIn
 from notify.sealed import slack_name
 from notify.settings import NotifySettings
 from notify.webhooks import check_target as check_outbound
 
 
-def store(subscription: Subscription, body: SubscriptionCreate, keyring: Keyring) -> None:
+def store(subscription: Subscription, body: SubscriptionIn, keyring: Keyring) -> None:
     """A Slack hook URL is a credential: stored sealed, and the target (shown by the API, copied into
     deliveries) becomes the hook's name `slack-hook:<fingerprint>` (notify.sealed)."""
     for name, value in body.model_dump().items():
@@ -29,20 +29,20 @@ def store(subscription: Subscription, body: SubscriptionCreate, keyring: Keyring
         subscription.target = slack_name(body.target)
 
 
-async def check_slack_hook(settings: NotifySettings, body: SubscriptionCreate) -> None:
+async def check_slack_hook(settings: NotifySettings, body: SubscriptionIn) -> None:
     """A Slack hook URL must be one outbound calls may reach (it is resolved: no database involved)."""
     if body.channel == "slack":
         await check_outbound(settings, body.target, "body.target")
 
 
-async def check_webhook_target(session: AsyncSession, body: SubscriptionCreate) -> None:
+async def check_webhook_target(session: AsyncSession, body: SubscriptionIn) -> None:
     if body.channel == "webhook" and await session.get(WebhookEndpoint, body.target) is None:
         message = "no webhook endpoint with this id (register it with POST /v1/webhooks)"
         raise field_problem("body.target", message)
 
 
 async def create_subscription(session: AsyncSession, settings: NotifySettings, keyring: Keyring,
-                              body: SubscriptionCreate) -> Subscription:
+                              body: SubscriptionIn) -> Subscription:
     await check_slack_hook(settings, body)  # before the transaction: no database lock over a DNS lookup
     async with session.begin():
         await check_webhook_target(session, body)
@@ -61,7 +61,7 @@ async def list_subscriptions(session: AsyncSession, channel: str | None,
 
 
 async def replace_subscription(session: AsyncSession, settings: NotifySettings, keyring: Keyring,
-                               subscription_id: str, body: SubscriptionCreate) -> Subscription:
+                               subscription_id: str, body: SubscriptionIn) -> Subscription:
     async with session.begin():
         subscription = await get_or_404(session, Subscription, subscription_id, "Subscription")
         await check_slack_hook(settings, body)

@@ -17,11 +17,11 @@ from notify import templating
 from notify.channels import slack_payload
 from notify.default_templates import DEFAULT_TEMPLATES
 from notify.models import Template
-from notify.schemas import PreviewPublic, TemplateCreate
+from notify.schemas.templates import PreviewPublic, TemplateIn
 from notify.settings import NotifySettings
 
 
-def check(body: TemplateCreate) -> None:
+def check(body: TemplateIn) -> None:
     try:
         templating.validate(body.channel, body.subject, body.body_text, body.body_html)
     except templating.TemplateInvalid as exc:
@@ -30,7 +30,7 @@ def check(body: TemplateCreate) -> None:
         raise field_problem("body.body_html", "Slack templates have no HTML body")
 
 
-async def check_unique(session: AsyncSession, body: TemplateCreate, template_id: str | None = None) -> None:
+async def check_unique(session: AsyncSession, body: TemplateIn, template_id: str | None = None) -> None:
     # Checked before writing: on SQLite a failed INSERT (IntegrityError) can leave the database locked for
     # other connections, so the unique constraint is only the last line of defence.
     existing = await session.scalar(select(Template.id).where(
@@ -39,7 +39,7 @@ async def check_unique(session: AsyncSession, body: TemplateCreate, template_id:
         raise template_exists(body)
 
 
-def template_exists(body: TemplateCreate) -> ProblemError:
+def template_exists(body: TemplateIn) -> ProblemError:
     return conflict(f"There is already a {body.channel} template {body.key!r} in {body.language!r}: edit it with PUT.",
                     slug="template-exists", title="Template exists")
 
@@ -57,7 +57,7 @@ async def seed_default_templates(sessions: async_sessionmaker[AsyncSession]) -> 
     return len(missing)
 
 
-async def create_template(session: AsyncSession, body: TemplateCreate) -> Template:
+async def create_template(session: AsyncSession, body: TemplateIn) -> Template:
     check(body)
     try:
         async with session.begin():
@@ -82,7 +82,7 @@ async def list_templates(session: AsyncSession, key: str | None, channel: str | 
     return list(await session.scalars(query))
 
 
-async def replace_template(session: AsyncSession, template_id: str, body: TemplateCreate) -> Template:
+async def replace_template(session: AsyncSession, template_id: str, body: TemplateIn) -> Template:
     try:
         async with session.begin():
             template = await get_or_404(session, Template, template_id, "Template")

@@ -14,7 +14,7 @@ from closedloop.outbound import OutboundPolicy, UnsafeTarget
 from closedloop.secretbox import Keyring
 from notify import circuit
 from notify.models import CircuitBreaker, WebhookEndpoint
-from notify.schemas import WebhookCreate
+from notify.schemas.webhooks import WebhookIn
 from notify.settings import NotifySettings
 
 
@@ -40,7 +40,7 @@ async def create_endpoint(session: AsyncSession, keyring: Keyring, name: str, ur
 
 
 async def register_webhook(session: AsyncSession, settings: NotifySettings, keyring: Keyring,
-                           body: WebhookCreate) -> tuple[WebhookEndpoint, str]:
+                           body: WebhookIn) -> tuple[WebhookEndpoint, str]:
     # The address is resolved before the transaction begins: no database lock is held over a DNS lookup.
     await check_target(settings, str(body.url), "body.url")
     async with session.begin():

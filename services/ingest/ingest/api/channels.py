@@ -20,7 +20,7 @@ from ingest.channels import (
     require_signature,
 )
 from ingest.intake import accept_feedback
-from ingest.schemas import FeedbackAccepted
+from ingest.schemas.feedback import FeedbackAccepted
 
 ACCEPTED = {200: {"model": FeedbackAccepted, "description": "A repeat of an earlier submission."},
             **problem_responses(409)}

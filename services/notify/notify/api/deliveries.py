@@ -10,7 +10,7 @@ from closedloop.errors import problem_responses
 from closedloop.limits import Offset
 from notify import delivery_log
 from notify.models import Delivery
-from notify.schemas import ChannelName, DeliveryDetail, DeliveryPage, DeliveryPublic, DeliveryStatus
+from notify.schemas.deliveries import ChannelName, DeliveryDetail, DeliveryPage, DeliveryPublic, DeliveryStatus
 
 router = api_router("deliveries", 400)
 

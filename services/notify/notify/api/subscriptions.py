@@ -6,7 +6,8 @@ from closedloop.errors import problem_responses
 from notify import subscriptions
 from notify.api.deps import KeyringDep, SettingsDep
 from notify.models import Subscription
-from notify.schemas import ChannelName, SubscriptionCreate, SubscriptionPublic
+from notify.schemas.deliveries import ChannelName
+from notify.schemas.subscriptions import SubscriptionIn, SubscriptionPublic
 
 router = api_router("subscriptions", 400)
 
@@ -17,7 +18,7 @@ def to_public(subscription: Subscription) -> SubscriptionPublic:
 
 @router.post("/subscriptions", dependencies=needs("config:write"), status_code=201, response_model=SubscriptionPublic,
              summary="Subscribe a recipient to events")
-async def create_subscription(body: SubscriptionCreate, session: SessionDep, settings: SettingsDep,
+async def create_subscription(body: SubscriptionIn, session: SessionDep, settings: SettingsDep,
                               keyring: KeyringDep) -> SubscriptionPublic:
     return to_public(await subscriptions.create_subscription(session, settings, keyring, body))
 
@@ -39,7 +40,7 @@ async def get_subscription(subscription_id: str, session: SessionDep) -> Subscri
 @router.put("/subscriptions/{subscription_id}", dependencies=needs("config:write"),
             response_model=SubscriptionPublic, responses=problem_responses(404),
             summary="Replace a subscription")
-async def replace_subscription(subscription_id: str, body: SubscriptionCreate, session: SessionDep,
+async def replace_subscription(subscription_id: str, body: SubscriptionIn, session: SessionDep,
                                settings: SettingsDep, keyring: KeyringDep) -> SubscriptionPublic:
     return to_public(await subscriptions.replace_subscription(session, settings, keyring, subscription_id, body))
 

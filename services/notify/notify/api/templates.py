@@ -10,7 +10,7 @@ from closedloop.errors import problem_responses
 from notify import templates
 from notify.api.deps import SettingsDep
 from notify.models import Template
-from notify.schemas import PreviewPublic, PreviewRequest, TemplateCreate, TemplatePublic, UnsavedPreviewRequest
+from notify.schemas.templates import PreviewIn, PreviewPublic, TemplateIn, TemplatePublic, UnsavedPreviewIn
 
 router = api_router("templates", 400)
 
@@ -22,7 +22,7 @@ def to_public(template: Template) -> TemplatePublic:
 @router.post("/templates", dependencies=needs("config:write"),
              status_code=201, response_model=TemplatePublic, responses=problem_responses(409),
              summary="Add a template for a key, channel and language")
-async def create_template(body: TemplateCreate, session: SessionDep) -> TemplatePublic:
+async def create_template(body: TemplateIn, session: SessionDep) -> TemplatePublic:
     return to_public(await templates.create_template(session, body))
 
 
@@ -44,7 +44,7 @@ async def get_template(template_id: str, session: SessionDep) -> TemplatePublic:
 @router.put("/templates/{template_id}", dependencies=needs("config:write"),
             response_model=TemplatePublic, responses=problem_responses(404, 409),
             summary="Replace a template (shipped ones too)")
-async def replace_template(template_id: str, body: TemplateCreate, session: SessionDep) -> TemplatePublic:
+async def replace_template(template_id: str, body: TemplateIn, session: SessionDep) -> TemplatePublic:
     return to_public(await templates.replace_template(session, template_id, body))
 
 
@@ -59,13 +59,13 @@ async def delete_template(template_id: str, session: SessionDep) -> None:
              response_model=PreviewPublic, responses=problem_responses(404),
              summary="Render a stored template with sample data (optionally overridden)")
 async def preview_template(template_id: str, session: SessionDep, settings: SettingsDep,
-                           body: PreviewRequest | None = None) -> PreviewPublic:
-    return await templates.preview_stored(session, settings, template_id, (body or PreviewRequest()).data)
+                           body: PreviewIn | None = None) -> PreviewPublic:
+    return await templates.preview_stored(session, settings, template_id, (body or PreviewIn()).data)
 
 
 @router.post("/templates/preview", dependencies=needs("config:write"), response_model=PreviewPublic,
              summary="Render an unsaved template with sample data, e.g. while editing")
-async def preview_unsaved(body: UnsavedPreviewRequest, settings: SettingsDep) -> PreviewPublic:
+async def preview_unsaved(body: UnsavedPreviewIn, settings: SettingsDep) -> PreviewPublic:
     templates.check(body)
     return templates.preview(settings, body.key, body.channel, body.language, body.subject, body.body_text,
                              body.body_html, body.data)

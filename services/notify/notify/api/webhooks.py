@@ -8,7 +8,7 @@ from closedloop.errors import problem_responses
 from notify import circuit, webhooks
 from notify.api.deps import KeyringDep, SettingsDep
 from notify.models import CircuitBreaker, WebhookEndpoint
-from notify.schemas import CircuitPublic, WebhookCreate, WebhookCreated, WebhookPublic
+from notify.schemas.webhooks import CircuitPublic, WebhookCreated, WebhookIn, WebhookPublic
 
 router = api_router("webhooks", 400)
 
@@ -24,7 +24,7 @@ def to_public(endpoint: WebhookEndpoint, breaker: CircuitBreaker | None = None) 
 
 @router.post("/webhooks", dependencies=needs("config:write"),
              status_code=201, response_model=WebhookCreated, summary="Register a webhook endpoint")
-async def create_webhook(body: WebhookCreate, session: SessionDep, settings: SettingsDep,
+async def create_webhook(body: WebhookIn, session: SessionDep, settings: SettingsDep,
                          keyring: KeyringDep) -> WebhookCreated:
     """The answer is the only time the signing secret is shown: it is stored encrypted and never returned
     again. The URL must be public: loopback, link-local (cloud metadata) and private addresses are refused
