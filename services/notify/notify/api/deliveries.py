@@ -7,12 +7,18 @@ from fastapi import Query
 from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
 from closedloop.errors import problem_responses
-from closedloop.limits import Offset
+from closedloop.limits import DB_INT_MAX
+from closedloop.pagination import Cursor
 from notify import delivery_log
 from notify.models import Delivery
 from notify.schemas.deliveries import ChannelName, DeliveryDetail, DeliveryPage, DeliveryPublic, DeliveryStatus
 
 router = api_router("deliveries", 400)
+
+# Kept for clients written before the cursor (docs/operations.md lists the deprecated parameters).
+DeprecatedOffset = Annotated[int, Query(ge=0, le=DB_INT_MAX, deprecated=True,
+                                        description="Deprecated: use `cursor`. Rows to skip; ignored with a "
+                                                    "`cursor`.")]
 
 
 def to_public(delivery: Delivery) -> DeliveryPublic:
@@ -24,7 +30,8 @@ def to_public(delivery: Delivery) -> DeliveryPublic:
             description="Every notification notify planned, on every channel. `?status=failed` is the dead-letter "
                         "list (deliveries that gave up after the last attempt or on a permanent error; inspect with "
                         "`GET /v1/deliveries/{id}`, send again with `POST /v1/deliveries/{id}/replay`); "
-                        "`?status=suppressed` lists what the no-spam rules held back, each with its `reason`.")
+                        "`?status=suppressed` lists what the no-spam rules held back, each with its `reason`. "
+                        "Pass `next_cursor` back as `cursor` for the next page.")
 async def list_deliveries(
     session: SessionDep,
     status: DeliveryStatus | None = None,
@@ -35,12 +42,14 @@ async def list_deliveries(
     source_event_id: str | None = None,
     ticket_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Offset = 0,
+    cursor: Cursor = None,
+    offset: DeprecatedOffset = 0,
 ) -> DeliveryPage:
-    rows, total = await delivery_log.find_deliveries(
+    page = await delivery_log.find_deliveries(
         session, status=status, channel=channel, recipient=recipient, event_type=event_type,
-        endpoint_id=endpoint_id, source_event_id=source_event_id, ticket_id=ticket_id, limit=limit, offset=offset)
-    return DeliveryPage(items=[to_public(d) for d in rows], total=total)
+        endpoint_id=endpoint_id, source_event_id=source_event_id, ticket_id=ticket_id, limit=limit, cursor=cursor,
+        offset=offset)
+    return DeliveryPage(items=[to_public(d) for d in page.rows], total=page.total, next_cursor=page.next_cursor)
 
 
 @router.get("/deliveries/{delivery_id}", dependencies=needs("tickets:read"),

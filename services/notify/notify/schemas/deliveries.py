@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from closedloop.pagination import Page
+
 DeliveryStatus = Literal["pending", "delivered", "failed", "suppressed"]
 ChannelName = Literal["webhook", "email", "slack"]
 
@@ -42,6 +44,5 @@ class DeliveryDetail(DeliveryPublic):
                                      "the e-mail as JSON {subject, text, html}.")
 
 
-class DeliveryPage(BaseModel):
-    items: list[DeliveryPublic]
-    total: int
+class DeliveryPage(Page[DeliveryPublic]):
+    pass
