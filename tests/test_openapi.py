@@ -146,7 +146,7 @@ def test_cross_field_rules_are_in_the_schemas():
     check("ingest", "AppReviewIn", [{"review_id": "rv-1", "rating": 2, "text": "meh", "author_id": "u-77"}],
           [{"review_id": "rv-1", "rating": 2, "text": "meh", "author_id": "ünï code"}])
     subscription = {"name": "s", "event_types": ["ticket.*"]}
-    check("notify", "SubscriptionCreate",
+    check("notify", "SubscriptionIn",
           [{**subscription, "channel": "email", "target": "lead@example.com"},
            {**subscription, "channel": "slack", "target": "https://hooks.slack.com/services/T/B/X"}],
           [{**subscription, "channel": "email", "target": "not an address"},

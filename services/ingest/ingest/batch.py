@@ -11,7 +11,7 @@ from closedloop.errors import TYPE_BASE, FieldError, Problem, ProblemError
 from closedloop.limits import UNSTORABLE_MESSAGE, find_unstorable
 from ingest.intake import earlier_submission, lock_customer, stage_feedback
 from ingest.models import Customer
-from ingest.schemas import BatchItemResult, BatchResult, FeedbackCreate
+from ingest.schemas.feedback import BatchItemResult, BatchResult, FeedbackIn
 from ingest.settings import IngestSettings
 
 
@@ -33,7 +33,7 @@ async def accept_batch(sessions: async_sessionmaker[AsyncSession], items: list[A
     one commit instead of a thousand. If that commit fails the request fails and stores nothing, so
     sending it again is safe."""
     results: list[BatchItemResult | None] = [None] * len(items)
-    valid: list[tuple[int, FeedbackCreate, str | None]] = []
+    valid: list[tuple[int, FeedbackIn, str | None]] = []
     for index, item in enumerate(items):
         outcome = _validate_item(index, item, settings, instance)
         if isinstance(outcome, BatchItemResult):
@@ -41,7 +41,7 @@ async def accept_batch(sessions: async_sessionmaker[AsyncSession], items: list[A
         else:
             valid.append((index, *outcome))
     if valid:
-        async with sessions() as session:
+        async with sessions() as session, session.begin():
             # Take every customer's lock up front, in one order, so two batches cannot deadlock.
             customer_ids = sorted({body.customer.id for _, body, _ in valid})
             for customer_id in customer_ids:
@@ -52,7 +52,6 @@ async def accept_batch(sessions: async_sessionmaker[AsyncSession], items: list[A
                 profiles.update({customer.id: customer for customer in found})
             for index, body, key in valid:
                 results[index] = await _stage_item(session, index, body, key, settings, instance, profiles)
-            await session.commit()
     done = [result for result in results if result is not None]
     return BatchResult(accepted=sum(r.status == "accepted" for r in done),
                        duplicates=sum(r.status == "duplicate" for r in done),
@@ -60,7 +59,7 @@ async def accept_batch(sessions: async_sessionmaker[AsyncSession], items: list[A
 
 
 def _validate_item(index: int, item: Any, settings: IngestSettings,
-                   instance: str) -> BatchItemResult | tuple[FeedbackCreate, str | None]:
+                   instance: str) -> BatchItemResult | tuple[FeedbackIn, str | None]:
     prefix = f"body.items.{index}"
     if not isinstance(item, dict):
         errors = [FieldError(field=prefix, message="each item must be a JSON object")]
@@ -76,13 +75,13 @@ def _validate_item(index: int, item: Any, settings: IngestSettings,
                              message=f"a string of 1 to {settings.idempotency_key_max_length} characters")]
         return BatchItemResult(index=index, status="rejected", problem=validation_problem(errors, instance))
     try:
-        return FeedbackCreate.model_validate(item), key
+        return FeedbackIn.model_validate(item), key
     except ValidationError as exc:
         return BatchItemResult(index=index, status="rejected",
                                problem=validation_problem(field_errors(exc, prefix), instance))
 
 
-async def _stage_item(session: AsyncSession, index: int, body: FeedbackCreate, key: str | None,
+async def _stage_item(session: AsyncSession, index: int, body: FeedbackIn, key: str | None,
                       settings: IngestSettings, instance: str,
                       profiles: dict[str, Customer | None]) -> BatchItemResult:
     prefix = f"body.items.{index}"

@@ -1,4 +1,4 @@
-"""Channel webhooks: each source's own shape turned into the standard record (`FeedbackCreate`).
+"""Channel webhooks: each source's own shape turned into the standard record (`FeedbackIn`).
 
 Every channel may require a signature (a per-channel secret in `INGEST_CHANNEL_SECRETS`):
 `Closedloop-Signature: t=<unix time>,v1=<hex>` with `v1 = HMAC-SHA256(secret, "<t>.<raw body>")`,
@@ -19,11 +19,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Header, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.errors import FieldError, ProblemError, field_problem
 from closedloop.limits import EXTERNAL_REF_PATTERN, ExternalRef, SafeId, exactly_one_of
 from ingest.api.deps import SettingsDep
-from ingest.schemas import LANGUAGE_TAG, CustomerIn, FeedbackCreate
+from ingest.intake import Accepted, accept_record
+from ingest.models import Customer
+from ingest.schemas.feedback import LANGUAGE_TAG, CustomerIn, FeedbackIn
+from ingest.settings import IngestSettings
 
 SIGNATURE_HEADER = "Closedloop-Signature"
 SIGNATURE_DESCRIPTION = (
@@ -83,11 +88,11 @@ def require_signature(channel: ChannelName) -> Callable[..., Awaitable[None]]:
 # --- the standard record ------------------------------------------------------------------------
 
 
-def to_record(data: dict[str, Any], fields: dict[str, str]) -> FeedbackCreate:
+def to_record(data: dict[str, Any], fields: dict[str, str]) -> FeedbackIn:
     """Build the standard record; a validation error names the field of the channel's own payload
     (`fields` maps standard field → channel field, e.g. {"text": "body.comment"})."""
     try:
-        return FeedbackCreate.model_validate(data)
+        return FeedbackIn.model_validate(data)
     except ValidationError as exc:
         errors = []
         for error in exc.errors():
@@ -195,7 +200,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
     )
 
 
-def email_record(parsed: ParsedEmail, customer_id: str, tier: str | None) -> FeedbackCreate:
+def email_record(parsed: ParsedEmail, customer_id: str, tier: str | None) -> FeedbackIn:
     if not parsed.sender or "@" not in parsed.sender:
         raise field_problem("body.headers.From", "no sender address")
     if not parsed.text.strip():
@@ -212,6 +217,23 @@ def email_record(parsed: ParsedEmail, customer_id: str, tier: str | None) -> Fee
                      **({"references": parsed.references} if parsed.references else {})},
     }, {"subject": "body.headers.Subject", "customer": "body.headers.From", "external_id": "body.headers.Message-ID",
         "thread_id": "body.headers.References"})
+
+
+async def accept_email(session: AsyncSession, parsed: ParsedEmail, tier: str | None, *,
+                       idempotency_key: str | None, settings: IngestSettings) -> Accepted:
+    """The message as one feedback item. The sender is matched to a customer profile by e-mail address
+    (the latest updated), in the transaction that stores the item; without one the address is the
+    customer id."""
+
+    async def record(session: AsyncSession) -> FeedbackIn:
+        customer_id = parsed.sender or ""
+        if parsed.sender:
+            known = await session.scalar(select(Customer.id).where(func.lower(Customer.email) == parsed.sender)
+                                         .order_by(Customer.updated_at.desc()).limit(1))
+            customer_id = known or parsed.sender
+        return email_record(parsed, customer_id[:200], tier)
+
+    return await accept_record(session, record, idempotency_key=idempotency_key, settings=settings)
 
 
 # --- app-store reviews, chat transcripts, survey answers ----------------------------------------
@@ -238,7 +260,7 @@ class AppReviewIn(BaseModel):
     language: str | None = Field(default=None, max_length=20)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
-    def record(self) -> FeedbackCreate:
+    def record(self) -> FeedbackIn:
         return to_record({
             "channel": "app_review", "text": self.text, "subject": self.title, "rating": self.rating,
             "customer": {"id": self.author_id, "name": self.author_name}, "external_id": self.review_id,
@@ -275,7 +297,7 @@ class ChatTranscriptIn(BaseModel):
             raise ValueError("the transcript has no message from the customer")
         return messages
 
-    def record(self) -> FeedbackCreate:
+    def record(self) -> FeedbackIn:
         # The customer's own words are the feedback; the agent's answers stay out of classification.
         said = "\n".join(message.text for message in self.messages if message.author == "customer")
         times = [message.sent_at for message in self.messages if message.sent_at is not None]
@@ -313,7 +335,7 @@ class SurveyAnswerIn(BaseModel):
             raise ValueError("give exactly one of nps (0-10) or csat (1-5)")
         return csat
 
-    def record(self) -> FeedbackCreate:
+    def record(self) -> FeedbackIn:
         if self.comment is not None and self.comment.strip():
             text = self.comment
         else:

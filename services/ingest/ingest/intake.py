@@ -3,6 +3,7 @@
 import hashlib
 import json
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
@@ -16,7 +17,7 @@ from closedloop.events import CustomerRef, FeedbackCsatAnsweredV1, FeedbackRecei
 from ingest import replies
 from ingest.cleaning import mask_pii
 from ingest.models import Customer, Feedback, FeedbackDuplicate, IdempotencyKey, outbox
-from ingest.schemas import DuplicateReason, FeedbackCreate
+from ingest.schemas.feedback import DuplicateReason, FeedbackIn
 from ingest.settings import IngestSettings
 
 
@@ -28,7 +29,7 @@ class Accepted:
     reply_to_ticket: str | None = None
 
 
-def _request_hash(body: FeedbackCreate) -> str:
+def _request_hash(body: FeedbackIn) -> str:
     return hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
@@ -52,26 +53,37 @@ def _too_long(max_text_chars: int) -> ProblemError:
                          detail=f"body.text: longer than {max_text_chars} characters")
 
 
-async def accept_feedback(session: AsyncSession, body: FeedbackCreate, *, idempotency_key: str | None,
+async def accept_feedback(session: AsyncSession, body: FeedbackIn, *, idempotency_key: str | None,
                           settings: IngestSettings) -> Accepted:
     """Store one item with its event in one transaction, or answer the earlier item it repeats."""
+
+    async def given(_: AsyncSession) -> FeedbackIn:
+        return body
+
+    return await accept_record(session, given, idempotency_key=idempotency_key, settings=settings)
+
+
+async def accept_record(session: AsyncSession, build: Callable[[AsyncSession], Awaitable[FeedbackIn]], *,
+                        idempotency_key: str | None, settings: IngestSettings) -> Accepted:
+    """`accept_feedback` for a record that `build` makes from what the database holds (the e-mail channel
+    looks up the sender's profile), read in the same transaction that stores the item."""
+    body: FeedbackIn | None = None
     try:
-        outcome = await stage_feedback(session, body, idempotency_key=idempotency_key, settings=settings)
-        await session.commit()
+        async with session.begin():
+            body = await build(session)
+            return await stage_feedback(session, body, idempotency_key=idempotency_key, settings=settings)
     except IntegrityError:
         # A concurrent request with the same key or source id won the race: answer as it did.
-        await session.rollback()
-        earlier = await _earlier_submission(session, body, idempotency_key, _request_hash(body))
+        earlier = await earlier_submission(session, body, idempotency_key) if body is not None else None
         if earlier is None:
             raise
         return earlier
-    return outcome
 
 
-async def stage_feedback(session: AsyncSession, body: FeedbackCreate, *, idempotency_key: str | None,
+async def stage_feedback(session: AsyncSession, body: FeedbackIn, *, idempotency_key: str | None,
                          settings: IngestSettings, locked: bool = False,
                          profiles: dict[str, Customer | None] | None = None) -> Accepted:
-    """Everything `accept_feedback` does but the commit (the batch runs each item in a savepoint, with
+    """Everything `accept_feedback` does but the transaction (the batch runs each item in a savepoint, with
     the customers already `locked` and their `profiles` loaded in one query)."""
     if len(body.text) > settings.max_text_chars:
         raise _too_long(settings.max_text_chars)
@@ -150,7 +162,7 @@ async def stage_feedback(session: AsyncSession, body: FeedbackCreate, *, idempot
     return Accepted(feedback, duplicate=False)
 
 
-async def _record_duplicate(session: AsyncSession, original: Feedback, body: FeedbackCreate,
+async def _record_duplicate(session: AsyncSession, original: Feedback, body: FeedbackIn,
                             idempotency_key: str | None, request_hash: str, now: datetime) -> Accepted:
     session.add(FeedbackDuplicate(id=str(uuid4()), feedback_id=original.id, reason="same_text",
                                   channel=body.channel, customer_id=body.customer.id,
@@ -163,12 +175,12 @@ async def _record_duplicate(session: AsyncSession, original: Feedback, body: Fee
     return Accepted(original, duplicate=True, reason="same_text")
 
 
-async def earlier_submission(session: AsyncSession, body: FeedbackCreate,
+async def earlier_submission(session: AsyncSession, body: FeedbackIn,
                              idempotency_key: str | None) -> Accepted | None:
     return await _earlier_submission(session, body, idempotency_key, _request_hash(body))
 
 
-async def _earlier_submission(session: AsyncSession, body: FeedbackCreate, idempotency_key: str | None,
+async def _earlier_submission(session: AsyncSession, body: FeedbackIn, idempotency_key: str | None,
                               request_hash: str) -> Accepted | None:
     if idempotency_key:
         record = await session.get(IdempotencyKey, idempotency_key)

@@ -1,6 +1,5 @@
 """The ingest application: `uvicorn --factory ingest.main:create_app`."""
 
-from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -17,10 +16,10 @@ from closedloop.events import (
 from closedloop.messaging.consumer import Subscription
 from closedloop.runtime import ServiceRuntime
 from ingest.api import channels, customers, feedback
+from ingest.handlers import Handlers
 from ingest.models import InboxMessage, outbox
-from ingest.progress import on_feedback_classified, on_ticket_event
 from ingest.retention import ingest_retention_rules
-from ingest.rights import erase_customer, on_erasure_completed
+from ingest.rights import erase_customer
 from ingest.settings import IngestSettings
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
@@ -29,19 +28,20 @@ SERVICE_DIR = Path(__file__).resolve().parent.parent
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
     settings = settings or IngestSettings()
     runtime = ServiceRuntime(settings, SERVICE_DIR, outbox, InboxMessage)
+    handlers = Handlers(settings)
     runtime.subscribe(Subscription(
         durable="ingest-feedback-classified", stream="FEEDBACK",
-        subjects={FeedbackClassifiedV1.nats_subject: FeedbackClassifiedV1}, handler=on_feedback_classified,
+        subjects={FeedbackClassifiedV1.nats_subject: FeedbackClassifiedV1}, handler=handlers.on_feedback_classified,
     ))
     runtime.subscribe(Subscription(
         durable="ingest-ticket-events", stream="TICKET", filter_subject="ticket.>",
         subjects={event.nats_subject: event for event in (TicketCreatedV1, TicketFeedbackAttachedV1, TicketResolvedV1)},
-        handler=on_ticket_event,
+        handler=handlers.on_ticket_event,
     ))
     runtime.subscribe(Subscription(
         durable="ingest-customer-erasure-completed", stream="CUSTOMER",
         subjects={CustomerErasureCompletedV1.nats_subject: CustomerErasureCompletedV1},
-        handler=partial(on_erasure_completed, settings),
+        handler=handlers.on_erasure_completed,
     ))
     subscribe_erasure(runtime, erase_customer)
     for rule in ingest_retention_rules(settings):

@@ -1,4 +1,5 @@
-"""Keeping each feedback's visible status up to date from classify and ticketing events."""
+"""Keeping each feedback's visible status up to date from classify and ticketing events (called by the
+handlers, in the consumer's transaction)."""
 
 from datetime import UTC, datetime
 
@@ -15,7 +16,7 @@ def _advance(feedback: Feedback, status: str) -> None:
     feedback.updated_at = datetime.now(UTC)
 
 
-async def on_feedback_classified(session: AsyncSession, event: FeedbackClassifiedV1, _: object) -> None:
+async def record_classification(session: AsyncSession, event: FeedbackClassifiedV1) -> None:
     feedback = await session.get(Feedback, str(event.feedback_id))
     if feedback is None:
         return  # not ours (another ingest deployment) or already purged
@@ -24,8 +25,8 @@ async def on_feedback_classified(session: AsyncSession, event: FeedbackClassifie
     _advance(feedback, "classified")
 
 
-async def on_ticket_event(session: AsyncSession,
-                          event: TicketCreatedV1 | TicketFeedbackAttachedV1 | TicketResolvedV1, _: object) -> None:
+async def follow_ticket(session: AsyncSession,
+                        event: TicketCreatedV1 | TicketFeedbackAttachedV1 | TicketResolvedV1) -> None:
     ticket_id = str(event.ticket.ticket_id)
     # Attached feedback is named by the event itself; the others by the ticket they opened.
     feedback_id = event.feedback_id if isinstance(event, TicketFeedbackAttachedV1) else event.ticket.feedback_id

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop import mailthread
 from ingest.models import Feedback
-from ingest.schemas import FeedbackCreate
+from ingest.schemas.feedback import FeedbackIn
 
 MatchedBy = Literal["in_reply_to", "references", "to_address", "subject", "thread_id"]
 
@@ -36,7 +36,7 @@ def _ids(value: object) -> list[str]:
     return [str(value)] if value else []
 
 
-async def _customers_ticket(session: AsyncSession, body: FeedbackCreate, *conditions: object) -> str | None:
+async def _customers_ticket(session: AsyncSession, body: FeedbackIn, *conditions: object) -> str | None:
     """The ticket of the sender's earlier feedback matching `conditions`, if there is one."""
     owner = [Feedback.customer_id == body.customer.id]
     if body.customer.email:
@@ -45,7 +45,7 @@ async def _customers_ticket(session: AsyncSession, body: FeedbackCreate, *condit
         Feedback.ticket_id.is_not(None), or_(*owner), *conditions).order_by(Feedback.received_at.desc()).limit(1))
 
 
-async def _by_message_id(session: AsyncSession, body: FeedbackCreate, message_id: str) -> str | None:
+async def _by_message_id(session: AsyncSession, body: FeedbackIn, message_id: str) -> str | None:
     ticket_id = mailthread.ticket_of_message_id(message_id)
     if ticket_id is not None:
         return await _customers_ticket(session, body, Feedback.ticket_id == ticket_id)
@@ -54,7 +54,7 @@ async def _by_message_id(session: AsyncSession, body: FeedbackCreate, message_id
                                    or_(Feedback.external_id == message_id, Feedback.thread_id == message_id))
 
 
-async def find_ticket(session: AsyncSession, body: FeedbackCreate) -> ReplyTo | None:
+async def find_ticket(session: AsyncSession, body: FeedbackIn) -> ReplyTo | None:
     metadata = body.metadata or {}
     if body.channel == "email":
         in_reply_to = _ids(metadata.get("in_reply_to"))

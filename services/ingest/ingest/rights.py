@@ -23,7 +23,6 @@ from ingest.models import (
     OutboxMessage,
     outbox,
 )
-from ingest.settings import IngestSettings
 
 
 def customer_hash(customer_id: str) -> str:
@@ -32,19 +31,20 @@ def customer_hash(customer_id: str) -> str:
 
 async def request_erasure(session: AsyncSession, customer_id: str, requested_by: str | None) -> Erasure:
     """Record the request and stage the event that reaches every service (ingest included)."""
-    rows = (await session.execute(select(Feedback.id, Feedback.ticket_id, Feedback.customer_email)
-                                  .where(Feedback.customer_id == customer_id))).all()
-    profile = await session.get(Customer, customer_id)
-    email = (profile.email if profile else None) or next((r.customer_email for r in rows if r.customer_email), None)
-    erasure = Erasure(id=str(uuid4()), customer_hash=customer_hash(customer_id), requested_by=requested_by,
-                      requested_at=datetime.now(UTC), services={})
-    session.add(erasure)
-    # The event's id is the erasure's: once every service completed, its outbox row (which names the
-    # customer) is deleted by that id.
-    outbox.add(session, CustomerErasureRequestedV1(
-        event_id=erasure.id, erasure_id=erasure.id, customer_id=customer_id, customer_email=email,
-        feedback_ids=[r.id for r in rows], ticket_ids=sorted({r.ticket_id for r in rows if r.ticket_id})))
-    return erasure
+    async with session.begin():
+        rows = (await session.execute(select(Feedback.id, Feedback.ticket_id, Feedback.customer_email)
+                                      .where(Feedback.customer_id == customer_id))).all()
+        profile = await session.get(Customer, customer_id)
+        email = (profile.email if profile else None) or next((r.customer_email for r in rows if r.customer_email), None)
+        erasure = Erasure(id=str(uuid4()), customer_hash=customer_hash(customer_id), requested_by=requested_by,
+                          requested_at=datetime.now(UTC), services={})
+        session.add(erasure)
+        # The event's id is the erasure's: once every service completed, its outbox row (which names the
+        # customer) is deleted by that id.
+        outbox.add(session, CustomerErasureRequestedV1(
+            event_id=erasure.id, erasure_id=erasure.id, customer_id=customer_id, customer_email=email,
+            feedback_ids=[r.id for r in rows], ticket_ids=sorted({r.ticket_id for r in rows if r.ticket_id})))
+        return erasure
 
 
 async def erase_customer(session: AsyncSession, event: CustomerErasureRequestedV1) -> dict[str, int]:
@@ -72,14 +72,16 @@ async def erase_customer(session: AsyncSession, event: CustomerErasureRequestedV
     return erased
 
 
-async def on_erasure_completed(settings: IngestSettings, session: AsyncSession, event: CustomerErasureCompletedV1,
-                               _: object) -> None:
+async def record_completion(session: AsyncSession, event: CustomerErasureCompletedV1,
+                            erasure_services: list[str]) -> None:
+    """A service reported its part of an erasure done; once all of `erasure_services` did, the request's
+    outbox row (it names the customer) is deleted."""
     erasure = await session.get(Erasure, str(event.erasure_id))
     if erasure is None:
         return  # requested through another ingest database (not ours to track)
     erasure.services = {**(erasure.services or {}), event.service: {
         "completed_at": event.occurred_at.isoformat(), "erased": event.erased}}
-    if set(settings.erasure_services) <= set(erasure.services):
+    if set(erasure_services) <= set(erasure.services):
         # Every service received the request, so its outbox row was published: the last copy of the id goes.
         await session.execute(delete(OutboxMessage).where(OutboxMessage.event_id == erasure.id,
                                                           OutboxMessage.published_at.is_not(None)))

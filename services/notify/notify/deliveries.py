@@ -37,7 +37,7 @@ from notify.settings import NotifySettings
 
 log = logging.getLogger(__name__)
 
-# Where a session keeps the endpoints and subscriptions it read in its current transaction (Planner._targets).
+# Where a session keeps the endpoints and subscriptions it read in its current transaction (_targets).
 TARGETS_KEY = "notify.planner.targets"
 
 
@@ -132,166 +132,164 @@ def subscription_matches(subscription: Subscription, event: Event) -> bool:
     return not (subscription.priorities and getattr(ticket, "priority", None) not in subscription.priorities)
 
 
-class Planner:
-    """The consumer handler for ticket events and alerts."""
+async def plan_deliveries(session: AsyncSession, event: Event, settings: NotifySettings) -> list[Delivery]:
+    """The deliveries for one event (webhooks, subscriptions, defaults), added to the consumer's session."""
+    now = datetime.now(UTC)
+    ticket = getattr(event, "ticket", None)
+    # Events without a snapshot (ticket.recategorized.v1) still name their ticket: erasure finds them by it.
+    ticket_id = str(ticket.ticket_id) if ticket is not None else (
+        str(event.ticket_id) if getattr(event, "ticket_id", None) is not None else None)
+    planned: list[Delivery] = []
 
-    def __init__(self, settings: NotifySettings) -> None:
-        self.settings = settings
+    endpoints, subscriptions = await _targets(session)
+    endpoints = dict(endpoints)
+    hooked = [e for e in endpoints.values() if matches(e.event_types, event.nats_subject)]
+    intents = default_intents(event, settings)
+    for subscription in subscriptions:
+        if not subscription_matches(subscription, event):
+            continue
+        if subscription.channel == "webhook":
+            endpoint = endpoints.get(subscription.target)
+            if endpoint is not None and endpoint not in hooked:
+                hooked.append(endpoint)
+            continue
+        intents.append(Intent(subscription.channel, subscription.target,
+                              subscription.template_key or templating.GENERIC_KEY,
+                              subscription.language, subscription.timezone, subscription.id,
+                              audience="subscriber"))
+    if isinstance(event, TicketCustomerRepliedV1) and event.message_id:
+        await threads.record(session, ticket_id, event.message_id, "in", None, now)  # type: ignore[arg-type]
+    if isinstance(event, TicketRepliedV1):
+        planned += await _reply_to_customer(session, event, endpoints, hooked, intents, now)
 
-    async def __call__(self, session: AsyncSession, event: Event, _: object = None) -> list[Delivery]:
-        now = datetime.now(UTC)
-        ticket = getattr(event, "ticket", None)
-        # Events without a snapshot (ticket.recategorized.v1) still name their ticket: erasure finds them by it.
-        ticket_id = str(ticket.ticket_id) if ticket is not None else (
-            str(event.ticket_id) if getattr(event, "ticket_id", None) is not None else None)
-        planned: list[Delivery] = []
+    for endpoint in hooked:
+        delivery_id = str(uuid4())
+        planned.append(_add(session, Delivery(
+            id=delivery_id, channel="webhook", endpoint_id=endpoint.id, recipient=endpoint.url,
+            target=endpoint.url, payload=webhook_body(delivery_id, event), status="pending",
+            next_attempt_at=now, audience="subscriber"), event, ticket_id, now))
+    seen: set[tuple[str, str, str]] = set()
+    for intent in intents:
+        if (intent.channel, intent.recipient, intent.template_key) in seen:
+            continue  # a default and a subscription naming the same person: one message
+        seen.add((intent.channel, intent.recipient, intent.template_key))
+        planned.append(await _notification(session, event, intent, ticket_id, now, settings))
+    return planned
 
-        endpoints, subscriptions = await self._targets(session)
-        endpoints = dict(endpoints)
-        hooked = [e for e in endpoints.values() if matches(e.event_types, event.nats_subject)]
-        intents = default_intents(event, self.settings)
-        for subscription in subscriptions:
-            if not subscription_matches(subscription, event):
-                continue
-            if subscription.channel == "webhook":
-                endpoint = endpoints.get(subscription.target)
-                if endpoint is not None and endpoint not in hooked:
-                    hooked.append(endpoint)
-                continue
-            intents.append(Intent(subscription.channel, subscription.target,
-                                  subscription.template_key or templating.GENERIC_KEY,
-                                  subscription.language, subscription.timezone, subscription.id,
-                                  audience="subscriber"))
-        if isinstance(event, TicketCustomerRepliedV1) and event.message_id:
-            await threads.record(session, ticket_id, event.message_id, "in", None, now)  # type: ignore[arg-type]
-        if isinstance(event, TicketRepliedV1):
-            planned += await self._reply_to_customer(session, event, endpoints, hooked, intents, now)
 
-        for endpoint in hooked:
+async def _targets(session: AsyncSession) -> tuple[dict[str, WebhookEndpoint], list[Subscription]]:
+    """The active endpoints and subscriptions, read once per transaction: the consumer plans a whole
+    batch of events in one, and two queries per event were a large part of notify's CPU per webhook."""
+    transaction = session.sync_session.get_transaction()
+    cached = session.info.get(TARGETS_KEY)
+    if cached is None or cached[0] is not transaction:
+        endpoints = {e.id: e for e in await session.scalars(
+            select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True)))}
+        subscriptions = list(await session.scalars(select(Subscription).where(Subscription.active.is_(True))
+                                                   .order_by(Subscription.created_at)))
+        cached = (transaction, endpoints, subscriptions)
+        session.info[TARGETS_KEY] = cached
+    return cached[1], cached[2]
+
+
+async def _reply_to_customer(session: AsyncSession, event: TicketRepliedV1,
+                             endpoints: dict[str, WebhookEndpoint], hooked: list[WebhookEndpoint],
+                             intents: list[Intent], now: datetime) -> list[Delivery]:
+    """The customer is answered over the channel the feedback came from: a partner's endpoint for
+    the channel (chat, app, ...) gets the reply as a signed webhook; an e-mail ticket, or any
+    other ticket of a customer with an address, gets a threaded e-mail. With no way to reach the
+    customer, a suppressed delivery records why (and ticketing shows the reply as undelivered)."""
+    ticket = event.ticket
+    partners = [e for e in endpoints.values() if event.channel in (e.customer_channels or [])]
+    if event.channel != "email" and partners:
+        planned = []
+        for endpoint in partners:
+            if endpoint in hooked:  # it subscribed to the event anyway: that delivery is the reply
+                hooked.remove(endpoint)
             delivery_id = str(uuid4())
-            planned.append(self._add(session, Delivery(
+            planned.append(_add(session, Delivery(
                 id=delivery_id, channel="webhook", endpoint_id=endpoint.id, recipient=endpoint.url,
                 target=endpoint.url, payload=webhook_body(delivery_id, event), status="pending",
-                next_attempt_at=now, audience="subscriber"), event, ticket_id, now))
-        seen: set[tuple[str, str, str]] = set()
-        for intent in intents:
-            if (intent.channel, intent.recipient, intent.template_key) in seen:
-                continue  # a default and a subscription naming the same person: one message
-            seen.add((intent.channel, intent.recipient, intent.template_key))
-            planned.append(await self._notification(session, event, intent, ticket_id, now))
+                next_attempt_at=now, audience="customer", template_key=event.nats_subject),
+                event, str(ticket.ticket_id), now))
         return planned
+    address = _email(ticket.customer.email)
+    if address:
+        intents.insert(0, Intent("email", address, event.nats_subject, customer_language(event),
+                                 customer_timezone(event), audience="customer"))
+        return []
+    reason = f"no_route: no partner endpoint for channel {event.channel!r} and no customer e-mail address"
+    delivery = _add(session, Delivery(
+        id=str(uuid4()), channel="email" if event.channel == "email" else "webhook", endpoint_id=None,
+        recipient=ticket.customer.id,
+        target=ticket.customer.id, template_key=event.nats_subject, payload="", status="suppressed",
+        next_attempt_at=now, reason=reason, audience="customer"), event, str(ticket.ticket_id), now)
+    return [delivery]
 
-    async def _targets(self, session: AsyncSession) -> tuple[dict[str, WebhookEndpoint], list[Subscription]]:
-        """The active endpoints and subscriptions, read once per transaction: the consumer plans a whole
-        batch of events in one, and two queries per event were a large part of notify's CPU per webhook."""
-        transaction = session.sync_session.get_transaction()
-        cached = session.info.get(TARGETS_KEY)
-        if cached is None or cached[0] is not transaction:
-            endpoints = {e.id: e for e in await session.scalars(
-                select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True)))}
-            subscriptions = list(await session.scalars(select(Subscription).where(Subscription.active.is_(True))
-                                                       .order_by(Subscription.created_at)))
-            cached = (transaction, endpoints, subscriptions)
-            session.info[TARGETS_KEY] = cached
-        return cached[1], cached[2]
 
-    async def _reply_to_customer(self, session: AsyncSession, event: TicketRepliedV1,
-                                 endpoints: dict[str, WebhookEndpoint], hooked: list[WebhookEndpoint],
-                                 intents: list[Intent], now: datetime) -> list[Delivery]:
-        """The customer is answered over the channel the feedback came from: a partner's endpoint for
-        the channel (chat, app, ...) gets the reply as a signed webhook; an e-mail ticket, or any
-        other ticket of a customer with an address, gets a threaded e-mail. With no way to reach the
-        customer, a suppressed delivery records why (and ticketing shows the reply as undelivered)."""
-        ticket = event.ticket
-        partners = [e for e in endpoints.values() if event.channel in (e.customer_channels or [])]
-        if event.channel != "email" and partners:
-            planned = []
-            for endpoint in partners:
-                if endpoint in hooked:  # it subscribed to the event anyway: that delivery is the reply
-                    hooked.remove(endpoint)
-                delivery_id = str(uuid4())
-                planned.append(self._add(session, Delivery(
-                    id=delivery_id, channel="webhook", endpoint_id=endpoint.id, recipient=endpoint.url,
-                    target=endpoint.url, payload=webhook_body(delivery_id, event), status="pending",
-                    next_attempt_at=now, audience="customer", template_key=event.nats_subject),
-                    event, str(ticket.ticket_id), now))
-            return planned
-        address = _email(ticket.customer.email)
-        if address:
-            intents.insert(0, Intent("email", address, event.nats_subject, customer_language(event),
-                                     customer_timezone(event), audience="customer"))
-            return []
-        reason = f"no_route: no partner endpoint for channel {event.channel!r} and no customer e-mail address"
-        delivery = self._add(session, Delivery(
-            id=str(uuid4()), channel="email" if event.channel == "email" else "webhook", endpoint_id=None,
-            recipient=ticket.customer.id,
-            target=ticket.customer.id, template_key=event.nats_subject, payload="", status="suppressed",
-            next_attempt_at=now, reason=reason, audience="customer"), event, str(ticket.ticket_id), now)
-        return [delivery]
+def _add(session: AsyncSession, delivery: Delivery, event: Event, ticket_id: str | None,
+         now: datetime) -> Delivery:
+    delivery.source_event_id = str(event.event_id)
+    delivery.event_type = event.nats_subject
+    delivery.ticket_id = ticket_id
+    delivery.attempts = 0
+    delivery.created_at = now
+    session.add(delivery)
+    if delivery.status == "pending":
+        wake_after_commit(session, DELIVERIES_CHANNEL)  # sent right after this commits, not at the next poll
+    if delivery.status == "suppressed":
+        NOTIFICATIONS.labels(delivery.channel, "suppressed").inc()
+        if delivery.audience == "customer":  # ticketing shows such a reply as undelivered
+            outbox.add(session, NotificationSuppressedV1(
+                delivery_id=UUID(delivery.id), source_event_id=event.event_id, channel=delivery.channel,
+                target=delivery.target, reason=delivery.reason or "", event_type=event.nats_subject,
+                ticket_id=UUID(ticket_id) if ticket_id else None, to_customer=True))
+    return delivery
 
-    def _add(self, session: AsyncSession, delivery: Delivery, event: Event, ticket_id: str | None,
-             now: datetime) -> Delivery:
-        delivery.source_event_id = str(event.event_id)
-        delivery.event_type = event.nats_subject
-        delivery.ticket_id = ticket_id
-        delivery.attempts = 0
-        delivery.created_at = now
-        session.add(delivery)
-        if delivery.status == "pending":
-            wake_after_commit(session, DELIVERIES_CHANNEL)  # sent right after this commits, not at the next poll
-        if delivery.status == "suppressed":
-            NOTIFICATIONS.labels(delivery.channel, "suppressed").inc()
-            if delivery.audience == "customer":  # ticketing shows such a reply as undelivered
-                outbox.add(session, NotificationSuppressedV1(
-                    delivery_id=UUID(delivery.id), source_event_id=event.event_id, channel=delivery.channel,
-                    target=delivery.target, reason=delivery.reason or "", event_type=event.nats_subject,
-                    ticket_id=UUID(ticket_id) if ticket_id else None, to_customer=True))
-        return delivery
 
-    async def _notification(self, session: AsyncSession, event: Event, intent: Intent, ticket_id: str | None,
-                            now: datetime) -> Delivery:
-        settings = self.settings
-        # The consumer may handle a batch without autoflush: what this batch planned must count below.
-        await session.flush()
-        context = templating.build_context(event, settings, intent.recipient)
-        language, payload, error = intent.language, "", None
-        delivery_id = str(uuid4())
-        try:
-            rendered = await templating.render(session, intent.template_key, intent.channel, intent.language,
-                                               context, settings.fallback_language)
-            language = rendered.language
-            if intent.channel == "email" and intent.audience == "customer" and ticket_id is not None:
-                subject, headers = await threads.customer_email(session, event, rendered.subject, delivery_id,
-                                                                settings, now)
-                payload = email_payload(subject, rendered.text, rendered.html, headers)
-            elif intent.channel == "email":
-                payload = email_payload(rendered.subject, rendered.text, rendered.html)
-            else:
-                payload = slack_payload(rendered.text)
-        except templating.TemplateInvalid as exc:
-            error = f"template_error: {exc}"
-        if error:
-            decision = nospam.Decision("suppressed", now, error)
-        elif intent.channel == "email" and not settings.smtp_host:
-            decision = nospam.Decision("suppressed", now, "channel_disabled: e-mail is not configured "
-                                                          "(NOTIFY_SMTP_HOST)")
-        elif isinstance(event, TicketRepliedV1) and intent.audience == "customer":
-            # A message of a conversation the customer started: never capped, held or de-duplicated.
-            decision = nospam.Decision("pending", now)
+async def _notification(session: AsyncSession, event: Event, intent: Intent, ticket_id: str | None,
+                        now: datetime, settings: NotifySettings) -> Delivery:
+    # The consumer may handle a batch without autoflush: what this batch planned must count below.
+    await session.flush()
+    context = templating.build_context(event, settings, intent.recipient)
+    language, payload, error = intent.language, "", None
+    delivery_id = str(uuid4())
+    try:
+        rendered = await templating.render(session, intent.template_key, intent.channel, intent.language,
+                                           context, settings.fallback_language)
+        language = rendered.language
+        if intent.channel == "email" and intent.audience == "customer" and ticket_id is not None:
+            subject, headers = await threads.customer_email(session, event, rendered.subject, delivery_id,
+                                                            settings, now)
+            payload = email_payload(subject, rendered.text, rendered.html, headers)
+        elif intent.channel == "email":
+            payload = email_payload(rendered.subject, rendered.text, rendered.html)
         else:
-            decision = await nospam.decide(session, settings, channel=intent.channel, recipient=intent.recipient,
-                                           template_key=intent.template_key, ticket_id=ticket_id,
-                                           urgent=is_urgent(event), timezone=intent.timezone, now=now)
-        if decision.status != "suppressed" and intent.channel == "email" and '"Message-ID"' in payload:
-            # Part of the conversation from now on: the next e-mail answers this one.
-            await threads.record(session, ticket_id, json.loads(payload)["headers"]["Message-ID"], "out",  # type: ignore[arg-type]
-                                 delivery_id, now)
-        if decision.status == "suppressed":
-            log.info("notification suppressed", extra={"recipient": intent.recipient, "reason": decision.reason,
-                                                       "event_type": event.nats_subject})
-        return self._add(session, Delivery(
-            id=delivery_id, channel=intent.channel, endpoint_id=None, recipient=intent.recipient,
-            target=intent.recipient, subscription_id=intent.subscription_id, template_key=intent.template_key,
-            language=language, payload=payload, status=decision.status, next_attempt_at=decision.next_attempt_at,
-            reason=decision.reason, audience=intent.audience), event, ticket_id, now)
+            payload = slack_payload(rendered.text)
+    except templating.TemplateInvalid as exc:
+        error = f"template_error: {exc}"
+    if error:
+        decision = nospam.Decision("suppressed", now, error)
+    elif intent.channel == "email" and not settings.smtp_host:
+        decision = nospam.Decision("suppressed", now, "channel_disabled: e-mail is not configured "
+                                                      "(NOTIFY_SMTP_HOST)")
+    elif isinstance(event, TicketRepliedV1) and intent.audience == "customer":
+        # A message of a conversation the customer started: never capped, held or de-duplicated.
+        decision = nospam.Decision("pending", now)
+    else:
+        decision = await nospam.decide(session, settings, channel=intent.channel, recipient=intent.recipient,
+                                       template_key=intent.template_key, ticket_id=ticket_id,
+                                       urgent=is_urgent(event), timezone=intent.timezone, now=now)
+    if decision.status != "suppressed" and intent.channel == "email" and '"Message-ID"' in payload:
+        # Part of the conversation from now on: the next e-mail answers this one.
+        await threads.record(session, ticket_id, json.loads(payload)["headers"]["Message-ID"], "out",  # type: ignore[arg-type]
+                             delivery_id, now)
+    if decision.status == "suppressed":
+        log.info("notification suppressed", extra={"recipient": intent.recipient, "reason": decision.reason,
+                                                   "event_type": event.nats_subject})
+    return _add(session, Delivery(
+        id=delivery_id, channel=intent.channel, endpoint_id=None, recipient=intent.recipient,
+        target=intent.recipient, subscription_id=intent.subscription_id, template_key=intent.template_key,
+        language=language, payload=payload, status=decision.status, next_attempt_at=decision.next_attempt_at,
+        reason=decision.reason, audience=intent.audience), event, ticket_id, now)
 

@@ -4,7 +4,6 @@ import logging
 from pathlib import Path
 
 from fastapi import FastAPI
-from sqlalchemy import select
 
 from closedloop.api import create_service_app
 from closedloop.erasure import subscribe_erasure
@@ -14,25 +13,18 @@ from closedloop.runtime import ServiceRuntime
 from closedloop.secretbox import Keyring
 from notify import sealed
 from notify.api import deliveries, subscriptions, templates, webhooks
-from notify.deliveries import Planner
 from notify.dispatcher import Dispatcher
-from notify.models import InboxMessage, WebhookEndpoint, outbox
+from notify.handlers import Handlers
+from notify.models import InboxMessage, outbox
 from notify.retention import notify_retention_rules
 from notify.retry import RetryPolicy
 from notify.rights import erase_customer
 from notify.settings import NotifySettings
+from notify.templates import seed_default_templates
+from notify.webhooks import seed_webhooks
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
-
-
-async def seed_webhooks(runtime: ServiceRuntime, keyring: Keyring, urls: list[str]) -> None:
-    async with runtime.sessions() as session, session.begin():
-        known = set(await session.scalars(select(WebhookEndpoint.url)))
-        for url in urls:
-            if url not in known:
-                await webhooks.create_endpoint(session, keyring, name=f"seeded {url}", url=url,
-                                               event_types=["ticket.*", "alert.*"])
 
 
 def create_app(settings: NotifySettings | None = None) -> FastAPI:
@@ -40,23 +32,24 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     # Seals webhook secrets and Slack hook URLs (notify.sealed); production without NOTIFY_SECRET_KEYS stops here.
     keyring = Keyring.from_settings(settings)
     runtime = ServiceRuntime(settings, SERVICE_DIR, outbox, InboxMessage)
-    plan_deliveries = Planner(settings)
+    handlers = Handlers(settings)
     runtime.subscribe(Subscription(
         durable="notify-ticket-events", stream="TICKET", filter_subject="ticket.>",
-        subjects={event.nats_subject: event for event in TICKET_EVENTS}, handler=plan_deliveries,
+        subjects={event.nats_subject: event for event in TICKET_EVENTS}, handler=handlers.on_ticket_event,
     ))
     runtime.subscribe(Subscription(
         durable="notify-alert-raised", stream="ALERT",
-        subjects={AlertRaisedV1.nats_subject: AlertRaisedV1}, handler=plan_deliveries,
+        subjects={AlertRaisedV1.nats_subject: AlertRaisedV1}, handler=handlers.on_alert_raised,
     ))
     # From insights, for webhooks (e.g. a CRM) and subscriptions that ask for them by event type.
     runtime.subscribe(Subscription(
         durable="notify-churn-risk-detected", stream="CUSTOMER",
-        subjects={CustomerChurnRiskDetectedV1.nats_subject: CustomerChurnRiskDetectedV1}, handler=plan_deliveries,
+        subjects={CustomerChurnRiskDetectedV1.nats_subject: CustomerChurnRiskDetectedV1},
+        handler=handlers.on_churn_risk_detected,
     ))
     runtime.subscribe(Subscription(
         durable="notify-opportunity-detected", stream="OPPORTUNITY",
-        subjects={OpportunityDetectedV1.nats_subject: OpportunityDetectedV1}, handler=plan_deliveries,
+        subjects={OpportunityDetectedV1.nats_subject: OpportunityDetectedV1}, handler=handlers.on_opportunity_detected,
     ))
     subscribe_erasure(runtime, erase_customer)
     for rule in notify_retention_rules(settings.delivered_retention_days):
@@ -77,9 +70,9 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
             resealed = await sealed.reseal_all(session, keyring)  # after a key rotation: under the new first key
         if resealed:
             log.info("secrets re-sealed under the first key", extra={"count": resealed})
-        await templates.seed_default_templates(runtime.sessions)
+        await seed_default_templates(runtime.sessions)
         if settings.seed_webhook_urls:
-            await seed_webhooks(runtime, keyring, settings.seed_webhook_urls)
+            await seed_webhooks(runtime.sessions, keyring, settings.seed_webhook_urls)
 
     app = create_service_app(
         runtime, title="Closedloop notify",

@@ -11,9 +11,9 @@ import pytest
 from closedloop.events import CustomerRef, TicketCreatedV1, TicketSnapshot
 from closedloop.outbound import OutboundPolicy, UnsafeTarget
 from closedloop.testing import eventually, running_app
-from notify.api.webhooks import create_endpoint
 from notify.main import create_app
 from notify.settings import NotifySettings
+from notify.webhooks import create_endpoint
 
 PROBLEM = "application/problem+json"
 

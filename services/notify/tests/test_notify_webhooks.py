@@ -265,6 +265,21 @@ async def test_deliveries_follow_subscriptions_and_can_be_filtered(app, receiver
         assert [len(page["items"]) for page in paged] == [1, 1, 1, 0]
         assert len({page["items"][0]["id"] for page in paged[:3]}) == 3
 
+        # The cursor pages the same rows in the same order, and an offset page continues by cursor.
+        walked, cursor = [], None
+        while True:
+            page = await deliveries(client, limit=1, **({"cursor": cursor} if cursor else {}))
+            walked += [d["id"] for d in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert walked == [page["items"][0]["id"] for page in paged[:3]]
+        assert [page["next_cursor"] is None for page in paged] == [False, False, True, True]
+        after_offset = await deliveries(client, limit=1, cursor=paged[0]["next_cursor"])
+        assert after_offset["items"] == paged[1]["items"]
+        bad_cursor = await client.get("/v1/deliveries", params={"cursor": "not-a-cursor"})
+        assert bad_cursor.status_code == 400
+
         bad = await client.get("/v1/deliveries", params={"status": "lost"})
         assert bad.status_code == 422
         assert "query.status" in [error["field"] for error in bad.json()["errors"]]

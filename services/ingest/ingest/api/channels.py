@@ -4,7 +4,6 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlalchemy import func, select
 
 from closedloop.api import SessionDep, api_router
 from closedloop.auth import Principal, authenticated_baseline, require
@@ -12,10 +11,16 @@ from closedloop.errors import ProblemError, problem_responses
 from closedloop.ratelimit import rate_limit
 from ingest.api.deps import SettingsDep
 from ingest.api.feedback import IdempotencyKeyHeader, answer
-from ingest.channels import AppReviewIn, ChatTranscriptIn, SurveyAnswerIn, email_record, parse_email, require_signature
+from ingest.channels import (
+    AppReviewIn,
+    ChatTranscriptIn,
+    SurveyAnswerIn,
+    accept_email,
+    parse_email,
+    require_signature,
+)
 from ingest.intake import accept_feedback
-from ingest.models import Customer
-from ingest.schemas import FeedbackAccepted
+from ingest.schemas.feedback import FeedbackAccepted
 
 ACCEPTED = {200: {"model": FeedbackAccepted, "description": "A repeat of an earlier submission."},
             **problem_responses(409)}
@@ -69,14 +74,7 @@ async def inbound_email(
                            f"Send the raw message as message/rfc822 (got {content_type or 'no content type'}).",
                            slug="unsupported-media-type")
     parsed = parse_email(await request.body())
-    customer_id = parsed.sender or ""
-    if parsed.sender:
-        known = await session.scalar(select(Customer.id).where(func.lower(Customer.email) == parsed.sender)
-                                     .order_by(Customer.updated_at.desc()).limit(1))
-        customer_id = known or parsed.sender
-    body = email_record(parsed, customer_id[:200], tier)
-    accepted = await accept_feedback(session, body, idempotency_key=idempotency_key,
-                                     settings=settings)
+    accepted = await accept_email(session, parsed, tier, idempotency_key=idempotency_key, settings=settings)
     return answer(accepted, response)
 
 

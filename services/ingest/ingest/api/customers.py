@@ -1,8 +1,6 @@
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request, Response
-from pydantic import BaseModel, Field
 
 from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
@@ -13,7 +11,8 @@ from ingest.api.deps import SettingsDep
 from ingest.customers import decide_invitation, upsert_customer
 from ingest.models import Customer, Erasure
 from ingest.rights import erasure_status, export_customer, request_erasure
-from ingest.schemas import CustomerProfile, CustomerProfileIn, InvitationDecision, InvitationRequest
+from ingest.schemas.customers import CustomerProfile, CustomerProfileIn, ErasureStatus
+from ingest.schemas.invitations import InvitationDecision, InvitationIn
 
 # Per key and per client IP (closedloop.ratelimit; INGEST_RATE_LIMIT_*).
 router = api_router("customers", 400, 413, 429, dependencies=[Depends(rate_limit("ingest"))])
@@ -52,7 +51,7 @@ async def get_customer(customer_id: CustomerId, session: SessionDep) -> Customer
 
 @router.post("/invitations", dependencies=needs("feedback:write"),
              response_model=InvitationDecision, summary="May this customer be asked for feedback?")
-async def invite(body: InvitationRequest, session: SessionDep, settings: SettingsDep) -> InvitationDecision:
+async def invite(body: InvitationIn, session: SessionDep, settings: SettingsDep) -> InvitationDecision:
     """Decides whether the customer may be invited to give feedback now: not when an invitation went
     out within the cool-down (30 days by default, `INGEST_INVITATION_COOLDOWN_DAYS`). When allowed,
     the invitation is recorded (unless `dry_run`), so asking again right after answers `allowed: false`
@@ -61,20 +60,6 @@ async def invite(body: InvitationRequest, session: SessionDep, settings: Setting
 
 
 # --- data rights ----------------------------------------------------------------------------------
-
-
-class ErasureServiceStatus(BaseModel):
-    status: Literal["pending", "completed"]
-    completed_at: datetime | None = None
-    erased: dict[str, int] | None = Field(default=None, description="Rows changed per table.")
-
-
-class ErasureStatus(BaseModel):
-    id: str
-    status: Literal["pending", "completed"] = Field(description="`completed` once every service reported.")
-    requested_at: datetime
-    requested_by: str | None
-    services: dict[str, ErasureServiceStatus]
 
 
 def forwarded_auth(request: Request) -> dict[str, str]:
@@ -92,7 +77,6 @@ async def erase_customer(customer_id: CustomerId, session: SessionDep, settings:
     `customer.erasure_completed.v1`. Follow the `Location` to see each service's completion. Works for
     customers without a profile too (their feedback is found by customer id)."""
     erasure = await request_erasure(session, customer_id, requested_by=None)
-    await session.commit()
     response.headers["Location"] = f"/v1/erasures/{erasure.id}"
     return ErasureStatus.model_validate(erasure_status(erasure, settings.erasure_services))
 

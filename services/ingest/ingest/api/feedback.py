@@ -11,12 +11,12 @@ from ingest.api.deps import SettingsDep
 from ingest.batch import accept_batch
 from ingest.intake import Accepted, accept_feedback
 from ingest.models import Feedback
-from ingest.schemas import (
+from ingest.schemas.feedback import (
     BatchResult,
     CustomerPublic,
     FeedbackAccepted,
     FeedbackBatch,
-    FeedbackCreate,
+    FeedbackIn,
     FeedbackPublic,
 )
 
@@ -30,7 +30,7 @@ IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", min
              responses={200: {"model": FeedbackAccepted, "description": "A repeat of an earlier submission."},
                         **problem_responses(409)},
              summary="Submit one piece of feedback")
-async def submit_feedback(body: FeedbackCreate, session: SessionDep, settings: SettingsDep, response: Response,
+async def submit_feedback(body: FeedbackIn, session: SessionDep, settings: SettingsDep, response: Response,
                           principal: Annotated[Principal, Depends(require("feedback:write"))],
                           idempotency_key: IdempotencyKeyHeader = None) -> FeedbackAccepted:
     """Accepts the feedback (202) and hands it to classification. Sending the same

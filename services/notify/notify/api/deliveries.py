@@ -1,19 +1,24 @@
-from datetime import UTC, datetime
+"""Deliveries over HTTP: the record of what notify sent or held back, and replays (notify.delivery_log)."""
+
 from typing import Annotated
 
 from fastapi import Query
-from sqlalchemy import func, select
 
 from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
-from closedloop.errors import conflict, problem_responses
-from closedloop.limits import Offset
-from closedloop.wakeup import wake_after_commit
-from notify.dispatcher import DELIVERIES_CHANNEL
+from closedloop.errors import problem_responses
+from closedloop.limits import DB_INT_MAX
+from closedloop.pagination import Cursor
+from notify import delivery_log
 from notify.models import Delivery
-from notify.schemas import ChannelName, DeliveryDetail, DeliveryPage, DeliveryPublic, DeliveryStatus
+from notify.schemas.deliveries import ChannelName, DeliveryDetail, DeliveryPage, DeliveryPublic, DeliveryStatus
 
 router = api_router("deliveries", 400)
+
+# Kept for clients written before the cursor (docs/operations.md lists the deprecated parameters).
+DeprecatedOffset = Annotated[int, Query(ge=0, le=DB_INT_MAX, deprecated=True,
+                                        description="Deprecated: use `cursor`. Rows to skip; ignored with a "
+                                                    "`cursor`.")]
 
 
 def to_public(delivery: Delivery) -> DeliveryPublic:
@@ -25,7 +30,8 @@ def to_public(delivery: Delivery) -> DeliveryPublic:
             description="Every notification notify planned, on every channel. `?status=failed` is the dead-letter "
                         "list (deliveries that gave up after the last attempt or on a permanent error; inspect with "
                         "`GET /v1/deliveries/{id}`, send again with `POST /v1/deliveries/{id}/replay`); "
-                        "`?status=suppressed` lists what the no-spam rules held back, each with its `reason`.")
+                        "`?status=suppressed` lists what the no-spam rules held back, each with its `reason`. "
+                        "Pass `next_cursor` back as `cursor` for the next page.")
 async def list_deliveries(
     session: SessionDep,
     status: DeliveryStatus | None = None,
@@ -36,27 +42,14 @@ async def list_deliveries(
     source_event_id: str | None = None,
     ticket_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Offset = 0,
+    cursor: Cursor = None,
+    offset: DeprecatedOffset = 0,
 ) -> DeliveryPage:
-    filters = []
-    if status:
-        filters.append(Delivery.status == status)
-    if channel:
-        filters.append(Delivery.channel == channel)
-    if recipient:
-        filters.append(Delivery.recipient == recipient)
-    if ticket_id:
-        filters.append(Delivery.ticket_id == ticket_id)
-    if event_type:
-        filters.append(Delivery.event_type == event_type)
-    if endpoint_id:
-        filters.append(Delivery.endpoint_id == endpoint_id)
-    if source_event_id:
-        filters.append(Delivery.source_event_id == source_event_id)
-    total = await session.scalar(select(func.count()).select_from(Delivery).where(*filters)) or 0
-    rows = await session.scalars(select(Delivery).where(*filters)
-                                 .order_by(Delivery.created_at.desc(), Delivery.id).limit(limit).offset(offset))
-    return DeliveryPage(items=[to_public(d) for d in rows], total=total)
+    page = await delivery_log.find_deliveries(
+        session, status=status, channel=channel, recipient=recipient, event_type=event_type,
+        endpoint_id=endpoint_id, source_event_id=source_event_id, ticket_id=ticket_id, limit=limit, cursor=cursor,
+        offset=offset)
+    return DeliveryPage(items=[to_public(d) for d in page.rows], total=page.total, next_cursor=page.next_cursor)
 
 
 @router.get("/deliveries/{delivery_id}", dependencies=needs("tickets:read"),
@@ -73,16 +66,4 @@ async def get_delivery(delivery_id: str, session: SessionDep) -> DeliveryDetail:
              description="Also sends a delivered one again, or a suppressed one despite its reason. The payload is "
                          "sent exactly as planned; attempts start again from zero.")
 async def replay_delivery(delivery_id: str, session: SessionDep) -> DeliveryPublic:
-    delivery = await get_or_404(session, Delivery, delivery_id, "Delivery")
-    if delivery.status == "pending":
-        raise conflict("It is already scheduled to be sent.", slug="delivery-pending", title="Delivery still pending")
-    if not delivery.payload:
-        raise conflict("This delivery could not be rendered: " + (delivery.reason or ""), slug="delivery-empty",
-                       title="Nothing to send")
-    if delivery.status == "suppressed":
-        delivery.reason = f"replayed despite: {delivery.reason}"
-    delivery.status, delivery.attempts = "pending", 0
-    delivery.next_attempt_at, delivery.leased_until = datetime.now(UTC), None
-    wake_after_commit(session, DELIVERIES_CHANNEL)
-    await session.commit()
-    return to_public(delivery)
+    return to_public(await delivery_log.replay_delivery(session, delivery_id))

@@ -1,4 +1,5 @@
-"""Request and response bodies of the ingest API."""
+"""Feedback items: the standard record every channel is turned into, what accepting one answers, the
+item with its progress, and batches of items."""
 
 from datetime import datetime
 from typing import Any, Literal
@@ -39,7 +40,7 @@ class CustomerIn(BaseModel):
         return value
 
 
-class FeedbackCreate(BaseModel):
+class FeedbackIn(BaseModel):
     """The standard record every channel is turned into."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
@@ -107,7 +108,7 @@ class FeedbackCreate(BaseModel):
         return value.lower() if value is not None else None
 
     @model_validator(mode="after")
-    def _score_in_rating(self) -> "FeedbackCreate":
+    def _score_in_rating(self) -> "FeedbackIn":
         # A survey score is also the item's rating, so consumers that only read `rating` still see it.
         if self.rating is None:
             score = self.nps if self.nps is not None else self.csat
@@ -192,55 +193,3 @@ class BatchResult(BaseModel):
     duplicates: int
     rejected: int
     results: list[BatchItemResult]
-
-
-# --- customers ----------------------------------------------------------------------------------
-
-
-class CustomerProfileIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    email: EmailStr | None = None
-    name: str | None = Field(default=None, max_length=200)
-    tier: str = Field(default="standard", min_length=1, max_length=50, examples=["vip", "standard", "enterprise"])
-    value: float | None = Field(default=None, ge=0, description="e.g. annual revenue; a priority hint.")
-    locale: str | None = Field(default=None, max_length=35, pattern=LANGUAGE_TAG, examples=["pt-BR"])
-
-    @field_validator("tier")
-    @classmethod
-    def _tier(cls, value: str) -> str:
-        value = value.strip().lower()
-        if not value:
-            raise ValueError("must not be blank")
-        return value
-
-
-class CustomerProfile(BaseModel):
-    id: str
-    email: str | None
-    name: str | None
-    tier: str
-    value: float | None
-    locale: str | None
-    created_at: datetime
-    updated_at: datetime
-
-
-# --- invitations --------------------------------------------------------------------------------
-
-
-class InvitationRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    customer_id: SafeId
-    channel: Channel = "email"
-    campaign: str | None = Field(default=None, max_length=200, examples=["post-resolution-csat"])
-    dry_run: bool = Field(default=False, description="Only answer whether it is allowed; record nothing.")
-
-
-class InvitationDecision(BaseModel):
-    allowed: bool
-    reason: str
-    invitation_id: str | None = Field(default=None, description="The recorded invitation when allowed.")
-    last_invited_at: datetime | None = None
-    next_allowed_at: datetime | None = Field(default=None, description="When this customer may be asked again.")
