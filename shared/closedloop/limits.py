@@ -14,7 +14,7 @@ import json
 import re
 from typing import Annotated, Any
 
-from fastapi import Path, Query
+from fastapi import Path
 from pydantic import AfterValidator, Field
 
 # Signed 64-bit: the largest integer SQLite and PostgreSQL `BIGINT` store.
@@ -54,8 +54,7 @@ PATH_PARAM_MAX_LENGTH = 500
 # non-empty segments separated by `/`, no control characters.
 MULTI_SEGMENT_PATH_PARAM_PATTERN = r"^[^\x00-\x1f\x7f/]+(/[^\x00-\x1f\x7f/]+)*$"
 
-# Offsets and cursors over database rows.
-Offset = Annotated[int, Query(ge=0, le=DB_INT_MAX)]
+# Ids of database rows in a path.
 DbId = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
 
 # A JetStream stream sequence: 1 is the first message (0 is "none"), kept to the signed range above so
