@@ -23,6 +23,8 @@ from ingest.models import (
     OutboxMessage,
     outbox,
 )
+from ingest.schemas.customers import to_profile
+from ingest.schemas.feedback import to_public
 
 
 def customer_hash(customer_id: str) -> str:
@@ -103,9 +105,6 @@ async def export_customer(session: AsyncSession, customer_id: str, service_urls:
                           auth_headers: dict[str, str], max_items: int) -> dict[str, Any]:
     """Everything held about the customer: ingest's rows here, the rest asked from each service's API
     (classifications per feedback item, tickets with their comments, deliveries per ticket)."""
-    from ingest.api.customers import to_profile
-    from ingest.api.feedback import to_public
-
     profile = await session.get(Customer, customer_id)
     feedback = list((await session.scalars(select(Feedback).where(Feedback.customer_id == customer_id)
                                            .order_by(Feedback.received_at).limit(max_items))).all())

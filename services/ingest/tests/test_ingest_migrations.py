@@ -7,9 +7,9 @@ from sqlalchemy import text
 from closedloop.db import create_engine, session_factory
 from closedloop.testing import migrate as migrate_service
 from closedloop.testing import schema_differences
-from ingest.api.feedback import to_public
 from ingest.main import SERVICE_DIR
 from ingest.models import Base, Feedback
+from ingest.schemas.feedback import to_public
 
 
 async def migrate(url: str, revision: str, down: bool = False) -> None:

@@ -1,3 +1,5 @@
+"""Classify text on demand, and read the classifications stored for feedback items."""
+
 from datetime import UTC, datetime
 from typing import Annotated
 

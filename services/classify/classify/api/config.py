@@ -1,3 +1,5 @@
+"""Triage thresholds and per-field modes (autofill, suggest, off), stored in the database."""
+
 
 from classify.api.deps import SettingsDep, SyncDep
 from classify.registry import load_config, save_config

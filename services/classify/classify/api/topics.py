@@ -1,3 +1,5 @@
+"""Emerging topics and the spike alerts raised on them."""
+
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 

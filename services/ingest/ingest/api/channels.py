@@ -3,7 +3,7 @@
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from closedloop.api import SessionDep, api_router
 from closedloop.auth import Principal, authenticated_baseline, require
@@ -12,14 +12,15 @@ from closedloop.ratelimit import rate_limit
 from ingest.api.deps import SettingsDep
 from ingest.api.feedback import IdempotencyKeyHeader, answer
 from ingest.channels import (
-    AppReviewIn,
-    ChatTranscriptIn,
-    SurveyAnswerIn,
+    SIGNATURE_DESCRIPTION,
+    SIGNATURE_HEADER,
+    ChannelName,
     accept_email,
     parse_email,
-    require_signature,
+    verify_signature,
 )
 from ingest.intake import accept_feedback
+from ingest.schemas.channels import AppReviewIn, ChatTranscriptIn, SurveyAnswerIn
 from ingest.schemas.feedback import FeedbackAccepted
 
 ACCEPTED = {200: {"model": FeedbackAccepted, "description": "A repeat of an earlier submission."},
@@ -44,7 +45,20 @@ def may_send_on(channel: str) -> Callable[..., Awaitable[Principal]]:
     return check
 
 
-def channel_guards(channel: str) -> list[Any]:
+def require_signature(channel: ChannelName) -> Callable[..., Awaitable[None]]:
+    async def check(
+        request: Request,
+        settings: SettingsDep,
+        signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER, description=SIGNATURE_DESCRIPTION)] = None,
+    ) -> None:
+        secret = settings.channel_secrets.get(channel)
+        if secret:
+            verify_signature(secret, signature, await request.body(), settings.signature_tolerance_seconds)
+
+    return check
+
+
+def channel_guards(channel: ChannelName) -> list[Any]:
     return [Depends(may_send_on(channel)), Depends(require_signature(channel))]
 
 

@@ -1,3 +1,5 @@
+"""Customers: profiles, survey invitations, and their data rights (export and erasure)."""
+
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request, Response
@@ -11,19 +13,13 @@ from ingest.api.deps import SettingsDep
 from ingest.customers import decide_invitation, upsert_customer
 from ingest.models import Customer, Erasure
 from ingest.rights import erasure_status, export_customer, request_erasure
-from ingest.schemas.customers import CustomerProfile, CustomerProfileIn, ErasureStatus
+from ingest.schemas.customers import CustomerProfile, CustomerProfileIn, ErasureStatus, to_profile
 from ingest.schemas.invitations import InvitationDecision, InvitationIn
 
 # Per key and per client IP (closedloop.ratelimit; INGEST_RATE_LIMIT_*).
 router = api_router("customers", 400, 413, 429, dependencies=[Depends(rate_limit("ingest"))])
 
 CustomerId = SafeIdPath
-
-
-def to_profile(customer: Customer) -> CustomerProfile:
-    return CustomerProfile(id=customer.id, email=customer.email, name=customer.name, tier=customer.tier,
-                           value=customer.value, locale=customer.locale, created_at=customer.created_at,
-                           updated_at=customer.updated_at)
 
 
 @router.put("/customers/{customer_id}", dependencies=needs("customers:write"), response_model=CustomerProfile,

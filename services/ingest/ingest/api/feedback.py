@@ -1,3 +1,5 @@
+"""Feedback: one item or a batch in, and an item with its progress (classification, ticket) out."""
+
 from typing import Annotated
 
 from fastapi import Depends, Header, Request, Response
@@ -13,11 +15,11 @@ from ingest.intake import Accepted, accept_feedback
 from ingest.models import Feedback
 from ingest.schemas.feedback import (
     BatchResult,
-    CustomerPublic,
     FeedbackAccepted,
     FeedbackBatch,
     FeedbackIn,
     FeedbackPublic,
+    to_public,
 )
 
 # Per key and per client IP (closedloop.ratelimit; INGEST_RATE_LIMIT_*).
@@ -76,20 +78,3 @@ async def submit_batch(body: FeedbackBatch, runtime: RuntimeDep, settings: Setti
 async def get_feedback(feedback_id: str, session: SessionDep) -> FeedbackPublic:
     feedback = await get_or_404(session, Feedback, feedback_id, "Feedback")
     return to_public(feedback)
-
-
-def to_public(feedback: Feedback) -> FeedbackPublic:
-    return FeedbackPublic(
-        id=feedback.id, channel=feedback.channel, text=feedback.text, subject=feedback.subject,
-        customer=CustomerPublic(id=feedback.customer_id, tier=feedback.customer_tier,
-                                email=feedback.customer_email, name=feedback.customer_name,
-                                locale=feedback.customer_locale, value=feedback.customer_value),
-        rating=feedback.rating, language=feedback.language, external_id=feedback.external_id,
-        thread_id=feedback.thread_id, app_version=feedback.app_version, platform=feedback.platform,
-        region=feedback.region, product=feedback.product,
-        nps=feedback.nps, csat=feedback.csat, pii_masked=feedback.pii_masked or [],
-        duplicate_count=feedback.duplicate_count or 0,
-        metadata=feedback.extra, status=feedback.status, category=feedback.category,
-        sentiment=feedback.sentiment, ticket_id=feedback.ticket_id,
-        received_at=feedback.received_at, updated_at=feedback.updated_at,
-    )

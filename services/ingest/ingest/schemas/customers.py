@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
+from ingest.models import Customer
 from ingest.schemas.feedback import LANGUAGE_TAG
 
 
@@ -52,3 +53,9 @@ class ErasureStatus(BaseModel):
     requested_at: datetime
     requested_by: str | None
     services: dict[str, ErasureServiceStatus]
+
+
+def to_profile(customer: Customer) -> CustomerProfile:
+    return CustomerProfile(id=customer.id, email=customer.email, name=customer.name, tier=customer.tier,
+                           value=customer.value, locale=customer.locale, created_at=customer.created_at,
+                           updated_at=customer.updated_at)

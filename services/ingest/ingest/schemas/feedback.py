@@ -10,6 +10,7 @@ from closedloop.errors import Problem
 from closedloop.events import Channel
 from closedloop.limits import EXTERNAL_REF_DESCRIPTION, EXTERNAL_REF_PATTERN, Metadata, SafeId
 from ingest.cleaning import clean_optional, prepare_text
+from ingest.models import Feedback
 
 LANGUAGE_TAG = r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$"
 # Region and product codes: letters, digits, `-`, `_`, `.`, `/` (no spaces: they are grouped on and shown in URLs).
@@ -193,3 +194,20 @@ class BatchResult(BaseModel):
     duplicates: int
     rejected: int
     results: list[BatchItemResult]
+
+
+def to_public(feedback: Feedback) -> FeedbackPublic:
+    return FeedbackPublic(
+        id=feedback.id, channel=feedback.channel, text=feedback.text, subject=feedback.subject,
+        customer=CustomerPublic(id=feedback.customer_id, tier=feedback.customer_tier,
+                                email=feedback.customer_email, name=feedback.customer_name,
+                                locale=feedback.customer_locale, value=feedback.customer_value),
+        rating=feedback.rating, language=feedback.language, external_id=feedback.external_id,
+        thread_id=feedback.thread_id, app_version=feedback.app_version, platform=feedback.platform,
+        region=feedback.region, product=feedback.product,
+        nps=feedback.nps, csat=feedback.csat, pii_masked=feedback.pii_masked or [],
+        duplicate_count=feedback.duplicate_count or 0,
+        metadata=feedback.extra, status=feedback.status, category=feedback.category,
+        sentiment=feedback.sentiment, ticket_id=feedback.ticket_id,
+        received_at=feedback.received_at, updated_at=feedback.updated_at,
+    )

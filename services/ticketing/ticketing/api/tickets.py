@@ -1,3 +1,5 @@
+"""Tickets: list, read and change them, their conversation, audit log and SLA clocks."""
+
 import base64
 import binascii
 from datetime import UTC, datetime
