@@ -12,7 +12,7 @@ from closedloop.errors import conflict, field_problem
 from ticketing.assignment import agent_loads, assign_waiting_tickets, reassign_tickets_of
 from ticketing.models import Agent
 from ticketing.routing import RoutingTable
-from ticketing.schemas import AgentIn, AgentPublic, AgentUpdate
+from ticketing.schemas.agents import AgentIn, AgentPatchIn, AgentPublic
 
 
 def _check_teams(table: RoutingTable, teams: list[str]) -> None:
@@ -55,7 +55,7 @@ async def create_agent(session: AsyncSession, body: AgentIn, table: RoutingTable
     return await public_agent(session, agent, assigned)
 
 
-async def update_agent(session: AsyncSession, agent_id: str, body: AgentUpdate, table: RoutingTable,
+async def update_agent(session: AsyncSession, agent_id: str, body: AgentPatchIn, table: RoutingTable,
                        now: datetime) -> AgentPublic:
     """Only the fields sent; the agent is locked on PostgreSQL while their tickets move."""
     async with session.begin():

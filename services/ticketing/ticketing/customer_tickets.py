@@ -13,7 +13,7 @@ from closedloop.errors import ProblemError, conflict, field_problem
 from ticketing.conversation import record_csat
 from ticketing.models import Agent, Comment, CsatResponse, Ticket
 from ticketing.routing import RoutingTable
-from ticketing.schemas import CsatPublic, PublicReply, PublicTicket
+from ticketing.schemas.public import CsatPublic, PublicReply, PublicTicket
 from ticketing.tickets import TicketOptions, add_comment, agent_id_of
 
 REPLY_MAX_CHARS = 20_000

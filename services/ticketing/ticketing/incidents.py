@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from closedloop.api import get_or_404
 from closedloop.errors import conflict
 from ticketing.models import Incident, Ticket
-from ticketing.schemas import IncidentConfirm, IncidentIn, IncidentPublic, IncidentUpdate
+from ticketing.schemas.incidents import IncidentConfirmIn, IncidentIn, IncidentPatchIn, IncidentPublic
 
 
 async def public_incident(session: AsyncSession, incident: Incident) -> IncidentPublic:
@@ -41,7 +41,7 @@ async def declare_incident(session: AsyncSession, body: IncidentIn, now: datetim
     return incident
 
 
-async def update_incident(session: AsyncSession, incident_id: str, change: IncidentUpdate,
+async def update_incident(session: AsyncSession, incident_id: str, change: IncidentPatchIn,
                           now: datetime) -> Incident:
     """The message, categories or keywords: only the fields sent."""
     async with session.begin():
@@ -52,7 +52,7 @@ async def update_incident(session: AsyncSession, incident_id: str, change: Incid
     return incident
 
 
-async def confirm_incident(session: AsyncSession, incident_id: str, body: IncidentConfirm,
+async def confirm_incident(session: AsyncSession, incident_id: str, body: IncidentConfirmIn,
                            now: datetime) -> Incident:
     """A proposed incident (a spike alert) becomes open, with its public message."""
     async with session.begin():

@@ -23,7 +23,7 @@ from closedloop.api import get_or_404
 from closedloop.errors import field_problem
 from ticketing import links
 from ticketing.models import Macro, MacroUse, Ticket
-from ticketing.schemas import MacroIn, MacroUpdate, SuggestedReply
+from ticketing.schemas.macros import MacroIn, MacroPatchIn, SuggestedReply
 
 PLACEHOLDERS = ("customer_name", "ticket_number", "expected_time", "status_link")
 _PLACEHOLDER = re.compile(r"{{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*}}")
@@ -207,7 +207,7 @@ async def create_macro(session: AsyncSession, body: MacroIn, now: datetime) -> M
     return macro
 
 
-async def update_macro(session: AsyncSession, macro_id: str, change: MacroUpdate, now: datetime) -> Macro:
+async def update_macro(session: AsyncSession, macro_id: str, change: MacroPatchIn, now: datetime) -> Macro:
     """Only the fields sent (shipped macros too); `category: null` makes it fit any category."""
     async with session.begin():
         macro = await get_macro(session, macro_id)

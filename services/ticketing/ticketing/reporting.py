@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from closedloop.errors import FieldError, ProblemError
 from ticketing.assignment import ACTIVE_STATUSES
 from ticketing.models import CsatResponse, SlaClock, Ticket
-from ticketing.schemas import (
+from ticketing.schemas.reports import (
     BacklogGroup,
     BacklogReport,
     ComplianceReport,

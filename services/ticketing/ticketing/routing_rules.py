@@ -15,7 +15,7 @@ from closedloop.errors import field_problem
 from ticketing.models import RoutingRule, Setting
 from ticketing.routing import Decision, RoutingTable, decide_route
 from ticketing.rules import Message, Rule, RuleActions, RuleConditions
-from ticketing.schemas import RuleIn
+from ticketing.schemas.routing_rules import RuleIn
 from ticketing.scoring import ScoringWeights
 
 SCORING_KEY = "priority_scoring"

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from closedloop.api import get_or_404
 from closedloop.errors import FieldError, ProblemError
 from ticketing.models import SlaPolicy
-from ticketing.schemas import SlaPolicyIn
+from ticketing.schemas.sla_policies import SlaPolicyIn
 
 
 def _apply(row: SlaPolicy, policy: SlaPolicyIn) -> None:

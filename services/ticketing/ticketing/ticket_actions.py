@@ -15,7 +15,7 @@ from ticketing.audit import audit
 from ticketing.macros import record_use
 from ticketing.models import Agent, Comment, Macro, Ticket
 from ticketing.routing import RoutingTable
-from ticketing.schemas import CommentIn, StatusChange, TicketUpdate
+from ticketing.schemas.tickets import CommentIn, StatusChangeIn, TicketPatchIn
 from ticketing.tickets import TicketOptions
 
 
@@ -25,7 +25,7 @@ async def ticket_for_update(session: AsyncSession, ticket_id: str) -> Ticket:
                             with_for_update=session.bind.dialect.name == "postgresql")
 
 
-async def update_ticket(session: AsyncSession, ticket_id: str, change: TicketUpdate, actor: str,
+async def update_ticket(session: AsyncSession, ticket_id: str, change: TicketPatchIn, actor: str,
                         table: RoutingTable, now: datetime) -> Ticket:
     """Priority (an audited override), team, category, assignee or tags: only the fields sent."""
     async with session.begin():
@@ -56,7 +56,7 @@ async def update_ticket(session: AsyncSession, ticket_id: str, change: TicketUpd
     return ticket
 
 
-async def change_status(session: AsyncSession, ticket_id: str, change: StatusChange, actor: str,
+async def change_status(session: AsyncSession, ticket_id: str, change: StatusChangeIn, actor: str,
                         table: RoutingTable, now: datetime, options: TicketOptions) -> Ticket:
     """The next lifecycle step; resolving with a `message` sends it to the customer first."""
     async with session.begin():

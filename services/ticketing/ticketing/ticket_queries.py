@@ -16,7 +16,7 @@ from closedloop.db import UTCDateTime
 from closedloop.errors import FieldError, ProblemError, field_problem
 from ticketing.assignment import ACTIVE_STATUSES
 from ticketing.models import AttachedFeedback, AuditEntry, Comment, SlaClock, Ticket, TicketLink
-from ticketing.schemas import CustomerPublic, TicketPage, TicketPublic
+from ticketing.schemas.tickets import CustomerPublic, TicketPage, TicketPublic
 from ticketing.sla import clocks_of
 
 

@@ -5,7 +5,7 @@ from closedloop.auth import needs
 from closedloop.errors import problem_responses
 from ticketing import agents
 from ticketing.api.deps import NowDep, TableDep
-from ticketing.schemas import AgentIn, AgentPublic, AgentUpdate
+from ticketing.schemas.agents import AgentIn, AgentPatchIn, AgentPublic
 
 router = api_router("agents")
 
@@ -32,6 +32,6 @@ async def get_agent(agent_id: str, session: SessionDep) -> AgentPublic:
 @router.patch("/agents/{agent_id}", dependencies=needs("config:write"),
               response_model=AgentPublic, responses=problem_responses(404),
               summary="Change an agent; going offline or away reassigns their active tickets")
-async def update_agent(agent_id: str, body: AgentUpdate, session: SessionDep, table: TableDep,
+async def update_agent(agent_id: str, body: AgentPatchIn, session: SessionDep, table: TableDep,
                        now: NowDep) -> AgentPublic:
     return await agents.update_agent(session, agent_id, body, table, now)

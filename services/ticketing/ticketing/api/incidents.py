@@ -6,7 +6,7 @@ from closedloop.errors import problem_responses
 from ticketing import autoreply, incidents
 from ticketing.api.deps import NowDep
 from ticketing.autoreply import AutoReplyRules
-from ticketing.schemas import IncidentConfirm, IncidentIn, IncidentPublic, IncidentUpdate
+from ticketing.schemas.incidents import IncidentConfirmIn, IncidentIn, IncidentPatchIn, IncidentPublic
 
 router = api_router("incidents", 400)
 
@@ -34,7 +34,7 @@ async def get_incident(incident_id: str, session: SessionDep) -> IncidentPublic:
 @router.patch("/incidents/{incident_id}", dependencies=needs("tickets:write"),
               response_model=IncidentPublic, responses=problem_responses(404),
               summary="Change an incident's message, categories or keywords")
-async def update_incident(incident_id: str, change: IncidentUpdate, session: SessionDep, now: NowDep
+async def update_incident(incident_id: str, change: IncidentPatchIn, session: SessionDep, now: NowDep
                           ) -> IncidentPublic:
     return await incidents.public_incident(session, await incidents.update_incident(session, incident_id, change,
                                                                                     now))
@@ -43,7 +43,7 @@ async def update_incident(incident_id: str, change: IncidentUpdate, session: Ses
 @router.post("/incidents/{incident_id}/confirm", dependencies=needs("tickets:write"),
              response_model=IncidentPublic, responses=problem_responses(404, 409),
              summary="Confirm a spike alert as an incident (it is open from now on)")
-async def confirm_incident(incident_id: str, body: IncidentConfirm, session: SessionDep, now: NowDep
+async def confirm_incident(incident_id: str, body: IncidentConfirmIn, session: SessionDep, now: NowDep
                            ) -> IncidentPublic:
     return await incidents.public_incident(session, await incidents.confirm_incident(session, incident_id, body,
                                                                                      now))

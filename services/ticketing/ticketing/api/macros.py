@@ -11,7 +11,7 @@ from closedloop.errors import problem_responses
 from ticketing import macros
 from ticketing.api.deps import NowDep
 from ticketing.models import Macro
-from ticketing.schemas import MacroIn, MacroPublic, MacroUpdate, SuggestedReply
+from ticketing.schemas.macros import MacroIn, MacroPatchIn, MacroPublic, SuggestedReply
 
 router = api_router("macros", 400)
 
@@ -42,7 +42,7 @@ async def get_macro(macro_id: str, session: SessionDep) -> MacroPublic:
 @router.patch("/macros/{macro_id}", dependencies=needs("config:write"),
               response_model=MacroPublic, responses=problem_responses(404),
               summary="Change a macro (shipped ones too)")
-async def update_macro(macro_id: str, change: MacroUpdate, session: SessionDep, now: NowDep) -> MacroPublic:
+async def update_macro(macro_id: str, change: MacroPatchIn, session: SessionDep, now: NowDep) -> MacroPublic:
     return _public(await macros.update_macro(session, macro_id, change, now))
 
 

@@ -12,7 +12,7 @@ from closedloop.ratelimit import rate_limit
 from ticketing import customer_tickets
 from ticketing.api.deps import NowDep, OptionsDep, TableDep
 from ticketing.customer_tickets import TicketNotFound
-from ticketing.schemas import CsatIn, CsatPublic, CustomerReplyIn, PublicTicket
+from ticketing.schemas.public import CsatIn, CsatPublic, CustomerReplyIn, PublicTicket
 
 _responses = problem_responses(401, 404, 409, 415, 422, 429)
 _responses[401] = {**_responses[401], "description": "Never: these routes need no API key (the token is the secret)."}

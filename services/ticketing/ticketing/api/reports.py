@@ -9,7 +9,7 @@ from closedloop.api import SessionDep, api_router
 from closedloop.auth import needs
 from ticketing import reporting
 from ticketing.api.deps import NowDep
-from ticketing.schemas import BacklogReport, ComplianceReport, CsatReport, ResponseTimesReport, TopIssuesReport
+from ticketing.schemas.reports import BacklogReport, ComplianceReport, CsatReport, ResponseTimesReport, TopIssuesReport
 
 router = api_router("reports", 400)
 

@@ -10,7 +10,15 @@ from ticketing import routing_rules
 from ticketing.api.deps import NowDep, TableDep
 from ticketing.models import RoutingRule
 from ticketing.rules import Message, RuleActions, RuleConditions
-from ticketing.schemas import DryRunIn, DryRunOut, FiredRule, RuleEvaluationPublic, RuleIn, RulePublic, ScorePublic
+from ticketing.schemas.routing_rules import (
+    DryRunIn,
+    DryRunOut,
+    FiredRule,
+    RuleEvaluationPublic,
+    RuleIn,
+    RulePublic,
+    ScorePublic,
+)
 from ticketing.scoring import ScoringWeights
 
 router = api_router("routing")

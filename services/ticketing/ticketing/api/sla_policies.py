@@ -8,7 +8,7 @@ from closedloop.errors import problem_responses
 from ticketing import sla_policies
 from ticketing.api.deps import NowDep
 from ticketing.models import SlaPolicy
-from ticketing.schemas import SlaPolicyIn, SlaPolicyPublic
+from ticketing.schemas.sla_policies import SlaPolicyIn, SlaPolicyPublic
 
 router = api_router("sla policies")
 

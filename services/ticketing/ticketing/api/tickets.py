@@ -12,7 +12,7 @@ from closedloop.errors import problem_responses
 from closedloop.limits import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN
 from ticketing import ticket_actions, ticket_queries
 from ticketing.api.deps import NowDep, OptionsDep, TableDep, WriterDep
-from ticketing.schemas import (
+from ticketing.schemas.tickets import (
     AuditPublic,
     CommentIn,
     CommentPublic,
@@ -21,11 +21,11 @@ from ticketing.schemas import (
     Priority,
     SlaClockPublic,
     Status,
-    StatusChange,
+    StatusChangeIn,
     TeamPublic,
     TicketPage,
+    TicketPatchIn,
     TicketPublic,
-    TicketUpdate,
 )
 
 router = api_router("tickets", 400)
@@ -69,7 +69,7 @@ async def get_ticket(ticket_id: str, session: SessionDep) -> TicketPublic:
 
 @router.patch("/tickets/{ticket_id}", response_model=TicketPublic, responses=problem_responses(404, 409),
               summary="Change priority (an audited override), team, category, assignee or tags")
-async def update_ticket(ticket_id: str, change: TicketUpdate, session: SessionDep, table: TableDep,
+async def update_ticket(ticket_id: str, change: TicketPatchIn, session: SessionDep, table: TableDep,
                         now: NowDep, writer: WriterDep) -> TicketPublic:
     ticket = await ticket_actions.update_ticket(session, ticket_id, change, writer.actor, table, now)
     return await ticket_queries.public_ticket(session, ticket)
@@ -77,7 +77,7 @@ async def update_ticket(ticket_id: str, change: TicketUpdate, session: SessionDe
 
 @router.post("/tickets/{ticket_id}/status", response_model=TicketPublic, responses=problem_responses(404, 409),
              summary="Move a ticket through its lifecycle (new → open → pending → resolved → closed, reopen)")
-async def change_status(ticket_id: str, change: StatusChange, session: SessionDep, table: TableDep, now: NowDep,
+async def change_status(ticket_id: str, change: StatusChangeIn, session: SessionDep, table: TableDep, now: NowDep,
                         options: OptionsDep, writer: WriterDep) -> TicketPublic:
     ticket = await ticket_actions.change_status(session, ticket_id, change, writer.actor, table, now, options)
     return await ticket_queries.public_ticket(session, ticket)
