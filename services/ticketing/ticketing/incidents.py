@@ -10,8 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.api import get_or_404
 from closedloop.errors import conflict
+from closedloop.pagination import keyset_page
 from ticketing.models import Incident, Ticket
-from ticketing.schemas.incidents import IncidentConfirmIn, IncidentIn, IncidentPatchIn, IncidentPublic
+from ticketing.schemas.incidents import IncidentConfirmIn, IncidentIn, IncidentPage, IncidentPatchIn, IncidentPublic
 
 
 async def public_incident(session: AsyncSession, incident: Incident) -> IncidentPublic:
@@ -25,12 +26,14 @@ async def get_incident(session: AsyncSession, incident_id: str) -> Incident:
     return await get_or_404(session, Incident, incident_id, "Incident")
 
 
-async def list_incidents(session: AsyncSession, status: str | None = None) -> list[Incident]:
-    """Newest first."""
-    query = select(Incident).order_by(Incident.created_at.desc())
+async def list_incidents(session: AsyncSession, status: str | None, limit: int, cursor: str | None) -> IncidentPage:
+    """Newest first, one page (proposed incidents from alerts accumulate: the list grows with use)."""
+    query = select(Incident)
     if status:
         query = query.where(Incident.status == status)
-    return list(await session.scalars(query))
+    page = await keyset_page(session, query, order=(Incident.created_at, Incident.id), limit=limit, cursor=cursor)
+    return IncidentPage(items=[await public_incident(session, i) for i in page.rows], total=page.total,
+                        next_cursor=page.next_cursor)
 
 
 async def declare_incident(session: AsyncSession, body: IncidentIn, now: datetime) -> Incident:

@@ -1,9 +1,7 @@
-"""Reading tickets for the API: the filtered, paged list, one ticket as the API shows it (with its links
-and attached feedback), and a ticket's comments, audit log and SLA clocks. Read-only: no transaction
-of their own (ADR 0014)."""
+"""Reading tickets for the API: the filtered list (paged by keyset, `closedloop.pagination`), one ticket
+as the API shows it (with its links and attached feedback), and a ticket's comments, audit log and SLA
+clocks. Read-only: no transaction of their own (ADR 0014)."""
 
-import base64
-import binascii
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -13,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.api import get_or_404
 from closedloop.db import UTCDateTime
-from closedloop.errors import FieldError, ProblemError, field_problem
+from closedloop.errors import field_problem
+from closedloop.pagination import decode_cursor, encode_cursor, invalid_cursor, keyset_page
 from ticketing.assignment import ACTIVE_STATUSES
 from ticketing.models import AttachedFeedback, AuditEntry, Comment, SlaClock, Ticket, TicketLink
 from ticketing.schemas.tickets import CustomerPublic, TicketPage, TicketPublic
@@ -72,52 +71,40 @@ def _conditions(wanted: TicketFilter) -> list[ColumnElement[bool]]:
     return filters
 
 
-def _encode_cursor(ticket: Ticket) -> str:
-    return base64.urlsafe_b64encode(f"{ticket.created_at.isoformat()}|{ticket.id}".encode()).decode()
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created, ticket_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        created_at = datetime.fromisoformat(created)
-        if created_at.tzinfo is None:
-            raise ValueError("cursor time without a zone")
-        return created_at, ticket_id
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ProblemError(400, "Invalid cursor", "Use the next_cursor of a previous page.", slug="invalid-cursor",
-                           errors=[FieldError(field="query.cursor", message="not a cursor from this API")]) from None
+def _checked_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (time, id) a ticket cursor holds, or the 400 problem: both sorts key on a time and the id."""
+    at, ticket_id = decode_cursor(cursor, 2)
+    if not isinstance(at, datetime) or not isinstance(ticket_id, str):
+        raise invalid_cursor()
+    return at, ticket_id
 
 
 async def list_tickets(session: AsyncSession, wanted: TicketFilter, sort: Literal["created", "due"], limit: int,
                        cursor: str | None) -> TicketPage:
     """Newest first (`created`) or the next SLA due time first (`due`), with the total over all pages."""
-    filters = _conditions(wanted)
-    total = await session.scalar(select(func.count()).select_from(Ticket).where(*filters)) or 0
-    query = select(Ticket).where(*filters)
+    query = select(Ticket).where(*_conditions(wanted))
     if sort == "due":
-        return await _page_by_due(session, query, total, limit, cursor)
+        return await _page_by_due(session, query, limit, cursor)
     if cursor:
-        created, ticket_id = _decode_cursor(cursor)
-        query = query.where(or_(Ticket.created_at < created,
-                                and_(Ticket.created_at == created, Ticket.id < ticket_id)))
-    rows = list(await session.scalars(query.order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit + 1)))
-    next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return TicketPage(items=await public_tickets(session, rows[:limit]), total=total, next_cursor=next_cursor)
+        _checked_cursor(cursor)  # a cursor of other values would fail only when bound to the columns
+    page = await keyset_page(session, query, order=(Ticket.created_at, Ticket.id), limit=limit, cursor=cursor)
+    return TicketPage(items=await public_tickets(session, page.rows), total=page.total, next_cursor=page.next_cursor)
 
 
-async def _page_by_due(session: AsyncSession, query: Select[tuple[Ticket]], total: int, limit: int,
+async def _page_by_due(session: AsyncSession, query: Select[tuple[Ticket]], limit: int,
                        cursor: str | None) -> TicketPage:
-    """Tickets by next due time (earliest first), id as the tie-break; the cursor is the last row's (due, id)."""
+    """Tickets by next due time (earliest first, none last), id as the tie-break: `keyset_page` cannot order
+    by an expression, so this is its own keyset query; the cursor is the last row's (due, id)."""
+    total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     due_key = func.coalesce(_next_due, literal(_NO_DUE, UTCDateTime()))
     if cursor:
-        due, ticket_id = _decode_cursor(cursor)
+        due, ticket_id = _checked_cursor(cursor)
         query = query.where(or_(due_key > due, and_(due_key == due, Ticket.id > ticket_id)))
     rows = list(await session.scalars(query.order_by(due_key, Ticket.id).limit(limit + 1)))
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        last_due = _ticket_next_due(last) or _NO_DUE
-        next_cursor = base64.urlsafe_b64encode(f"{last_due.isoformat()}|{last.id}".encode()).decode()
+        next_cursor = encode_cursor([_ticket_next_due(last) or _NO_DUE, last.id])
     return TicketPage(items=await public_tickets(session, rows[:limit]), total=total, next_cursor=next_cursor)
 
 

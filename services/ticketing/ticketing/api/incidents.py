@@ -1,20 +1,26 @@
 """Incidents and the auto-reply rules over HTTP; the work is in `ticketing.incidents` and `ticketing.autoreply`."""
 
+from typing import Annotated
+
+from fastapi import Query
+
 from closedloop.api import SessionDep, api_router
 from closedloop.auth import needs
 from closedloop.errors import problem_responses
+from closedloop.pagination import Cursor
 from ticketing import autoreply, incidents
 from ticketing.api.deps import NowDep
 from ticketing.autoreply import AutoReplyRules
-from ticketing.schemas.incidents import IncidentConfirmIn, IncidentIn, IncidentPatchIn, IncidentPublic
+from ticketing.schemas.incidents import IncidentConfirmIn, IncidentIn, IncidentPage, IncidentPatchIn, IncidentPublic
 
 router = api_router("incidents", 400)
 
 
 @router.get("/incidents", dependencies=needs("tickets:read"),
-            response_model=list[IncidentPublic], summary="Incidents, newest first")
-async def list_incidents(session: SessionDep, status: str | None = None) -> list[IncidentPublic]:
-    return [await incidents.public_incident(session, i) for i in await incidents.list_incidents(session, status)]
+            response_model=IncidentPage, summary="Incidents, newest first, a page at a time")
+async def list_incidents(session: SessionDep, status: str | None = None,
+                         limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: Cursor = None) -> IncidentPage:
+    return await incidents.list_incidents(session, status, limit, cursor)
 
 
 @router.post("/incidents", dependencies=needs("tickets:write"),

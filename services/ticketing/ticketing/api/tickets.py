@@ -10,6 +10,7 @@ from closedloop.api import SessionDep, api_router
 from closedloop.auth import needs
 from closedloop.errors import problem_responses
 from closedloop.limits import SAFE_ID_MAX_LENGTH, SAFE_ID_PATTERN
+from closedloop.pagination import Cursor
 from ticketing import ticket_actions, ticket_queries
 from ticketing.api.deps import NowDep, OptionsDep, TableDep, WriterDep
 from ticketing.schemas.tickets import (
@@ -52,7 +53,7 @@ async def list_tickets(
         description="`created`: newest first (the default); `due`: the next SLA due time first (first response "
                     "while unanswered, then resolution), tickets without one last.")] = "created",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: str | None = None,
+    cursor: Cursor = None,
 ) -> TicketPage:
     wanted = ticket_queries.TicketFilter(
         status=status, team=team, priority=priority, category=category, feedback_id=feedback_id, assignee=assignee,

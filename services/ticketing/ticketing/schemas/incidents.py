@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from closedloop.pagination import Page
+
 
 class IncidentIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
@@ -57,3 +59,7 @@ class IncidentPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
     ticket_count: int = Field(0, description="Tickets linked to it.")
+
+
+class IncidentPage(Page[IncidentPublic]):
+    """A page of incidents, newest first."""

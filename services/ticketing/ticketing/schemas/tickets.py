@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from closedloop.limits import SafeId
+from closedloop.pagination import Page
 
 Priority = Literal["P0", "P1", "P2", "P3"]
 Status = Literal["new", "open", "pending", "resolved", "closed"]
@@ -79,10 +80,8 @@ class TicketPublic(BaseModel):
                                              description="Feedback that joined this ticket as a duplicate.")
 
 
-class TicketPage(BaseModel):
-    items: list[TicketPublic]
-    total: int = Field(description="How many tickets match the filters, over all pages.")
-    next_cursor: str | None = Field(description="Pass as `cursor` to get the next page; null on the last page.")
+class TicketPage(Page[TicketPublic]):
+    """A page of tickets; `total` is always counted (the filters are indexed)."""
 
 
 class TeamPublic(BaseModel):
