@@ -34,7 +34,7 @@ from ticketing.rules import Message
 from ticketing.sla import pause_clocks, restart_resolution_clock, resume_clocks, select_policy, start_clocks, stop_clock
 from ticketing.snapshots import snapshot
 
-__all__ = ["TITLE_CHARS", "TicketOptions", "make_title", "open_ticket", "snapshot"]
+__all__ = ["TITLE_CHARS", "TicketOptions", "make_title", "open_ticket"]
 
 TITLE_CHARS = 120
 STATUSES = ("new", "open", "pending", "resolved", "closed")
