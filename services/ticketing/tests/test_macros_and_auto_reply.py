@@ -136,7 +136,7 @@ async def test_feedback_matching_an_open_incident_gets_its_message(app, clock):
         alert = AlertRaisedV1(kind="negative_spike", severity="critical", message="Negative share 45%")
         async with app.state.runtime.sessions() as session, session.begin():
             await conversation.on_alert_raised(session, alert, app.state.clock)
-        proposed = (await client.get("/v1/incidents", params={"status": "proposed"})).json()
+        proposed = (await client.get("/v1/incidents", params={"status": "proposed"})).json()["items"]
         assert [p["source"] for p in proposed] == ["alert"]
         await open_from(app, classified("technical/outage"))
         assert len(await outbox_events(app, "ticket.replied.v1")) == 2
@@ -147,3 +147,23 @@ async def test_feedback_matching_an_open_incident_gets_its_message(app, clock):
         assert again.status_code == 409
         outage = await open_from(app, classified("technical/outage"))
         assert outage.incident_id == proposed[0]["id"]
+
+
+async def test_incidents_page_newest_first_with_the_status_filter(app, clock):
+    async with running_app(app) as client:
+        for n in range(3):
+            created = await client.post("/v1/incidents", json={
+                "title": f"Incident {n}", "description": "x", "public_message": {"en": "We are on it."}})
+            assert created.status_code == 201
+            clock.advance(minutes=1)
+        async with app.state.runtime.sessions() as session, session.begin():
+            await conversation.on_alert_raised(session, AlertRaisedV1(kind="negative_spike", severity="warning",
+                                                                      message="spike"), app.state.clock)
+        first = (await client.get("/v1/incidents", params={"limit": 2})).json()
+        assert (first["total"], [i["title"] for i in first["items"]]) == (4, ["negative_spike: spike", "Incident 2"])
+        rest = (await client.get("/v1/incidents", params={"limit": 2, "cursor": first["next_cursor"]})).json()
+        assert ([i["title"] for i in rest["items"]], rest["next_cursor"]) == (["Incident 1", "Incident 0"], None)
+        open_only = (await client.get("/v1/incidents", params={"status": "open"})).json()
+        assert (open_only["total"], len(open_only["items"])) == (3, 3)
+        bad = await client.get("/v1/incidents", params={"cursor": "not a cursor"})
+        assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "query.cursor"

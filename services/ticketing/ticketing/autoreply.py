@@ -62,6 +62,17 @@ async def load_rules(session: AsyncSession) -> AutoReplyRules:
     return AutoReplyRules.model_validate(stored.document) if stored else AutoReplyRules()
 
 
+async def save_rules(session: AsyncSession, rules: AutoReplyRules, now: datetime) -> None:
+    """Replace the rules (`PUT /v1/auto-reply`), in a transaction of its own."""
+    async with session.begin():
+        stored = await session.get(Setting, SETTING_KEY)
+        if stored is None:
+            session.add(Setting(key=SETTING_KEY, document=rules.model_dump(mode="json"), updated_at=now,
+                                updated_by="api"))
+        else:
+            stored.document, stored.updated_at, stored.updated_by = rules.model_dump(mode="json"), now, "api"
+
+
 async def matching_incident(session: AsyncSession, category: str, text: str) -> Incident | None:
     lowered = text.casefold()
     for incident in await session.scalars(select(Incident).where(Incident.status == "open")

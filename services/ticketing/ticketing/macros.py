@@ -13,14 +13,17 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from uuid import NAMESPACE_URL, uuid5
+from uuid import NAMESPACE_URL, uuid4, uuid5
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from closedloop.api import get_or_404
+from closedloop.errors import field_problem
 from ticketing import links
 from ticketing.models import Macro, MacroUse, Ticket
+from ticketing.schemas.macros import MacroIn, MacroPatchIn, SuggestedReply
 
 PLACEHOLDERS = ("customer_name", "ticket_number", "expected_time", "status_link")
 _PLACEHOLDER = re.compile(r"{{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*}}")
@@ -167,6 +170,77 @@ def record_use(session: AsyncSession, macro: Macro, ticket: Ticket, now: datetim
     session.add(MacroUse(macro_id=macro.id, ticket_id=ticket.id, category=ticket.category,
                          language=ticket.language, emotions=list(ticket.emotions or []), sentiment=ticket.sentiment,
                          used_at=now))
+
+
+# --- the macro library over the API (each change one transaction) ---------------------------------------
+
+
+def check_placeholders(body: str | None) -> None:
+    """422 naming `body.body` when the text uses a placeholder we cannot fill."""
+    unknown = unknown_placeholders(body or "")
+    if unknown:
+        raise field_problem("body.body", f"unknown placeholder(s) {', '.join(unknown)}; use {', '.join(PLACEHOLDERS)}")
+
+
+async def list_macros(session: AsyncSession, language: str | None = None, category: str | None = None,
+                      active: bool | None = None) -> list[Macro]:
+    """By name (then language)."""
+    query = select(Macro).order_by(Macro.name, Macro.language)
+    if language:
+        query = query.where(Macro.language == language)
+    if category:
+        query = query.where(Macro.category == category)
+    if active is not None:
+        query = query.where(Macro.active.is_(active))
+    return list(await session.scalars(query))
+
+
+async def get_macro(session: AsyncSession, macro_id: str) -> Macro:
+    return await get_or_404(session, Macro, macro_id, "Macro")
+
+
+async def create_macro(session: AsyncSession, body: MacroIn, now: datetime) -> Macro:
+    check_placeholders(body.body)
+    async with session.begin():
+        macro = Macro(id=str(uuid4()), **body.model_dump(), builtin=False, created_at=now, updated_at=now)
+        session.add(macro)
+    return macro
+
+
+async def update_macro(session: AsyncSession, macro_id: str, change: MacroPatchIn, now: datetime) -> Macro:
+    """Only the fields sent (shipped macros too); `category: null` makes it fit any category."""
+    async with session.begin():
+        macro = await get_macro(session, macro_id)
+        check_placeholders(change.body)
+        for name, value in change.model_dump(exclude_unset=True).items():
+            if value is None and name not in ("category",):
+                continue
+            setattr(macro, name, value)
+        macro.updated_at = now
+    return macro
+
+
+async def delete_macro(session: AsyncSession, macro_id: str, now: datetime) -> None:
+    """A shipped macro is deactivated instead, so it does not come back at the next start."""
+    async with session.begin():
+        macro = await get_macro(session, macro_id)
+        if macro.builtin:
+            macro.active, macro.updated_at = False, now
+        else:
+            await session.delete(macro)
+
+
+async def suggested_replies(session: AsyncSession, ticket_id: str, now: datetime, limit: int) -> list[SuggestedReply]:
+    """The macros ranked for the ticket (`suggest`), filled in for it."""
+    ticket = await get_or_404(session, Ticket, ticket_id, "Ticket")
+    result = []
+    for suggestion in await suggest(session, ticket, limit):
+        values = placeholder_values(ticket, suggestion.macro.language, now)
+        result.append(SuggestedReply(
+            macro_id=suggestion.macro.id, name=suggestion.macro.name, language=suggestion.macro.language,
+            score=suggestion.score, prior=suggestion.prior, similar_uses=suggestion.similar_uses,
+            reasons=suggestion.reasons, text=render(suggestion.macro.body, values)))
+    return result
 
 
 # --- the macros ticketing ships (English and Simplified Chinese) --------------------------------------------

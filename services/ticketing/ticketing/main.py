@@ -1,13 +1,9 @@
 """The ticketing application: `uvicorn --factory ticketing.main:create_app`."""
 
-from dataclasses import dataclass
 from datetime import timedelta
-from functools import partial
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.api import create_service_app
 from closedloop.erasure import subscribe_erasure
@@ -20,84 +16,58 @@ from closedloop.events import (
 )
 from closedloop.messaging.consumer import Subscription
 from closedloop.runtime import ServiceRuntime
-from ticketing import conversation, links
+from ticketing import links
 from ticketing.api import agents, incidents, macros, pages, public, reports, rules, sla_policies, tickets
 from ticketing.clock import Clock, SystemClock
+from ticketing.handlers import Handlers
 from ticketing.macros import seed_default_macros
 from ticketing.models import InboxMessage, outbox
 from ticketing.rights import erase_customer
-from ticketing.routing import RoutingTable, load_routing_table
+from ticketing.routing import load_routing_table
 from ticketing.settings import TicketingSettings
 from ticketing.sla_timer import SlaTimer
-from ticketing.tickets import TicketOptions, open_ticket
+from ticketing.tickets import TicketOptions
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
-
-
-@dataclass(frozen=True)
-class Context:
-    table: RoutingTable
-    clock: Clock
-    options: TicketOptions
-
-
-async def on_feedback_classified(context: Context, session: AsyncSession, event: FeedbackClassifiedV1,
-                                 _: object) -> None:
-    await open_ticket(session, event, context.table, context.clock, context.options)
-
-
-async def on_reply_received(context: Context, session: AsyncSession, event: FeedbackReplyReceivedV1,
-                            _: object) -> None:
-    await conversation.on_reply_received(session, event, context.table, context.clock, context.options)
-
-
-async def on_csat_answered(context: Context, session: AsyncSession, event: FeedbackCsatAnsweredV1, _: object) -> None:
-    await conversation.on_csat_answered(session, event, context.table, context.clock)
-
-
-async def on_notification(context: Context, session: AsyncSession, event: Any, _: object) -> None:
-    await conversation.on_notification_outcome(session, event, context.clock)
-
-
-async def on_alert(context: Context, session: AsyncSession, event: AlertRaisedV1, _: object) -> None:
-    await conversation.on_alert_raised(session, event, context.clock)
 
 
 def create_app(settings: TicketingSettings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or TicketingSettings()
     table = load_routing_table(settings.routing_table_path or None)
     links.set_base_url(settings.public_base_url)
-    context = Context(table=table, clock=clock or SystemClock(), options=TicketOptions(
+    clock = clock or SystemClock()
+    options = TicketOptions(
         duplicate_window=timedelta(hours=settings.duplicate_window_hours),
         public_base_url=settings.public_base_url.rstrip("/"),
-        attach_duplicates_across_customers=settings.attach_duplicates_across_customers))
+        attach_duplicates_across_customers=settings.attach_duplicates_across_customers)
+    handlers = Handlers(table, clock, options)
     runtime = ServiceRuntime(settings, SERVICE_DIR, outbox, InboxMessage)
     runtime.subscribe(Subscription(
         durable="ticketing-feedback-classified", stream="FEEDBACK",
         subjects={FeedbackClassifiedV1.nats_subject: FeedbackClassifiedV1},
-        handler=partial(on_feedback_classified, context),
+        handler=handlers.on_feedback_classified,
     ))
     runtime.subscribe(Subscription(
         durable="ticketing-feedback-reply-received", stream="FEEDBACK",
         subjects={FeedbackReplyReceivedV1.nats_subject: FeedbackReplyReceivedV1},
-        handler=partial(on_reply_received, context),
+        handler=handlers.on_feedback_reply_received,
     ))
     runtime.subscribe(Subscription(
         durable="ticketing-feedback-csat-answered", stream="FEEDBACK",
         subjects={FeedbackCsatAnsweredV1.nats_subject: FeedbackCsatAnsweredV1},
-        handler=partial(on_csat_answered, context),
+        handler=handlers.on_feedback_csat_answered,
     ))
     # What became of the messages to customers: a reply shows as delivered or undelivered.
     runtime.subscribe(Subscription(
         durable="ticketing-notification-outcomes", stream="NOTIFICATION", filter_subject="notification.>",
         subjects={event.nats_subject: event for event in NOTIFICATION_EVENTS},
-        handler=partial(on_notification, context),
+        handler=handlers.on_notification_outcome,
     ))
     runtime.subscribe(Subscription(
         durable="ticketing-alert-raised", stream="ALERT",
-        subjects={AlertRaisedV1.nats_subject: AlertRaisedV1}, handler=partial(on_alert, context),
+        subjects={AlertRaisedV1.nats_subject: AlertRaisedV1}, handler=handlers.on_alert_raised,
     ))
-    timer = SlaTimer(runtime.sessions, context.clock, table.lead_of, poll_seconds=settings.sla_timer_poll_seconds,
+    timer = SlaTimer(runtime.sessions, clock, table.lead_of, poll_seconds=settings.sla_timer_poll_seconds,
                      batch_size=settings.sla_timer_batch_size,
                      reassign_unanswered=settings.reassign_on_first_response_warning)
     runtime.add_worker(timer)
@@ -106,7 +76,7 @@ def create_app(settings: TicketingSettings | None = None, clock: Clock | None = 
     async def setup(runtime: ServiceRuntime, _: FastAPI) -> None:
         if settings.run_migrations:
             await runtime.migrate()
-        await seed_default_macros(runtime.sessions, context.clock.now())
+        await seed_default_macros(runtime.sessions, clock.now())
 
     app = create_service_app(
         runtime, title="Closedloop ticketing",
@@ -118,7 +88,7 @@ def create_app(settings: TicketingSettings | None = None, clock: Clock | None = 
         setup=setup,
     )
     app.state.routing_table = table
-    app.state.clock = context.clock
-    app.state.ticket_options = context.options
+    app.state.clock = clock
+    app.state.ticket_options = options
     app.state.sla_timer = timer
     return app

@@ -15,10 +15,10 @@ def snapshot(ticket: Ticket, team_lead: str | None = None) -> TicketSnapshot:
         assignee=ticket.assignee, public_token=ticket.public_token, team_lead=team_lead,
         first_response_due_at=ticket.first_response_due_at, resolution_due_at=ticket.resolution_due_at,
         tags=list(ticket.tags or []), channel=ticket.channel, language=ticket.language,
-        reference=links.reference(ticket.id), thread_id=getattr(ticket, "thread_id", None),
-        source_message_id=getattr(ticket, "source_message_id", None),
+        reference=links.reference(ticket.id), thread_id=ticket.thread_id,
+        source_message_id=ticket.source_message_id,
         status_url=links.status_url(ticket.public_token), csat_url=links.csat_url(ticket.public_token),
-        incident_id=getattr(ticket, "incident_id", None),
+        incident_id=ticket.incident_id,
     )
 
 

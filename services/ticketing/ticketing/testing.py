@@ -30,13 +30,13 @@ def classified(category: str = "billing/refund", *, sentiment: str = "neutral", 
                channel: str = "email", **extra: object) -> FeedbackClassifiedV1:
     """A classified feedback event; `extra` fields (severity, needs_triage, language on the
     classification, duplicate_of on the event) are set where classify sends them."""
+    unknown = set(extra) - set(Classification.model_fields) - set(FeedbackClassifiedV1.model_fields)
+    if unknown:
+        raise TypeError(f"neither the classification nor the event has {sorted(unknown)}")
     fields = {k: v for k, v in extra.items() if k in Classification.model_fields}
     classification = Classification(category=category, category_label=category.replace("/", " / "),
                                      top_level=category.split("/")[0], confidence=0.8, sentiment=sentiment,
                                      sentiment_score=score, taxonomy_version="t1", model_version="m1", **fields)
-    for key, value in extra.items():
-        if key not in fields and key not in FeedbackClassifiedV1.model_fields:
-            object.__setattr__(classification, key, value)  # what a getattr-style reader sees
     event_fields = {k: v for k, v in extra.items() if k in FeedbackClassifiedV1.model_fields}
     return FeedbackClassifiedV1(
         feedback_id=uuid4(), channel=channel, text=text or f"Problem with {category}",  # type: ignore[arg-type]

@@ -27,17 +27,16 @@ from ticketing import autoreply, links
 from ticketing.assignment import ACTIVE_STATUSES, assign, auto_assign
 from ticketing.audit import audit
 from ticketing.clock import Clock, SystemClock
-from ticketing.models import Agent, AttachedFeedback, Comment, RoutingRule, Setting, Ticket, TicketLink, outbox
-from ticketing.routing import Decision, RoutingTable, decide_route
-from ticketing.rules import Message, Rule, RuleActions, RuleConditions
-from ticketing.scoring import ScoringWeights
+from ticketing.models import Agent, AttachedFeedback, Comment, Ticket, TicketLink, outbox
+from ticketing.routing import RoutingTable
+from ticketing.routing_rules import route_message
+from ticketing.rules import Message
 from ticketing.sla import pause_clocks, restart_resolution_clock, resume_clocks, select_policy, start_clocks, stop_clock
 from ticketing.snapshots import snapshot
 
-__all__ = ["TITLE_CHARS", "TicketOptions", "make_title", "open_ticket", "snapshot"]
+__all__ = ["TITLE_CHARS", "TicketOptions", "make_title", "open_ticket"]
 
 TITLE_CHARS = 120
-SCORING_KEY = "priority_scoring"
 STATUSES = ("new", "open", "pending", "resolved", "closed")
 TRANSITIONS: dict[str, set[str]] = {
     "new": {"open", "pending", "resolved"},
@@ -61,22 +60,6 @@ class TicketOptions:
 def make_title(subject: str | None, text: str) -> str:
     source = subject or text.split("\n", 1)[0]
     return source if len(source) <= TITLE_CHARS else source[: TITLE_CHARS - 1].rstrip() + "…"
-
-
-async def load_rules(session: AsyncSession) -> list[Rule]:
-    rows = await session.scalars(select(RoutingRule).order_by(RoutingRule.position, RoutingRule.id))
-    return [Rule(id=r.id, name=r.name, position=r.position, enabled=r.enabled,
-                 conditions=RuleConditions.model_validate(r.conditions),
-                 actions=RuleActions.model_validate(r.actions)) for r in rows]
-
-
-async def load_weights(session: AsyncSession, table: RoutingTable) -> ScoringWeights:
-    stored = await session.get(Setting, SCORING_KEY)
-    return ScoringWeights.model_validate(stored.document) if stored else table.default_weights()
-
-
-async def route_message(session: AsyncSession, table: RoutingTable, message: Message) -> Decision:
-    return decide_route(table, await load_rules(session), await load_weights(session, table), message)
 
 
 def message_of(event: FeedbackClassifiedV1) -> Message:

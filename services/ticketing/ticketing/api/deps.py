@@ -5,10 +5,9 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from closedloop.api import SessionDep, app_state, get_or_404
+from closedloop.api import app_state
 from closedloop.auth import Principal, require
 from ticketing.clock import Clock
-from ticketing.models import Ticket
 from ticketing.routing import RoutingTable
 from ticketing.settings import TicketingSettings
 from ticketing.tickets import TicketOptions
@@ -25,8 +24,3 @@ OptionsDep = Annotated[TicketOptions, app_state("ticket_options")]
 # Who works the ticket: the audit log names this principal.
 WriterDep = Annotated[Principal, Depends(require("tickets:write"))]
 
-
-async def ticket_for_update(session: SessionDep, ticket_id: str) -> Ticket:
-    """The ticket, locked for the rest of the request's transaction on PostgreSQL."""
-    return await get_or_404(session, Ticket, ticket_id, "Ticket",
-                            with_for_update=session.bind.dialect.name == "postgresql")

@@ -8,16 +8,15 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 
 from closedloop.api import SessionDep
 from closedloop.auth import public
+from closedloop.errors import ProblemError
 from closedloop.ratelimit import rate_limit
-from ticketing import links, pages
+from ticketing import customer_tickets, links, pages
 from ticketing.api.deps import NowDep, OptionsDep, TableDep
-from ticketing.conversation import record_csat
-from ticketing.models import Agent, Comment, CsatResponse, Ticket
-from ticketing.tickets import add_comment, agent_id_of
+from ticketing.customer_tickets import TicketNotFound
+from ticketing.models import CsatResponse, Ticket
 
 # The customer's pages (HTML): public on purpose, the unguessable token is the secret; limited per client IP.
 router = APIRouter(tags=["customer pages"], dependencies=[
@@ -40,21 +39,10 @@ def _html(content: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(content, status_code=status, headers={**HEADERS, "Content-Security-Policy": policy})
 
 
-async def _ticket(session: SessionDep, token: str, lock: bool = False) -> Ticket | None:
-    query = select(Ticket).where(Ticket.public_token == token)
-    if lock and session.bind.dialect.name == "postgresql":
-        query = query.with_for_update()
-    return await session.scalar(query)
-
-
 async def _render(session: SessionDep, ticket: Ticket, lang: str, now: datetime, status: int = 200,
                   **options: object) -> HTMLResponse:
-    comments = list(await session.scalars(select(Comment).where(Comment.ticket_id == ticket.id,
-                                                                Comment.public.is_(True)).order_by(Comment.id)))
-    authors = {c.author: agent_id_of(c.author) for c in comments if c.author_type == "agent"}
-    found = {a.id: a.name for a in await session.scalars(select(Agent).where(Agent.id.in_(set(authors.values()))))
-             } if authors else {}
-    names = {author: found[agent] for author, agent in authors.items() if agent in found}
+    comments = await customer_tickets.public_comments(session, ticket)
+    names = await customer_tickets.agent_names(session, comments)
     csat = await session.get(CsatResponse, ticket.id)
     return _html(pages.ticket_page(ticket, comments, names, csat, lang, now, **options), status)  # type: ignore[arg-type]
 
@@ -72,7 +60,7 @@ async def _form(request: Request) -> dict[str, str]:
             summary="The customer's page: conversation, status, expected response time, reply and CSAT forms")
 async def ticket_page(token: str, session: SessionDep, now: NowDep, lang: LangQuery = None,
                       sent: Annotated[str | None, Query(pattern="^(reply|csat)$")] = None) -> Response:
-    ticket = await _ticket(session, token)
+    ticket = await customer_tickets.ticket_by_token(session, token)
     if ticket is None:
         return _html(pages.not_found_page(pages.page_language(lang)), 404)
     notice = {"reply": pages.Notice("reply_sent"), "csat": pages.Notice("csat_thanks")}.get(sent or "")
@@ -83,7 +71,7 @@ async def ticket_page(token: str, session: SessionDep, now: NowDep, lang: LangQu
             summary="The same page opened at its rating form (the link in the resolution e-mail)")
 async def csat_page(token: str, session: SessionDep, now: NowDep, lang: LangQuery = None,
                     score: Annotated[int | None, Query(ge=1, le=5)] = None) -> Response:
-    ticket = await _ticket(session, token)
+    ticket = await customer_tickets.ticket_by_token(session, token)
     language = pages.page_language(lang, ticket.language if ticket else None)
     if ticket is None:
         return _html(pages.not_found_page(language), 404)
@@ -96,20 +84,15 @@ async def csat_page(token: str, session: SessionDep, now: NowDep, lang: LangQuer
              summary="The page's reply form (urlencoded `body`)")
 async def reply_form(token: str, request: Request, session: SessionDep, table: TableDep, now: NowDep,
                      options: OptionsDep) -> Response:
-    ticket = await _ticket(session, token, lock=True)
     form = await _form(request)
-    language = pages.page_language(form.get("lang"), ticket.language if ticket else None)
-    if ticket is None:
-        return _html(pages.not_found_page(language), 404)
     text = form.get("body", "").strip()
-    if ticket.status == "closed":
-        return await _render(session, ticket, language, now, 409, notice=pages.Notice("closed_note", error=True))
-    if not text or len(text) > 20000:
-        return await _render(session, ticket, language, now, 422, notice=pages.Notice("error.body", error=True),
-                             draft=text[:20000])
-    await add_comment(session, ticket, author=ticket.customer_id, author_type="customer", public=True, body=text,
-                      now=now, table=table, options=options, channel="web")
-    await session.commit()
+    try:
+        ticket = await customer_tickets.reply(session, token, text, table, now, options)
+    except TicketNotFound:
+        return _html(pages.not_found_page(pages.page_language(form.get("lang"))), 404)
+    except ProblemError as refused:
+        return await _refused(session, token, form, now, refused, draft=text[:customer_tickets.REPLY_MAX_CHARS])
+    language = pages.page_language(form.get("lang"), ticket.language)
     return RedirectResponse(f"{links.status_url(token)}?sent=reply&lang={language}#conversation", 303,
                             headers=HEADERS)
 
@@ -118,19 +101,37 @@ async def reply_form(token: str, request: Request, session: SessionDep, table: T
              responses={303: {"description": "Recorded; back to the page"}, 422: HTML[200], 409: HTML[200]},
              summary="The page's rating form (urlencoded `score` 1–5 and `comment`)")
 async def csat_form(token: str, request: Request, session: SessionDep, table: TableDep, now: NowDep) -> Response:
-    ticket = await _ticket(session, token, lock=True)
     form = await _form(request)
-    language = pages.page_language(form.get("lang"), ticket.language if ticket else None)
-    if ticket is None:
-        return _html(pages.not_found_page(language), 404)
-    if ticket.status not in ("resolved", "closed"):
-        return await _render(session, ticket, language, now, 409,
-                             notice=pages.Notice("error.not_resolved", error=True))
     raw = form.get("score", "")
-    if raw not in ("1", "2", "3", "4", "5"):
-        return await _render(session, ticket, language, now, 422, notice=pages.Notice("error.score", error=True),
-                             focus_csat=True)
+    score = int(raw) if raw in ("1", "2", "3", "4", "5") else None
     comment = form.get("comment", "").strip()[:5000] or None
-    await record_csat(session, ticket, int(raw), comment, "page", now, table)
-    await session.commit()
+    try:
+        row = await customer_tickets.rate(session, token, score, comment, table, now)
+    except TicketNotFound:
+        return _html(pages.not_found_page(pages.page_language(form.get("lang"))), 404)
+    except ProblemError as refused:
+        return await _refused(session, token, form, now, refused, focus_csat=refused.status == 422)
+    ticket = await session.get(Ticket, row.ticket_id)
+    language = pages.page_language(form.get("lang"), ticket.language if ticket else None)
     return RedirectResponse(f"{links.status_url(token)}?sent=csat&lang={language}#csat", 303, headers=HEADERS)
+
+
+# What each refusal of a form shows on the page it re-renders.
+_NOTICES = {"ticket-closed": pages.Notice("closed_note", error=True),
+            "not-resolved": pages.Notice("error.not_resolved", error=True)}
+_FIELD_NOTICES = {"body.body": pages.Notice("error.body", error=True),
+                  "body.score": pages.Notice("error.score", error=True)}
+
+
+async def _refused(session: SessionDep, token: str, form: dict[str, str], now: datetime, refused: ProblemError,
+                   **options: object) -> Response:
+    """The page again, with the refusal's notice and its status (409, 422), the form as the customer sent it."""
+    ticket = await customer_tickets.ticket_by_token(session, token)
+    if ticket is None:  # deleted (erased) since
+        return _html(pages.not_found_page(pages.page_language(form.get("lang"))), 404)
+    field = refused.errors[0].field if refused.errors else ""
+    notice = _NOTICES.get(refused.slug or "") or _FIELD_NOTICES.get(field)
+    if notice is None:
+        raise refused
+    language = pages.page_language(form.get("lang"), ticket.language)
+    return await _render(session, ticket, language, now, refused.status, notice=notice, **options)
