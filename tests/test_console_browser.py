@@ -11,7 +11,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -20,16 +19,11 @@ from aiosmtpd.controller import Controller
 from closedloop.config import DEV_API_KEY
 from closedloop.devtools.nats_server import free_port
 from closedloop.devtools.processes import CONSOLE, INSIGHTS, SERVICES, ServiceProcess, console_env, service_env
+from tests.browser import browser_marks, open_browser, open_page
 from tests.system import System, start_system, stop_system, wait_for
 
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "test-screenshots"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
-pytestmark = [pytest.mark.e2e, pytest.mark.browser,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}")]
+pytestmark = browser_marks()
 
 
 class Mailbox:
@@ -120,23 +114,14 @@ def people(system: System) -> dict[str, tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator["sync_api.Browser"]:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+    with open_browser(sync_api) as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture
 def page(browser, stack, request) -> Iterator["sync_api.Page"]:
-    context = browser.new_context(base_url=stack.url, viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    yield page
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
-    context.close()
+    with open_page(browser, request, base_url=stack.url, viewport={"width": 1400, "height": 1000}) as page:
+        yield page
 
 
 def sign_in(page, stack: Stack, who: str) -> None:

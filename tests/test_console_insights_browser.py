@@ -13,14 +13,14 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from tests import test_console_browser as browser_tests
+from tests.browser import browser_marks
 from tests.insights_stack import InsightsStack, start_insights_stack
-from tests.test_console_browser import CHROMIUM, chart, sign_in
+from tests.test_console_browser import chart, sign_in
 
 # The same Chromium and page fixtures (screenshots of failures included); `stack` below is this module's.
 browser, page = browser_tests.browser, browser_tests.page
 
-pytestmark = [pytest.mark.e2e, pytest.mark.browser,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}")]
+pytestmark = browser_marks()
 
 
 class Stack(InsightsStack):

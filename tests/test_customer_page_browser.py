@@ -6,7 +6,6 @@ rating — in English and in Simplified Chinese. A failing test leaves a screens
 import asyncio
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from uuid import uuid4
 
 import httpx
@@ -17,16 +16,11 @@ from closedloop.config import DEV_API_KEY
 from closedloop.devtools.nats_server import NatsServer, free_port
 from closedloop.devtools.processes import ServiceProcess, service_env
 from closedloop.events import Classification, CustomerRef, FeedbackClassifiedV1
+from tests.browser import browser_marks, open_browser, open_page
 from tests.system import wait_for
 
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "var" / "test-screenshots"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
-pytestmark = [pytest.mark.e2e, pytest.mark.browser,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}")]
+pytestmark = browser_marks()
 
 
 @pytest.fixture(scope="module")
@@ -48,23 +42,14 @@ def ticketing(tmp_path_factory) -> Iterator[tuple[str, NatsServer]]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator["sync_api.Browser"]:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+    with open_browser(sync_api) as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture
 def page(browser, request) -> Iterator["sync_api.Page"]:
-    context = browser.new_context(viewport={"width": 900, "height": 1000})
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    yield page
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
-    context.close()
+    with open_page(browser, request, viewport={"width": 900, "height": 1000}) as page:
+        yield page
 
 
 def open_ticket(url: str, nats: NatsServer, text: str, language: str) -> dict:

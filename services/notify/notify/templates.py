@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from closedloop.api import get_or_404
+from closedloop.durations import humanize
 from closedloop.errors import ProblemError, conflict, field_problem
 from notify import templating
 from notify.channels import slack_payload
@@ -107,7 +108,7 @@ def preview(settings: NotifySettings, key: str, channel: str, language: str, sub
     event = templating.sample_event(key)
     context = templating.build_context(event, settings, "recipient@example.com")
     delta = context.pop("_expected_response_delta", None)
-    context["expected_response"] = templating.humanize(delta, language) if delta else None
+    context["expected_response"] = humanize(delta, language) if delta else None
     context["language"] = language
     context = templating.merge(context, data)
     try:

@@ -11,7 +11,6 @@ Limits (a template preview is an API call anyone with config rights can make):
   function on the template's own frames only), so nested loops cannot run for minutes.
 """
 
-import math
 import operator
 import sys
 import time
@@ -25,6 +24,7 @@ from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from closedloop.durations import humanize
 from closedloop.events import (
     AlertRaisedV1,
     CustomerRef,
@@ -108,15 +108,6 @@ PARTS = ("subject", "body_text", "body_html")
 # First response targets by priority when the event carries no SLA due time (product defaults).
 DEFAULT_FIRST_RESPONSE = {"P0": timedelta(minutes=15), "P1": timedelta(hours=2), "P2": timedelta(hours=48)}
 
-_UNITS = {
-    "en": (("minute", "minutes"), ("hour", "hours"), ("day", "days")),
-    "es": (("minuto", "minutos"), ("hora", "horas"), ("día", "días")),
-    "pt": (("minuto", "minutos"), ("hora", "horas"), ("dia", "dias")),
-    "de": (("Minute", "Minuten"), ("Stunde", "Stunden"), ("Tag", "Tage")),
-    "zh": (("分钟", "分钟"), ("小时", "小时"), ("天", "天")),
-}
-
-
 class TemplateInvalid(ValueError):
     def __init__(self, part: str, message: str) -> None:
         super().__init__(f"{part}: {message}")
@@ -130,19 +121,6 @@ class Rendered:
     html: str | None
     template_id: str | None
     language: str
-
-
-def humanize(duration: timedelta, language: str) -> str:
-    """'15 minutes', '2 hours', '2 days' in the recipient's language (rounded up)."""
-    minutes_unit, hours_unit, days_unit = _UNITS.get(language.split("-")[0], _UNITS["en"])
-    minutes = max(1, math.ceil(duration.total_seconds() / 60))
-    if minutes < 90:
-        value, unit = minutes, minutes_unit
-    elif minutes < 48 * 60:
-        value, unit = math.ceil(minutes / 60), hours_unit
-    else:
-        value, unit = math.ceil(minutes / 1440), days_unit
-    return f"{value} {unit[0] if value == 1 else unit[1]}"
 
 
 def language_candidates(language: str | None, fallback: str) -> list[str]:

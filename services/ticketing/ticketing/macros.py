@@ -9,7 +9,6 @@ the prior decides (cold start); with many, the agents' choices do:
     score = (PSEUDO_USES × prior + similar uses of this macro) / (PSEUDO_USES + similar uses of all macros)
 """
 
-import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from closedloop.api import get_or_404
+from closedloop.durations import humanize
 from closedloop.errors import field_problem
 from ticketing import links
 from ticketing.models import Macro, MacroUse, Ticket
@@ -33,32 +33,11 @@ EXACT, PARENT, ANY = 1.0, 0.6, 0.3
 
 # --- rendering ---------------------------------------------------------------------------------------
 
-_UNITS = {
-    "en": (("minute", "minutes"), ("hour", "hours"), ("day", "days")),
-    "zh": (("分钟", "分钟"), ("小时", "小时"), ("天", "天")),
-    "es": (("minuto", "minutos"), ("hora", "horas"), ("día", "días")),
-    "pt": (("minuto", "minutos"), ("hora", "horas"), ("dia", "dias")),
-    "de": (("Minute", "Minuten"), ("Stunde", "Stunden"), ("Tag", "Tage")),
-}
 _CUSTOMER = {"en": "there", "zh": "您好", "es": "", "pt": "", "de": ""}
 
 
 def base_language(language: str | None) -> str:
     return (language or FALLBACK_LANGUAGE).strip().lower().replace("_", "-").split("-")[0] or FALLBACK_LANGUAGE
-
-
-def humanize(duration: timedelta, language: str) -> str:
-    """'2 hours', '2 小时' (rounded up)."""
-    lang = base_language(language)
-    minutes_unit, hours_unit, days_unit = _UNITS.get(lang, _UNITS["en"])
-    minutes = max(1, math.ceil(duration.total_seconds() / 60))
-    if minutes < 90:
-        value, unit = minutes, minutes_unit
-    elif minutes < 48 * 60:
-        value, unit = math.ceil(minutes / 60), hours_unit
-    else:
-        value, unit = math.ceil(minutes / 1440), days_unit
-    return f"{value} {unit[0] if value == 1 else unit[1]}"
 
 
 def unknown_placeholders(body: str) -> list[str]:

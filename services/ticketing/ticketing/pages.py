@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
+from closedloop.durations import humanize
 from ticketing import links
-from ticketing.macros import humanize
 from ticketing.models import Comment, CsatResponse, Ticket
 
 STRINGS: dict[str, dict[str, str]] = {

@@ -35,6 +35,16 @@ PROBE_TEXTS = [
 MAX_DIFFERENCE = 1e-4
 
 
+def padded(token_ids: list[list[int]], pad_token_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """The batch as a rectangle: token ids padded to the longest row, and the attention mask."""
+    width = max(len(row) for row in token_ids)
+    ids = np.full((len(token_ids), width), pad_token_id, dtype=np.int64)
+    mask = np.zeros((len(token_ids), width), dtype=np.int64)
+    for i, row in enumerate(token_ids):
+        ids[i, :len(row)] = row
+        mask[i, :len(row)] = 1
+    return ids, mask
+
 class CompiledEncoder:
     """Encodes already tokenised texts (lists of token ids) to unit vectors. Safe to call from several threads."""
 
@@ -45,12 +55,7 @@ class CompiledEncoder:
     def encode(self, token_ids: list[list[int]]) -> np.ndarray:
         import torch
 
-        width = max(len(row) for row in token_ids)
-        ids = np.full((len(token_ids), width), self._pad_token_id, dtype=np.int64)
-        mask = np.zeros((len(token_ids), width), dtype=np.int64)
-        for i, row in enumerate(token_ids):
-            ids[i, :len(row)] = row
-            mask[i, :len(row)] = 1
+        ids, mask = padded(token_ids, self._pad_token_id)
         with torch.inference_mode():
             return self._module(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from classify.ml.compiled import PROBE_TEXTS, TokenIds, mean_pooled_module
+from classify.ml.compiled import PROBE_TEXTS, TokenIds, mean_pooled_module, padded
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -57,12 +57,7 @@ class QuantizedEncoder:
         self._pad_token_id = pad_token_id
 
     def encode(self, token_ids: list[list[int]]) -> np.ndarray:
-        width = max(len(row) for row in token_ids)
-        ids = np.full((len(token_ids), width), self._pad_token_id, dtype=np.int64)
-        mask = np.zeros((len(token_ids), width), dtype=np.int64)
-        for i, row in enumerate(token_ids):
-            ids[i, :len(row)] = row
-            mask[i, :len(row)] = 1
+        ids, mask = padded(token_ids, self._pad_token_id)
         vectors = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
