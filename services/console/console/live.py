@@ -11,6 +11,8 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from nats.aio.msg import Msg
+
 from closedloop.messaging.broker import Broker
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,7 @@ class LiveHub:
             await self.broker.subscribe_core(subject, self._on_message)
         log.info("live updates subscribed", extra={"subjects": list(SUBJECTS)})
 
-    async def _on_message(self, msg) -> None:  # type: ignore[no-untyped-def]
+    async def _on_message(self, msg: Msg) -> None:
         try:
             data = json.loads(msg.data)
         except ValueError:

@@ -4,13 +4,14 @@ the user's language and time zone set for the request, errors turned into pages.
 import hashlib
 import json
 import secrets
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, unquote
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import delete
@@ -157,7 +158,7 @@ UpstreamDep = Annotated[Upstream, app_state("upstream")]
 LiveDep = Annotated[LiveHub, app_state("live")]
 
 
-def needs(scope: str):  # type: ignore[no-untyped-def]
+def needs(scope: str) -> Any:
     """A page or action that only users with `scope` may use; checked here, on the server."""
 
     async def check(user: UserDep) -> User:
@@ -168,7 +169,7 @@ def needs(scope: str):  # type: ignore[no-untyped-def]
     return Depends(check)
 
 
-def needs_insights():  # type: ignore[no-untyped-def]
+def needs_insights() -> Any:
     """The insights section: analysts, leads and admins (see `roles.INSIGHTS_ROLES`); checked on the server."""
 
     async def check(user: UserDep) -> User:
@@ -198,7 +199,7 @@ def redirect(url: str, message: str | None = None) -> RedirectResponse:
     return response
 
 
-async def act(call, back_to: str, done: str) -> RedirectResponse:  # type: ignore[no-untyped-def]
+async def act(call: Awaitable[object], back_to: str, done: str) -> RedirectResponse:
     """Run an action against a service, then back to the page with what happened, or why it did not
     (the service's problem detail, naming the wrong field). No credentials or no permission: the error page."""
     try:
@@ -216,7 +217,7 @@ def back(request: Request, fallback: str = "/") -> str:
     return referer[len(host):] if referer.startswith(host + "/") else fallback
 
 
-def install_page_errors(app) -> None:  # type: ignore[no-untyped-def]
+def install_page_errors(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")

@@ -3,9 +3,10 @@
 import logging
 from datetime import datetime
 from pathlib import Path
+from typing import Any, cast
 
 from fastapi import FastAPI
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.api import create_service_app
@@ -25,7 +26,8 @@ log = logging.getLogger(__name__)
 
 async def delete_old_logins(session: AsyncSession, cutoff: datetime) -> int:
     states = select(OidcLogin.state).where(OidcLogin.created_at < cutoff).limit(BATCH)
-    return (await session.execute(delete(OidcLogin).where(OidcLogin.state.in_(states)))).rowcount or 0
+    result = cast(CursorResult[Any], await session.execute(delete(OidcLogin).where(OidcLogin.state.in_(states))))
+    return result.rowcount or 0
 
 
 def create_app(settings: IdentitySettings | None = None) -> FastAPI:

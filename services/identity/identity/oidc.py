@@ -79,7 +79,9 @@ async def exchange_code(settings: IdentitySettings, code: str, verifier: str) ->
     config = await discovery(settings)
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": settings.oidc_redirect_uri,
             "client_id": settings.oidc_client_id, "code_verifier": verifier}
-    auth = (settings.oidc_client_id, settings.oidc_client_secret) if settings.oidc_client_secret else None
+    # No secret: a public client, no client authentication (this client has no default auth).
+    auth = ((settings.oidc_client_id, settings.oidc_client_secret) if settings.oidc_client_secret
+            else httpx.USE_CLIENT_DEFAULT)
     try:
         async with httpx.AsyncClient(timeout=settings.oidc_http_timeout_seconds) as client:
             response = await client.post(config["token_endpoint"], data=form, auth=auth)

@@ -7,6 +7,7 @@ among equals). On PostgreSQL the candidate agents are locked (in id order, so re
 deadlock) for the rest of the transaction, so two replicas cannot both fill an agent's last slot.
 """
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
@@ -87,7 +88,8 @@ async def auto_assign(session: AsyncSession, ticket: Ticket, now: datetime, team
     return agent
 
 
-async def reassign_tickets_of(session: AsyncSession, agent: Agent, now: datetime, lead_of) -> int:  # type: ignore[no-untyped-def]
+async def reassign_tickets_of(session: AsyncSession, agent: Agent, now: datetime,
+                              lead_of: Callable[[str], str | None]) -> int:
     """The agent went offline: hand their active tickets to others (or back to the team queue)."""
     tickets = list(await session.scalars(select(Ticket).where(Ticket.assignee == agent.id,
                                                               Ticket.status.in_(ACTIVE_STATUSES))
@@ -98,7 +100,8 @@ async def reassign_tickets_of(session: AsyncSession, agent: Agent, now: datetime
     return len(tickets)
 
 
-async def assign_waiting_tickets(session: AsyncSession, agent: Agent, now: datetime, lead_of) -> int:  # type: ignore[no-untyped-def]
+async def assign_waiting_tickets(session: AsyncSession, agent: Agent, now: datetime,
+                                 lead_of: Callable[[str], str | None]) -> int:
     """The agent is available (again) or has more capacity: give them unassigned tickets of their teams,
     highest priority and oldest first, while they have room and are the best choice."""
     waiting = list(await session.scalars(select(Ticket).where(Ticket.assignee.is_(None),

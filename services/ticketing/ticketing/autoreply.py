@@ -33,7 +33,7 @@ class PraiseRule(BaseModel):
     categories: list[str] = Field(default_factory=lambda: ["general/praise"],
                                   description="Taxonomy keys (any level) that count as praise or thanks.")
     mode: Literal["close", "no_ticket"] = Field(
-        "close", description="close: the ticket is answered and closes itself; no_ticket: no ticket is kept.")
+        default="close", description="close: the ticket is answered and closes itself; no_ticket: no ticket is kept.")
 
 
 class IncidentRule(BaseModel):

@@ -5,6 +5,7 @@ minutes lie between two instants, in a time zone with weekly hours and holidays.
 day boundaries are taken in local time, so daylight-saving changes are handled by `zoneinfo`.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
@@ -90,7 +91,7 @@ class Calendar:
                    else datetime.combine(day, end, self.zone))
         return opening.astimezone(UTC), closing.astimezone(UTC)
 
-    def _windows_from(self, moment: datetime):  # type: ignore[no-untyped-def]
+    def _windows_from(self, moment: datetime) -> Iterator[tuple[datetime, datetime]]:
         day = moment.astimezone(self.zone).date()
         for offset in range(MAX_DAYS_SCANNED):
             window = self._window(day + timedelta(days=offset))

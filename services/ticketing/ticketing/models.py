@@ -7,6 +7,7 @@ from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String,
 from sqlalchemy.orm import Mapped, mapped_column
 
 from closedloop.db import ServiceBase, UTCDateTime, new_metadata
+from closedloop.events import Priority, SentimentLabel
 from closedloop.messaging.models import messaging_models
 from closedloop.messaging.tables import AutoIncrementId
 
@@ -43,9 +44,9 @@ class Ticket(Base):
     category: Mapped[str] = mapped_column(String(200))
     category_label: Mapped[str] = mapped_column(String(200))
     category_confidence: Mapped[float] = mapped_column(Float)
-    sentiment: Mapped[str] = mapped_column(String(20))
+    sentiment: Mapped[SentimentLabel] = mapped_column(String(20))
     sentiment_score: Mapped[float] = mapped_column(Float)
-    priority: Mapped[str] = mapped_column(String(2))
+    priority: Mapped[Priority] = mapped_column(String(2))
     team: Mapped[str] = mapped_column(String(100))
     routing_reason: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20))

@@ -150,11 +150,11 @@ async def top_issues(session: AsyncSession, since: datetime | None, until: datet
     async def counts(start: datetime, end: datetime) -> dict[str, int]:
         rows = await session.execute(select(Ticket.category, func.count()).where(
             Ticket.created_at >= start, Ticket.created_at < end).group_by(Ticket.category))
-        return dict(rows.all())
+        return dict(rows.tuples().all())
 
     current, previous = await counts(since, until), await counts(before, since)
     labels = dict((await session.execute(select(Ticket.category, Ticket.category_label)
-                                         .where(Ticket.category.in_(list(current))))).all())
+                                         .where(Ticket.category.in_(list(current))))).tuples().all())
     items = []
     for category, count in sorted(current.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]:
         prev = previous.get(category, 0)

@@ -49,7 +49,9 @@ class RoutingTable(BaseModel):
     scoring: dict[str, object] = Field(default_factory=dict)
 
     def model_post_init(self, _: object) -> None:
-        named = {r.team for r in [self.fallback, *self.routes.values()]} | ({self.triage_team} - {None})
+        named = {r.team for r in [self.fallback, *self.routes.values()]}
+        if self.triage_team is not None:
+            named.add(self.triage_team)
         unknown = named - set(self.teams)
         if unknown:
             raise ValueError(f"routes name teams that are not defined: {sorted(unknown)}")

@@ -10,6 +10,7 @@ With the default weights a VIP's security/payment incident with critical severit
 and a medium UI/profile issue of a standard customer scores 20 (P3).
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -23,6 +24,10 @@ PRIORITY_SEVERITY: dict[str, Severity] = {"P0": "critical", "P1": "high", "P2": 
 
 # A weight between 0 and 1, in the schema too (the validator below still names the key in its message).
 Factor = Annotated[float, Field(ge=0, le=1)]
+
+
+def _default_severity_weights() -> dict[Severity, float]:
+    return {"critical": 1.0, "high": 0.75, "medium": 0.5, "low": 0.25}
 
 
 class Thresholds(BaseModel):
@@ -57,8 +62,7 @@ class ScoringWeights(BaseModel):
     category_severity: dict[str, Severity] = Field(default_factory=dict,
                                                    description="Category prefix → usual severity.")
     default_severity: Severity = "medium"
-    severity: dict[Severity, Factor] = Field(
-        default_factory=lambda: {"critical": 1.0, "high": 0.75, "medium": 0.5, "low": 0.25})
+    severity: dict[Severity, Factor] = Field(default_factory=_default_severity_weights)
     customer_value: dict[str, Factor] = Field(
         default_factory=lambda: {"vip": 1.0, "enterprise": 1.0, "standard": 0.8, "free": 0.6},
         description="Customer tier (lower case) → value (0–1).")
@@ -78,7 +82,7 @@ class ScoringWeights(BaseModel):
         return self
 
 
-def most_specific(mapping: dict[str, object], category: str) -> str | None:
+def most_specific(mapping: Mapping[str, object], category: str) -> str | None:
     parts = category.split("/")
     for depth in range(len(parts), 0, -1):
         key = "/".join(parts[:depth])
@@ -110,7 +114,7 @@ class Score:
 def _severity(weights: ScoringWeights, message: ScoreInput, reasons: list[str]) -> Severity:
     if message.severity in SEVERITIES:
         reasons.append(f"severity {message.severity!r} from classification")
-        return message.severity  # type: ignore[return-value]
+        return message.severity
     key = most_specific(weights.category_severity, message.category)
     usual: Severity = weights.category_severity[key] if key else weights.default_severity
     reasons.append(f"usual severity of {key or 'any category'!r}: {usual}")

@@ -11,6 +11,7 @@ begins with BEGIN IMMEDIATE, which serialises the passes the same way.
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -74,7 +75,7 @@ class SlaTimer(BackgroundWorker):
                     staged += await self._handle(session, clock, ticket, now)
             return staged
 
-    async def _handle(self, session: AsyncSession, clock: SlaClock, ticket: Ticket, now) -> int:  # type: ignore[no-untyped-def]
+    async def _handle(self, session: AsyncSession, clock: SlaClock, ticket: Ticket, now: datetime) -> int:
         if clock.breached_at is None and clock.due_at <= now:
             clock.breached_at = now
             if clock.warned_at is None:

@@ -1,5 +1,7 @@
 """The ticket as events describe it."""
 
+from uuid import UUID
+
 from closedloop.events import CustomerRef, TicketSnapshot
 from ticketing import links
 from ticketing.models import Ticket
@@ -8,7 +10,8 @@ from ticketing.routing import PRIORITIES
 
 def snapshot(ticket: Ticket, team_lead: str | None = None) -> TicketSnapshot:
     return TicketSnapshot(
-        ticket_id=ticket.id, feedback_id=ticket.feedback_id, title=ticket.title, status=ticket.status,
+        ticket_id=UUID(ticket.id), feedback_id=None if ticket.feedback_id is None else UUID(ticket.feedback_id),
+        title=ticket.title, status=ticket.status,
         priority=ticket.priority, team=ticket.team, category=ticket.category, sentiment=ticket.sentiment,
         customer=CustomerRef(id=ticket.customer_id, tier=ticket.customer_tier,
                              email=ticket.customer_email, name=ticket.customer_name),
@@ -24,7 +27,7 @@ def snapshot(ticket: Ticket, team_lead: str | None = None) -> TicketSnapshot:
 
 def raise_priority(ticket: Ticket) -> bool:
     """One level up (P0 stays P0); True if it changed."""
-    index = PRIORITIES.index(ticket.priority)  # type: ignore[arg-type]
+    index = PRIORITIES.index(ticket.priority)
     if index == 0:
         return False
     ticket.priority = PRIORITIES[index - 1]

@@ -3,12 +3,13 @@ feedback to open tickets from, and a look into the outbox."""
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 from uuid import uuid4
 
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from closedloop.events import Classification, CustomerRef, FeedbackClassifiedV1
+from closedloop.events import Channel, Classification, CustomerRef, FeedbackClassifiedV1, SentimentLabel
 from ticketing.clock import ManualClock
 from ticketing.main import create_app
 from ticketing.models import OutboxMessage, Ticket
@@ -25,21 +26,21 @@ def make_app(database_url: str, nats_url: str, clock: ManualClock | None = None,
     return create_app(settings, clock or ManualClock(MONDAY_9_UTC))
 
 
-def classified(category: str = "billing/refund", *, sentiment: str = "neutral", score: float = 0.5,
+def classified(category: str = "billing/refund", *, sentiment: SentimentLabel = "neutral", score: float = 0.5,
                tier: str = "standard", customer: str | None = None, text: str | None = None,
-               channel: str = "email", **extra: object) -> FeedbackClassifiedV1:
+               channel: Channel = "email", **extra: object) -> FeedbackClassifiedV1:
     """A classified feedback event; `extra` fields (severity, needs_triage, language on the
     classification, duplicate_of on the event) are set where classify sends them."""
     unknown = set(extra) - set(Classification.model_fields) - set(FeedbackClassifiedV1.model_fields)
     if unknown:
         raise TypeError(f"neither the classification nor the event has {sorted(unknown)}")
-    fields = {k: v for k, v in extra.items() if k in Classification.model_fields}
+    fields: dict[str, Any] = {k: v for k, v in extra.items() if k in Classification.model_fields}
     classification = Classification(category=category, category_label=category.replace("/", " / "),
                                      top_level=category.split("/")[0], confidence=0.8, sentiment=sentiment,
                                      sentiment_score=score, taxonomy_version="t1", model_version="m1", **fields)
-    event_fields = {k: v for k, v in extra.items() if k in FeedbackClassifiedV1.model_fields}
+    event_fields: dict[str, Any] = {k: v for k, v in extra.items() if k in FeedbackClassifiedV1.model_fields}
     return FeedbackClassifiedV1(
-        feedback_id=uuid4(), channel=channel, text=text or f"Problem with {category}",  # type: ignore[arg-type]
+        feedback_id=uuid4(), channel=channel, text=text or f"Problem with {category}",
         customer=CustomerRef(id=customer or f"cust-{uuid4().hex[:6]}", tier=tier, email="c@example.com",
                              name="Casey"),
         classification=classification, **event_fields)

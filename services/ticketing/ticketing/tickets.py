@@ -8,6 +8,7 @@ transaction and stages its events in the outbox of that same transaction; every 
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal, cast
 from uuid import uuid4
 
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from closedloop.errors import ProblemError, conflict, field_problem
 from closedloop.events import (
     FeedbackClassifiedV1,
+    Priority,
     TicketCreatedV1,
     TicketCustomerRepliedV1,
     TicketFeedbackAttachedV1,
@@ -281,7 +283,8 @@ async def add_comment(session: AsyncSession, ticket: Ticket, *, author: str, aut
         event = TicketRepliedV1(
             ticket=snapshot(ticket, lead), comment_id=comment.id, author=await display_name(session, author,
                                                                                             author_type),
-            author_type=author_type, text=body, language=ticket.language, channel=comment.channel or "api",
+            author_type=cast(Literal["agent", "system"], author_type),  # outgoing: an agent or the system
+            text=body, language=ticket.language, channel=comment.channel or "api",
             kind=comment.kind, macro_id=macro_id, auto_reply_rule=auto_reply_rule,  # type: ignore[arg-type]
             first_response=first_response, occurred_at=now)
         comment.event_id = str(event.event_id)
@@ -310,7 +313,7 @@ def agent_id_of(author: str) -> str:
     return author.removeprefix("user:")
 
 
-async def override_priority(session: AsyncSession, ticket: Ticket, priority: str, actor: str, reason: str | None,
+async def override_priority(session: AsyncSession, ticket: Ticket, priority: Priority, actor: str, reason: str | None,
                             now: datetime) -> None:
     previous = ticket.priority
     if priority == previous:

@@ -12,12 +12,13 @@ from console import i18n
 from console.i18n import _
 from console.identity import IdentityUnavailable, login
 from console.models import Preference
+from console.settings import ConsoleSettings
 from console.web import SESSION_COOKIE, SettingsDep, UpstreamDep, UserDep, close_session, open_session, redirect, render
 
 router = APIRouter(tags=["console: sign-in"], include_in_schema=False)
 
 
-def _hint(settings) -> str | None:  # type: ignore[no-untyped-def]
+def _hint(settings: ConsoleSettings) -> str | None:
     if settings.login_hint:
         return settings.login_hint
     if settings.identity_url or not settings.demo_users:

@@ -3,6 +3,7 @@ machine decided and why, the SLA clocks, the whole timeline) and the actions on 
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -127,7 +128,7 @@ def forget_taxonomy() -> None:
     _taxonomy_cache.clear()
 
 
-async def _optional(call) -> Any:  # type: ignore[no-untyped-def]
+async def _optional(call: Awaitable[Any]) -> Any:
     """A part of the page that may be missing (a service down, a role without the scope): None, not an error."""
     try:
         return await call

@@ -46,7 +46,7 @@ def translated() -> tuple[Catalog, list[str]]:
     for message in source:
         if not message.id:
             continue
-        key = message.id[0] if isinstance(message.id, tuple) else message.id
+        key = message.id if isinstance(message.id, str) else message.id[0]
         text = ZH_HANS.get(key)
         if text is None:
             missing.append(key)

@@ -3,7 +3,7 @@ GET serves the HTML page, the forms post back here (urlencoded) and redirect to 
 303 → GET), so they work from an e-mail link in any browser, without JavaScript."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -30,7 +30,7 @@ HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Rob
            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
                                       "base-uri 'none'; frame-ancestors 'none'"}
 LangQuery = Annotated[str | None, Query(max_length=20, description="Page language (en, zh); default: the ticket's.")]
-HTML = {200: {"content": {"text/html": {}}, "description": "The page"}}
+HTML: dict[int | str, dict[str, Any]] = {200: {"content": {"text/html": {}}, "description": "The page"}}
 
 
 def _html(content: str, status: int = 200) -> HTMLResponse:

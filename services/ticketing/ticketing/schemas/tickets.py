@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from closedloop.limits import SafeId
 from closedloop.pagination import Page
@@ -18,7 +19,7 @@ Status = Literal["new", "open", "pending", "resolved", "closed"]
 Actor = Field(default=None, max_length=200, deprecated=True,
               description="Ignored: the audit log records the authenticated caller.")
 
-_TICKET_EXAMPLE = {
+_TICKET_EXAMPLE: JsonDict = {
     "id": "6f1c3c1e-2b1f-4c4e-9a51-0c7f0d3b2a10", "feedback_id": "0b8e5d8a-8f7e-4c1e-b1a4-2d9f6b1c3e55",
     "title": "My card was charged twice", "description": "My card was charged twice and support does not answer",
     "channel": "app", "customer": {"id": "cust-1", "tier": "vip", "email": "ana@example.com", "name": "Ana"},
