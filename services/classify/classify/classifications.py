@@ -2,6 +2,7 @@
 transaction: the record and its outbox event commit together or not at all."""
 
 from datetime import UTC, datetime
+from uuid import UUID
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,7 +58,7 @@ async def record_classification(session: AsyncSession, event: FeedbackReceivedV1
             signals=record.signals, emotions=record.emotions, language=outcome.language,
             language_confidence=outcome.language_confidence,
         ),
-        duplicate_of=result.duplicate_of,
+        duplicate_of=UUID(result.duplicate_of) if result.duplicate_of is not None else None,
         near_duplicates=[NearDuplicate(feedback_id=n.feedback_id, similarity=n.similarity)  # type: ignore[arg-type]
                          for n in result.near_duplicates],
         # Passed through so the answer to the customer lands in the same conversation.

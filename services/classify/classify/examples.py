@@ -3,8 +3,9 @@
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import Select, delete, func, insert, select
+from sqlalchemy import CursorResult, Select, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from classify.models import TrainingExample
@@ -97,6 +98,7 @@ async def examples_page(session: AsyncSession, label: str | None, source: str | 
 
 async def delete_example(session: AsyncSession, example_id: int) -> None:
     async with session.begin():
-        result = await session.execute(delete(TrainingExample).where(TrainingExample.id == example_id))
+        result = cast(CursorResult[Any], await session.execute(
+            delete(TrainingExample).where(TrainingExample.id == example_id)))
         if result.rowcount == 0:
             raise NotFound("Training example", example_id)

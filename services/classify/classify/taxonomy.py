@@ -99,6 +99,7 @@ class Taxonomy:
                     raise TaxonomyError(f"nodes[{i}].path: duplicate taxonomy path {key!r}")
                 if depth < len(parts) - 1:
                     parent_list = item.setdefault("children", [])
+            assert item is not None  # split gives at least one part, so the loop ran and set it
             item["_explicit"] = True
             if raw.get("name"):
                 item["name"] = str(raw["name"]).strip()

@@ -15,10 +15,10 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from classify.ml.embedding import Embedder
@@ -62,7 +62,7 @@ async def queue_retraining(session: AsyncSession, engine: ClassificationEngine, 
     """Queue a run nobody asked for over HTTP (scheduled, or after corrections), in the caller's
     transaction; nothing when there is nothing to train on."""
     try:
-        activate = "if_better" if settings.auto_activate_retrained else False
+        activate: bool | Literal["if_better"] = "if_better" if settings.auto_activate_retrained else False
         await queue_training(session, engine, ModelIn(activate=activate))
     except ProblemError:
         return
@@ -161,9 +161,9 @@ class TrainingWorker(BackgroundWorker):
                                               .order_by(ModelVersion.version).limit(1))
             if candidate is None:
                 return None
-            claimed = await session.execute(
+            claimed = cast(CursorResult[Any], await session.execute(
                 update(ModelVersion).where(ModelVersion.id == candidate, ModelVersion.status == "queued")
-                .values(status="training", started_at=datetime.now(UTC), progress=0.0, stage="loading examples"))
+                .values(status="training", started_at=datetime.now(UTC), progress=0.0, stage="loading examples")))
             return candidate if claimed.rowcount == 1 else None
 
     async def _set(self, model_id: str, **values: Any) -> None:

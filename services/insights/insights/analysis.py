@@ -3,6 +3,7 @@ by the API on demand. Each runs 'as of' the read model's watermark, so a replaye
 were live; each raises what it finds once (keys in the database), whichever replica finds it first."""
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -67,7 +68,7 @@ class AnalysisWorker(BackgroundWorker):
     first_pass_at_start = False
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: InsightsSettings,
-                 after_run=None) -> None:  # type: ignore[no-untyped-def]
+                 after_run: Callable[[RunSummary], Awaitable[None]] | None = None) -> None:
         self.sessions, self.settings = sessions, settings
         self.after_run = after_run
 

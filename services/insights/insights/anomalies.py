@@ -16,9 +16,10 @@ import logging
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -216,11 +217,11 @@ async def raise_anomalies(session: AsyncSession, anomalies: list[Anomaly], now: 
     insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     raised = []
     for anomaly in anomalies:
-        result = await session.execute(insert(RaisedAnomaly).values(
+        result = cast(CursorResult[Any], await session.execute(insert(RaisedAnomaly).values(
             key=anomaly.key, dimension=anomaly.dimension, value=anomaly.value,
             window_start=anomaly.window_start, window_end=anomaly.window_end, observed=anomaly.observed,
             expected={m: round(v, 2) for m, v in anomaly.expected.items()}, z=max(anomaly.z.values()),
-            raised_at=now).on_conflict_do_nothing(index_elements=["key"]))
+            raised_at=now).on_conflict_do_nothing(index_elements=["key"])))
         if result.rowcount != 1:
             continue
         main = "items" if "items" in anomaly.z else "negative"

@@ -16,7 +16,8 @@ def line_chart(days: list[datetime], series: dict[str, list[float]], colors: dic
     figure, axes = plt.subplots(figsize=(width, height), dpi=100)
     try:
         for name, values in series.items():
-            axes.plot(days, values, label=name, color=(colors or {}).get(name), linewidth=1.6)
+            # matplotlib takes datetimes through its units registry; its stubs only know numbers and arrays.
+            axes.plot(days, values, label=name, color=(colors or {}).get(name), linewidth=1.6)  # type: ignore[arg-type]
         axes.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
         axes.grid(alpha=0.3)
         axes.spines[["top", "right"]].set_visible(False)

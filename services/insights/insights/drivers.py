@@ -40,9 +40,9 @@ class Effect:
 
 
 def two_by_two(factor: str, exposed: np.ndarray, outcome: np.ndarray) -> Effect | None:
-    a = int(np.sum(exposed & outcome))
+    a: float = int(np.sum(exposed & outcome))  # floats: the continuity correction below may add 0.5
     n1 = int(np.sum(exposed))
-    c = int(np.sum(~exposed & outcome))
+    c: float = int(np.sum(~exposed & outcome))
     n0 = int(np.sum(~exposed))
     if n1 == 0 or n0 == 0:
         return None

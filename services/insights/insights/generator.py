@@ -17,16 +17,19 @@ the default taxonomy, each becoming a ticket that is assigned (sometimes reassig
 import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, TypeVar
 from uuid import UUID, uuid4
 
 import numpy as np
 
 from closedloop.events import (
+    Channel,
     Classification,
     CustomerRef,
     Event,
     FeedbackClassifiedV1,
     FeedbackReceivedV1,
+    SentimentLabel,
     TicketAssignedV1,
     TicketCreatedV1,
     TicketCsatReceivedV1,
@@ -36,6 +39,11 @@ from closedloop.events import (
     TicketSlaBreachedV1,
     TicketSnapshot,
 )
+
+if TYPE_CHECKING:
+    from nats.js import JetStreamContext
+
+T = TypeVar("T", bound=str)
 
 CATEGORIES = {  # leaf -> (weight, negative probability)
     "billing/payment_failure": (6, 0.6), "billing/refund": (5, 0.5), "billing/unexpected_charge": (4, 0.65),
@@ -49,7 +57,8 @@ CATEGORIES = {  # leaf -> (weight, negative probability)
 }
 TEAMS = {"billing": "payments", "account": "accounts", "technical": "engineering-support", "product": "product",
          "orders": "fulfilment", "security": "trust-and-safety"}
-CHANNELS = (("app", 0.3), ("email", 0.25), ("web", 0.2), ("chat", 0.15), ("app_review", 0.05), ("survey", 0.05))
+CHANNELS: tuple[tuple[Channel, float], ...] = (
+    ("app", 0.3), ("email", 0.25), ("web", 0.2), ("chat", 0.15), ("app_review", 0.05), ("survey", 0.05))
 REGIONS = (("emea", 0.45), ("amer", 0.35), ("apac", 0.2))
 LANGUAGES = {"emea": (("en", 0.5), ("de", 0.25), ("pt", 0.25)), "amer": (("en", 0.7), ("es", 0.3)),
              "apac": (("en", 0.5), ("zh", 0.5))}
@@ -87,10 +96,10 @@ class Truth:
     themes: list[str] = field(default_factory=list)
 
 
-def _choice(rng: np.random.Generator, options: tuple[tuple[str, float], ...]) -> str:
+def _choice(rng: np.random.Generator, options: tuple[tuple[T, float], ...]) -> T:
     names, weights = zip(*options, strict=True)
     p = np.array(weights, float)
-    return str(names[rng.choice(len(names), p=p / p.sum())])
+    return names[rng.choice(len(names), p=p / p.sum())]
 
 
 class History:
@@ -121,7 +130,7 @@ class History:
         return [f"{team}.agent{i}@example.com" for i in range(1, 5)]
 
     def item(self, at: datetime, customer: tuple[str, float], category: str | None = None,
-             sentiment: str | None = None, channel: str | None = None, text: str | None = None,
+             sentiment: SentimentLabel | None = None, channel: Channel | None = None, text: str | None = None,
              breach_open: bool = False) -> None:
         rng = self.rng
         if at + timedelta(seconds=10) >= self.end:  # received, classified and ticketed within the history
@@ -164,7 +173,7 @@ class History:
         theme = themes[rng.choice(len(themes), p=weights / weights.sum())]
         return str(rng.choice(THEMES[theme][0]))
 
-    def ticket(self, at: datetime, feedback_id: UUID, category: str, sentiment: str, ref: CustomerRef,
+    def ticket(self, at: datetime, feedback_id: UUID, category: str, sentiment: SentimentLabel, ref: CustomerRef,
                breach_open: bool) -> None:
         rng, end = self.rng, self.end
         team = TEAMS[category.split("/", 1)[0]]
@@ -234,7 +243,8 @@ def generate(seed: int = 15, days: int = 98, daily_volume: float = 40.0,
     h = History(seed, days, daily_volume, start)
     rng = h.rng
     spike_day = start + timedelta(days=days - 17)
-    spike_category, spike_channel, spike_items = "technical/outage", "app", int(daily_volume * 2)
+    spike_category, spike_items = "technical/outage", int(daily_volume * 2)
+    spike_channel: Channel = "app"
     for d in range(days):
         day = start + timedelta(days=d)
         mean = daily_volume * WEEKDAY_FACTOR[day.weekday()] * (1 + 0.15 * d / days)
@@ -273,7 +283,7 @@ def generate(seed: int = 15, days: int = 98, daily_volume: float = 40.0,
     return events, truth
 
 
-async def publish(events: list[Event], js, chunk: int = 200) -> None:  # type: ignore[no-untyped-def]
+async def publish(events: list[Event], js: "JetStreamContext", chunk: int = 200) -> None:
     """Publish in time order, a chunk at a time concurrently (the consumers never rely on order across
     subjects; within a chunk two events of one ticket may swap, as redeliveries can make them)."""
     for offset in range(0, len(events), chunk):

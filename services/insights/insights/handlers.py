@@ -10,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.events import Event, FeedbackClassifiedV1, FeedbackReceivedV1
 from insights import readmodel
-from insights.models import FeedbackFact
+from insights.models import Base, FeedbackFact
 
-BatchKeys = dict[type, set[str]]
+BatchKeys = dict[type[Base], set[str]]
 
 
 class Handlers:

@@ -9,9 +9,10 @@ heaviest terms. Raised once per theme and ISO week as `opportunity.detected.v1`.
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -99,11 +100,11 @@ async def raise_opportunities(session: AsyncSession, found: list[Opportunity], a
     week = as_of.strftime("%G-W%V")
     raised = []
     for o in found:
-        result = await session.execute(insert(RaisedOpportunity).values(
+        result = cast(CursorResult[Any], await session.execute(insert(RaisedOpportunity).values(
             key=f"{o.id}|{week}", title=o.title,
             detail={"mentions": o.mentions, "customers": o.customers, "customer_value": o.customer_value,
                     "trend": o.trend, "terms": o.terms, "category": o.category},
-            raised_at=now).on_conflict_do_nothing(index_elements=["key"]))
+            raised_at=now).on_conflict_do_nothing(index_elements=["key"])))
         if result.rowcount == 1:
             outbox.add(session, OpportunityDetectedV1(
                 opportunity_id=o.id, title=o.title, terms=o.terms, category=o.category, mentions=o.mentions,

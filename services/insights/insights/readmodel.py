@@ -29,7 +29,7 @@ from closedloop.events import (
     TicketSlaBreachedV1,
 )
 from insights.dimensions import clean_dims
-from insights.models import CustomerFact, FeedbackFact, NeedMention, PendingContribution, TicketFact
+from insights.models import Base, CustomerFact, FeedbackFact, NeedMention, PendingContribution, TicketFact
 from insights.store import LOCKED_KEY, PENDING_KEY, add_fact, contribute, get_fact, preload
 
 REPEAT_CONTACT_WINDOW = timedelta(days=7)
@@ -55,12 +55,12 @@ async def lock_feedback(session: AsyncSession, feedback_id: str) -> None:
 # What a batch will touch, loaded in a few queries when its first event is handled (see store.preload).
 
 
-def feedback_batch_keys(events: list[Event]) -> dict[type, set[str]]:
+def feedback_batch_keys(events: list[Event]) -> dict[type[Base], set[str]]:
     return {FeedbackFact: {str(e.feedback_id) for e in events if hasattr(e, "feedback_id")},
             CustomerFact: {e.customer.id for e in events if hasattr(e, "customer")}}
 
 
-def ticket_batch_keys(events: list[Event]) -> dict[type, set[str]]:
+def ticket_batch_keys(events: list[Event]) -> dict[type[Base], set[str]]:
     tickets, feedback = set(), set()
     for e in events:
         snapshot = getattr(e, "ticket", None)
@@ -68,8 +68,8 @@ def ticket_batch_keys(events: list[Event]) -> dict[type, set[str]]:
             tickets.add(str(snapshot.ticket_id))
             if snapshot.feedback_id:
                 feedback.add(str(snapshot.feedback_id))
-        elif getattr(e, "ticket_id", None):
-            tickets.add(str(e.ticket_id))
+        elif ticket_id := getattr(e, "ticket_id", None):
+            tickets.add(str(ticket_id))
     return {TicketFact: tickets, FeedbackFact: feedback}
 
 
@@ -114,7 +114,7 @@ async def lock_batch(session: AsyncSession, feedback_ids: set[str]) -> None:
             await lock_feedback(session, key)
 
 
-async def start_batch(session: AsyncSession, wanted: dict[type, set[str]] | None) -> None:
+async def start_batch(session: AsyncSession, wanted: dict[type[Base], set[str]] | None) -> None:
     """Lock the batch's feedback items and load what it will touch, once, before its first event."""
     if wanted:
         await lock_batch(session, wanted.get(FeedbackFact, set()))
@@ -223,6 +223,7 @@ async def record_ticket_event(session: AsyncSession, event: Event) -> None:
     if isinstance(event, TicketCreatedV1):
         if ticket is not None:
             return
+        assert snapshot is not None  # a TicketCreatedV1 always carries its ticket
         ticket = TicketFact(
             ticket_id=ticket_id, feedback_id=str(snapshot.feedback_id) if snapshot.feedback_id else None,
             created_at=event.occurred_at, team=snapshot.team, category=snapshot.category,

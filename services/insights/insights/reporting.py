@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
+from typing import Any, cast
 
 import aiosmtplib
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -138,7 +139,7 @@ def email_for(report: Report, sender: str, recipient: str) -> EmailMessage:
     message["Message-ID"] = make_msgid(domain="closedloop.local")
     message.set_content("This report is HTML; open it in a mail reader that shows HTML.\n")
     message.add_alternative(report.html, subtype="html")
-    html_part = message.get_payload()[1]
+    html_part = cast(list[EmailMessage], message.get_payload())[1]  # multipart now: its parts, plain and HTML
     for name, png in report.images.items():  # multipart/related: the HTML's cid: references resolve here
         html_part.add_related(png, maintype="image", subtype="png", cid=f"<{name}>", filename=f"{name}.png")
     return message
@@ -159,9 +160,9 @@ async def send_weekly_report(sessions: async_sessionmaker[AsyncSession], setting
     key = week_start.date().isoformat()
     async with sessions() as session, session.begin():
         insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        claimed = await session.execute(insert(ReportRun).values(
+        claimed = cast(CursorResult[Any], await session.execute(insert(ReportRun).values(
             week_start=key, started_at=datetime.now(UTC), sent_to=[]).on_conflict_do_nothing(
-            index_elements=["week_start"]))
+            index_elements=["week_start"])))
         if claimed.rowcount != 1 and not force:
             return []
         subscribers = list(await session.scalars(select(ReportSubscriber).order_by(ReportSubscriber.email)))

@@ -9,9 +9,10 @@ valuable; new = one recent contact; hibernating = neither recent nor valuable; r
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -131,12 +132,12 @@ async def find_churn_risks(session: AsyncSession, as_of: datetime, *, min_value:
         select(FeedbackFact.customer_id, func.count()).where(
             FeedbackFact.customer_id.in_(list(valuable)), FeedbackFact.sentiment == "negative",
             FeedbackFact.received_at >= since, FeedbackFact.received_at < as_of)
-        .group_by(FeedbackFact.customer_id))).all())
+        .group_by(FeedbackFact.customer_id))).tuples().all())
     open_breaches = dict((await session.execute(
         select(TicketFact.customer_id, func.count()).where(
             TicketFact.customer_id.in_(list(valuable)), TicketFact.breaches > 0,
             TicketFact.status.not_in(("resolved", "closed")), TicketFact.created_at < as_of)
-        .group_by(TicketFact.customer_id))).all())
+        .group_by(TicketFact.customer_id))).tuples().all())
     segments = {s.customer_id: s.segment for s in await score_customers(session, as_of)}
     risks = []
     for customer_id, customer in sorted(valuable.items()):
@@ -161,9 +162,9 @@ async def raise_churn_risks(session: AsyncSession, risks: list[ChurnRisk], as_of
     week = as_of.strftime("%G-W%V")
     raised = []
     for risk in risks:
-        result = await session.execute(insert(RaisedChurnRisk).values(
+        result = cast(CursorResult[Any], await session.execute(insert(RaisedChurnRisk).values(
             key=f"{risk.customer_id}|{week}", customer_id=risk.customer_id, risk_score=risk.risk_score,
-            reasons=risk.reasons, raised_at=now).on_conflict_do_nothing(index_elements=["key"]))
+            reasons=risk.reasons, raised_at=now).on_conflict_do_nothing(index_elements=["key"])))
         if result.rowcount == 1:
             outbox.add(session, CustomerChurnRiskDetectedV1(
                 customer_id=risk.customer_id, tier=risk.tier, value=risk.value, segment=risk.segment,

@@ -133,7 +133,7 @@ async def read_sums(session: AsyncSession, raw: set[str], grain: str, d1: str, d
         conditions.append(table.c.v2 == v2)
     result = await session.execute(select(table.c.bucket, table.c.v1, table.c.v2, *(table.c[m] for m in metrics))
                                    .where(and_(*conditions)))
-    out = []
+    out: list[tuple] = []
     for bucket, value1, value2, *amounts in result.all():
         out.extend((bucket, value1, value2, m, a) for m, a in zip(metrics, amounts, strict=True) if a)
     return out

@@ -6,6 +6,7 @@ summed in memory first, the commit writes each row once, instead of once per eve
 """
 
 from datetime import datetime
+from typing import TypeVar, cast
 
 from sqlalchemy import event, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 from insights.dimensions import RAW_METRICS, Deltas, fan_out, new_deltas
-from insights.models import Aggregate
+from insights.models import Aggregate, Base
 
 DELTAS_KEY = "insights.deltas"
 CACHE_KEY = "insights.cache"
@@ -37,9 +38,10 @@ def cache(session: AsyncSession) -> dict[tuple[type, str], object]:
 
 
 MISSING = object()  # cached: looked up, not in the database
+FactT = TypeVar("FactT", bound=Base)
 
 
-async def get_fact(session: AsyncSession, model: type, key: str, fresh: bool = False):  # type: ignore[no-untyped-def]
+async def get_fact(session: AsyncSession, model: type[FactT], key: str, fresh: bool = False) -> FactT | None:
     """`fresh`: ask the database again if it was missing (after taking a lock another transaction held)."""
     found = cache(session).get((model, key))
     if found is MISSING and not fresh:
@@ -49,10 +51,10 @@ async def get_fact(session: AsyncSession, model: type, key: str, fresh: bool = F
     if found is None:
         found = await session.get(model, key)
         cache(session)[(model, key)] = MISSING if found is None else found
-    return found
+    return cast(FactT | None, found)  # MISSING became None above; the rest are `model`'s
 
 
-async def preload(session: AsyncSession, wanted: dict[type, set[str]]) -> None:
+async def preload(session: AsyncSession, wanted: dict[type[Base], set[str]]) -> None:
     """Load the facts a batch will touch with one query per kind instead of one per event (once per
     transaction); what is not found is remembered as missing."""
     if session.info.get(PRELOADED_KEY):
@@ -62,6 +64,7 @@ async def preload(session: AsyncSession, wanted: dict[type, set[str]]) -> None:
     for model, keys in wanted.items():
         keys = {k for k in keys if (model, k) not in known}
         column = model.__mapper__.primary_key[0]
+        assert column.key is not None  # a table's column always has a key: its name unless given another
         for chunk in _chunks(sorted(keys), 500):
             for fact in await session.scalars(select(model).where(column.in_(chunk))):
                 known[(model, getattr(fact, column.key))] = fact
@@ -110,10 +113,10 @@ def upsert_deltas(session: Session, deltas: Deltas) -> None:
     statement = postgresql_insert(table)
     statement = statement.on_conflict_do_update(
         index_elements=list(KEY_COLUMNS), set_={m: table.c[m] + statement.excluded[m] for m in RAW_METRICS})
-    rows = [{**dict(zip(KEY_COLUMNS, key, strict=True)), **{m: deltas[key].get(m, 0.0) for m in RAW_METRICS}}
-            for key in keys]
-    for start in range(0, len(rows), 1000):
-        session.execute(statement, rows[start:start + 1000])
+    params = [{**dict(zip(KEY_COLUMNS, key, strict=True)), **{m: deltas[key].get(m, 0.0) for m in RAW_METRICS}}
+              for key in keys]
+    for start in range(0, len(params), 1000):
+        session.execute(statement, params[start:start + 1000])
 
 
 @event.listens_for(Session, "before_commit")

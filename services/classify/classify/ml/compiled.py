@@ -91,7 +91,7 @@ def mean_pooled_module(model: SentenceTransformer) -> Any:
         return None
 
     class MeanPooledTransformer(torch.nn.Module):
-        def __init__(self) -> None:
+        def __init__(self, backbone: torch.nn.Module) -> None:
             super().__init__()
             self.backbone = backbone
 
@@ -101,7 +101,7 @@ def mean_pooled_module(model: SentenceTransformer) -> Any:
             pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
 
-    return MeanPooledTransformer()
+    return MeanPooledTransformer(backbone)
 
 
 def _compile(model: SentenceTransformer, token_ids: TokenIds, pad_token_id: int | None) -> CompiledEncoder | None:

@@ -22,7 +22,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -77,7 +77,7 @@ class Embedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
-        from classify.ml.compiled import compile_encoder
+        from classify.ml.compiled import TokenIds, compile_encoder
         from classify.ml.quantized import ensure_quantized
 
         self.model_name = model_name
@@ -94,11 +94,13 @@ class Embedder:
         self._tokenizer_lock = threading.Lock()
         self._max_tokens = int(getattr(first, "max_seq_length", None) or 512)
         pad_token_id = getattr(self._tokenizer, "pad_token_id", None)
+        # Handed to the compiled graphs only when there is a tokenizer, so it never answers None to them.
+        token_ids = cast(TokenIds, self.token_ids)
         # The int8 ONNX graph when asked for (quantized.py); else, or if the model does not qualify, TorchScript.
-        self.quantized = (ensure_quantized(first, model_name, resolve_model_path(model_name), self.token_ids,
+        self.quantized = (ensure_quantized(first, model_name, resolve_model_path(model_name), token_ids,
                                            pad_token_id, cache_dir)
                           if quantized and self._tokenizer is not None and device == "cpu" else None)
-        self.compiled = (compile_encoder(first, self.token_ids, pad_token_id)
+        self.compiled = (compile_encoder(first, token_ids, pad_token_id)
                          if self.quantized is None and self._tokenizer is not None and device == "cpu" else None)
         # Eager replicas, checked out per forward batch (the consumer, HTTP previews and training share them).
         self._replicas: queue.Queue[SentenceTransformer] = queue.Queue()

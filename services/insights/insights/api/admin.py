@@ -2,6 +2,7 @@
 
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.api import RuntimeDep, SessionDep, api_router
 from closedloop.auth import needs
@@ -9,7 +10,7 @@ from closedloop.errors import conflict
 from insights.api.deps import RebuilderDep, SettingsDep, SubscriptionsDep
 from insights.config import AnalysisConfig, AnalysisConfigIn, current_config, update_config
 from insights.models import FeedbackFact, TicketFact
-from insights.replay import Rebuilder, consumer_lags
+from insights.replay import ConsumerLag, Rebuilder, consumer_lags
 from insights.schemas.admin import ConsumerLagPublic, ReadModelStatus
 from insights.series import watermark
 
@@ -25,7 +26,7 @@ async def get_status(runtime: RuntimeDep, subscriptions: SubscriptionsDep,
         return await _status(rebuilder, session, lags)
 
 
-async def _status(rebuilder: Rebuilder, session, lags) -> ReadModelStatus:  # type: ignore[no-untyped-def]
+async def _status(rebuilder: Rebuilder, session: AsyncSession, lags: list[ConsumerLag]) -> ReadModelStatus:
     behind = sum((lag.pending or 0) + (lag.unacknowledged or 0) for lag in lags)
     return ReadModelStatus(
         behind_messages=behind, caught_up=behind == 0 and all(lag.error is None for lag in lags),

@@ -6,6 +6,7 @@ from time import monotonic
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.api import SessionDep, api_router
 from closedloop.auth import needs
@@ -27,7 +28,7 @@ router = api_router("analyses")
 FORECAST_CACHE_SECONDS = 300.0
 
 
-async def as_of_or_latest(session, as_of: datetime | None) -> datetime:  # type: ignore[no-untyped-def]
+async def as_of_or_latest(session: AsyncSession, as_of: datetime | None) -> datetime:
     if as_of is not None:
         return as_of
     latest = await watermark(session)

@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 from fastapi.responses import HTMLResponse
 from pydantic import EmailStr
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.api import RuntimeDep, SessionDep, api_router, get_or_404
 from closedloop.auth import needs
@@ -47,7 +48,7 @@ async def delete_subscriber(email: str, session: SessionDep) -> None:
         await session.delete(row)
 
 
-async def default_week(session, week: date | None) -> datetime:  # type: ignore[no-untyped-def]
+async def default_week(session: AsyncSession, week: date | None) -> datetime:
     if week is not None:
         return week_of(datetime(week.year, week.month, week.day, tzinfo=UTC))
     latest = await watermark(session) or datetime.now(UTC)
