@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import httpx
 import typer
@@ -246,8 +246,9 @@ async def run_import(path: Path, client: httpx.AsyncClient, *, batch_size: int =
             if row.item is None:
                 summary.rejected.append(Rejection(row.line, 400, row.error or "unreadable"))
         if readable:
-            results = await _send(client, [{**row.item, "idempotency_key": f"{key_prefix}:{row.line}"}
-                                           for row in readable])
+            # `readable` holds only the rows with an item (mypy cannot carry that narrowing over).
+            results = await _send(client, [{**cast(dict[str, Any], row.item),
+                                            "idempotency_key": f"{key_prefix}:{row.line}"} for row in readable])
             for row, result in zip(readable, results, strict=True):
                 if result["status"] == "accepted":
                     summary.accepted += 1

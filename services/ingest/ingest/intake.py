@@ -6,7 +6,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
@@ -141,13 +141,13 @@ async def stage_feedback(session: AsyncSession, body: FeedbackIn, *, idempotency
         # comment and reopens the ticket), so classify never sees it and no second ticket opens.
         feedback.ticket_id, feedback.status = reply.ticket_id, "ticket_opened"
         outbox.add(session, FeedbackReplyReceivedV1(
-            feedback_id=feedback.id, ticket_id=reply.ticket_id, channel=body.channel, text=masked_text,
+            feedback_id=UUID(feedback.id), ticket_id=UUID(reply.ticket_id), channel=body.channel, text=masked_text,
             subject=masked_subject, customer=customer, language=body.language, thread_id=body.thread_id,
             message_id=body.external_id if body.channel == "email" else None, in_reply_to=reply.in_reply_to,
             references=reply.references, matched_by=reply.matched_by, received_at=now))
         return Accepted(feedback, duplicate=False, reply_to_ticket=reply.ticket_id)
     outbox.add(session, FeedbackReceivedV1(
-        feedback_id=feedback.id, channel=body.channel, text=masked_text, subject=masked_subject,
+        feedback_id=UUID(feedback.id), channel=body.channel, text=masked_text, subject=masked_subject,
         customer=customer, rating=body.rating, language=body.language, external_id=body.external_id,
         source_id=body.external_id, thread_id=body.thread_id, app_version=body.app_version, platform=body.platform,
         region=body.region, product=body.product, nps=body.nps, csat=body.csat, pii_masked=found,
@@ -157,7 +157,7 @@ async def stage_feedback(session: AsyncSession, body: FeedbackIn, *, idempotency
     if body.channel == "survey" and body.csat is not None and isinstance(about, str) and about.strip():
         # A CSAT survey about a ticket: ticketing records the score as that ticket's CSAT.
         outbox.add(session, FeedbackCsatAnsweredV1(
-            feedback_id=feedback.id, ticket=about.strip(), score=body.csat, customer=customer, received_at=now,
+            feedback_id=UUID(feedback.id), ticket=about.strip(), score=body.csat, customer=customer, received_at=now,
             comment=None if (body.metadata or {}).get("score_only") else masked_text))
     return Accepted(feedback, duplicate=False)
 

@@ -12,7 +12,7 @@ which feedback opened which ticket from ticketing's events (`Feedback.ticket_id`
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop import mailthread
@@ -36,7 +36,7 @@ def _ids(value: object) -> list[str]:
     return [str(value)] if value else []
 
 
-async def _customers_ticket(session: AsyncSession, body: FeedbackIn, *conditions: object) -> str | None:
+async def _customers_ticket(session: AsyncSession, body: FeedbackIn, *conditions: ColumnElement[bool]) -> str | None:
     """The ticket of the sender's earlier feedback matching `conditions`, if there is one."""
     owner = [Feedback.customer_id == body.customer.id]
     if body.customer.email:

@@ -4,11 +4,11 @@ records each service's completion. The export gathers what every service holds o
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Any
-from uuid import uuid4
+from typing import Any, cast
+from uuid import UUID, uuid4
 
 import httpx
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import CursorResult, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.erasure import ERASED, chunks, empty_wal_after_commit, pseudonym
@@ -44,7 +44,7 @@ async def request_erasure(session: AsyncSession, customer_id: str, requested_by:
         # The event's id is the erasure's: once every service completed, its outbox row (which names the
         # customer) is deleted by that id.
         outbox.add(session, CustomerErasureRequestedV1(
-            event_id=erasure.id, erasure_id=erasure.id, customer_id=customer_id, customer_email=email,
+            event_id=UUID(erasure.id), erasure_id=UUID(erasure.id), customer_id=customer_id, customer_email=email,
             feedback_ids=[r.id for r in rows], ticket_ids=sorted({r.ticket_id for r in rows if r.ticket_id})))
         return erasure
 
@@ -58,18 +58,19 @@ async def erase_customer(session: AsyncSession, event: CustomerErasureRequestedV
     erased = {"feedback": 0, "customers": 0, "feedback_invitations": 0, "idempotency_keys": 0,
               "feedback_duplicates": 0}
     for group in chunks(ids):
-        result = await session.execute(update(Feedback).where(Feedback.id.in_(group)).values(
+        result = cast(CursorResult[Any], await session.execute(update(Feedback).where(Feedback.id.in_(group)).values(
             text=ERASED, original_text=None, subject=None, original_subject=None, customer_id=pseudonym(
                 event.erasure_id), customer_email=None, customer_name=None, customer_locale=None, extra={},
-            external_id=None, thread_id=None, text_hash=None, updated_at=datetime.now(UTC)))
+            external_id=None, thread_id=None, text_hash=None, updated_at=datetime.now(UTC))))
         erased["feedback"] += result.rowcount or 0
-        erased["idempotency_keys"] += (await session.execute(
+        erased["idempotency_keys"] += cast(CursorResult[Any], await session.execute(
             delete(IdempotencyKey).where(IdempotencyKey.feedback_id.in_(group)))).rowcount or 0
-        erased["feedback_duplicates"] += (await session.execute(delete(FeedbackDuplicate).where(
+        erased["feedback_duplicates"] += cast(CursorResult[Any], await session.execute(delete(FeedbackDuplicate).where(
             or_(FeedbackDuplicate.feedback_id.in_(group), FeedbackDuplicate.customer_id == customer_id)))
         ).rowcount or 0
-    erased["customers"] = (await session.execute(delete(Customer).where(Customer.id == customer_id))).rowcount or 0
-    erased["feedback_invitations"] = (await session.execute(
+    erased["customers"] = cast(CursorResult[Any], await session.execute(
+        delete(Customer).where(Customer.id == customer_id))).rowcount or 0
+    erased["feedback_invitations"] = cast(CursorResult[Any], await session.execute(
         delete(Invitation).where(Invitation.customer_id == customer_id))).rowcount or 0
     return erased
 

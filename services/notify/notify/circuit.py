@@ -13,6 +13,7 @@ a 4xx answer proves the target is up, so it closes the circuit like a success.
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -35,7 +36,7 @@ def circuit_key(channel: str, target: str, endpoint_id: str | None, smtp_host: s
     return f"{channel}:{hashlib.sha256(target.encode()).hexdigest()}"
 
 
-def state(breaker: CircuitBreaker | None, now: datetime) -> str:
+def state(breaker: CircuitBreaker | None, now: datetime) -> Literal["closed", "open", "half_open"]:
     if breaker is None or breaker.open_until is None:
         return "closed"
     return "open" if breaker.open_until > now else "half_open"

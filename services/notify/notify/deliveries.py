@@ -102,7 +102,7 @@ def default_intents(event: Event, settings: NotifySettings) -> list[Intent]:
     ticket = getattr(event, "ticket", None)
     key = event.nats_subject
     if isinstance(event, TicketCreatedV1 | TicketResolvedV1):
-        address = _email(ticket.customer.email)
+        address = _email(event.ticket.customer.email)
         return [Intent("email", address, key, customer_language(event), customer_timezone(event),
                        audience="customer")] if address else []
     if isinstance(event, TicketAssignedV1):
@@ -110,8 +110,8 @@ def default_intents(event: Event, settings: NotifySettings) -> list[Intent]:
                          event.assignee)
         return [Intent("email", address, key)] if address else []
     if isinstance(event, TicketSlaWarningV1 | TicketSlaBreachedV1):
-        address = _email(getattr(ticket, "team_lead_email", None), ticket.team_lead,
-                         getattr(event, "escalated_to", None), settings.team_lead_emails.get(ticket.team))
+        address = _email(getattr(ticket, "team_lead_email", None), event.ticket.team_lead,
+                         getattr(event, "escalated_to", None), settings.team_lead_emails.get(event.ticket.team))
         return [Intent("email", address, key)] if address else []
     if isinstance(event, AlertRaisedV1):
         intents = []
@@ -137,8 +137,8 @@ async def plan_deliveries(session: AsyncSession, event: Event, settings: NotifyS
     now = datetime.now(UTC)
     ticket = getattr(event, "ticket", None)
     # Events without a snapshot (ticket.recategorized.v1) still name their ticket: erasure finds them by it.
-    ticket_id = str(ticket.ticket_id) if ticket is not None else (
-        str(event.ticket_id) if getattr(event, "ticket_id", None) is not None else None)
+    named = getattr(event, "ticket_id", None)
+    ticket_id = str(ticket.ticket_id) if ticket is not None else (str(named) if named is not None else None)
     planned: list[Delivery] = []
 
     endpoints, subscriptions = await _targets(session)

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, TypedDict, cast
 from uuid import UUID
 
 from sqlalchemy import ColumnElement, Row, Table, and_, bindparam, or_, select, update
@@ -423,7 +423,13 @@ class Attempted:
     delivered_at: datetime | None = None
 
 
-def about(delivery: Delivery | Outgoing) -> dict[str, object]:
+class About(TypedDict):
+    event_type: str | None
+    ticket_id: UUID | None
+    to_customer: bool
+
+
+def about(delivery: Delivery | Outgoing) -> About:
     """What the outcome events say about the delivery's subject (ticketing follows replies to customers)."""
     return {"event_type": delivery.event_type, "ticket_id": UUID(delivery.ticket_id) if delivery.ticket_id else None,
             "to_customer": delivery.audience == "customer"}

@@ -20,7 +20,8 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from jinja2 import TemplateError, TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -148,7 +149,7 @@ def validate(channel: str, subject: str | None, body_text: str, body_html: str |
 
 def render_parts(subject: str | None, body_text: str, body_html: str | None, context: dict[str, Any],
                  ) -> tuple[str, str, str | None]:
-    results = []
+    results: list[str | None] = []
     for part, source, env in (("subject", subject, TEXT_ENV), ("body_text", body_text, TEXT_ENV),
                               ("body_html", body_html, HTML_ENV)):
         if source is None:
