@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classify.main import shared_embedder, shared_language_detector
+from classify.main import shared_embedder
 from classify.ml.clustering import cluster
 from classify.ml.embedding import Embedder
 from classify.ml.engine import (
@@ -34,7 +34,6 @@ from classify.ml.ensemble import (
 from classify.ml.language import LanguageDetector
 from classify.ml.prototypes import PrototypeClassifier
 from classify.ml.signals import detect
-from classify.settings import ClassifySettings
 from classify.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 from classify.topics import trend_of
 
@@ -46,11 +45,6 @@ MULTILINGUAL = Path(__file__).parent / "data" / "multilingual_feedback.tsv"
 @pytest.fixture(scope="module")
 def embedder() -> Embedder:
     return shared_embedder("all-MiniLM-L6-v2")  # the copy the service tests' apps use too
-
-
-@pytest.fixture(scope="module")
-def languages() -> LanguageDetector:
-    return shared_language_detector(ClassifySettings().languages)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classify.main import shared_embedder, shared_language_detector
+from classify.main import shared_embedder
 from classify.ml.embedding import SERVICE_MODEL_NAME, ConcatEmbedder, default_workers
 from classify.ml.ensemble import TrainParams, train_model
 from classify.ml.language import LanguageDetector, script_counts
@@ -85,11 +85,6 @@ def test_calm_messages_raise_no_emotion() -> None:
 
 
 # --- language detection ------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def languages() -> LanguageDetector:
-    return shared_language_detector(ClassifySettings().languages)
-
 
 @pytest.mark.parametrize(("text", "language"), [
     ("我的订单被重复扣款了，退款还没到", "zh"), ("我的iPhone坏了", "zh"), ("アプリが落ちます", "ja"),
