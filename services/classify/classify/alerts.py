@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from classify.models import AlertRecord, ClassificationRecord, outbox
 from classify.settings import ClassifySettings
 from closedloop.events import AlertRaisedV1
+from closedloop.pagination import KeysetPage, keyset_page
 from closedloop.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
@@ -110,3 +111,8 @@ class AlertWorker(BackgroundWorker):
         for alert in await self.check():
             log.warning("alert raised", extra={"kind": alert.kind, "severity": alert.severity})
         return False
+
+
+async def alerts_page(session: AsyncSession, limit: int, cursor: str | None) -> KeysetPage[AlertRecord]:
+    """The spike alerts raised, newest first."""
+    return await keyset_page(session, select(AlertRecord), order=(AlertRecord.id,), limit=limit, cursor=cursor)

@@ -5,11 +5,13 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 import numpy as np
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from classify.ml.engine import EngineConfig, Result, decide
 from classify.models import ClassificationRecord, outbox
 from closedloop.events import Classification, FeedbackClassifiedV1, FeedbackReceivedV1, NearDuplicate
+from closedloop.pagination import KeysetPage, keyset_page
 
 
 async def record_classification(session: AsyncSession, event: FeedbackReceivedV1, result: Result,
@@ -64,3 +66,20 @@ async def record_classification(session: AsyncSession, event: FeedbackReceivedV1
         # Passed through so the answer to the customer lands in the same conversation.
         thread_id=event.thread_id, source_id=event.source_id or event.external_id,
     ))
+
+
+async def classifications_page(session: AsyncSession, needs_triage: bool | None, category: str | None,
+                               severity: str | None, limit: int, cursor: str | None,
+                               before: datetime | None = None) -> KeysetPage[ClassificationRecord]:
+    """Newest first; `before` is the deprecated way to page. Not counted: that would scan every row."""
+    query = select(ClassificationRecord)
+    if needs_triage is not None:
+        query = query.where(ClassificationRecord.needs_triage.is_(needs_triage))
+    if category is not None:
+        query = query.where(ClassificationRecord.category == category)
+    if severity is not None:
+        query = query.where(ClassificationRecord.severity == severity)
+    if before is not None:
+        query = query.where(ClassificationRecord.created_at < (before if before.tzinfo else before.replace(tzinfo=UTC)))
+    return await keyset_page(session, query, order=(ClassificationRecord.created_at, ClassificationRecord.feedback_id),
+                             limit=limit, cursor=cursor, count=False)

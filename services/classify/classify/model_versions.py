@@ -2,12 +2,14 @@
 model (zero-shot answers). Each use case opens its own transaction (ADR 0014); the caller refreshes the
 engine after it."""
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from classify.models import ModelVersion
 from classify.registry import activate_model, active_model_row, previous_model
 from closedloop.api import get_or_404
 from closedloop.errors import conflict
+from closedloop.pagination import KeysetPage, keyset_page
 
 
 async def activate(session: AsyncSession, model_id: str) -> ModelVersion:
@@ -31,3 +33,8 @@ async def roll_back(session: AsyncSession) -> ModelVersion | None:
 async def deactivate_all(session: AsyncSession) -> None:
     async with session.begin():
         await activate_model(session, None)
+
+
+async def models_page(session: AsyncSession, limit: int, cursor: str | None) -> KeysetPage[ModelVersion]:
+    """Every model version, newest first."""
+    return await keyset_page(session, select(ModelVersion), order=(ModelVersion.version,), limit=limit, cursor=cursor)

@@ -38,6 +38,11 @@ async def active_row(session: AsyncSession) -> TaxonomyVersion:
     return row
 
 
+async def all_versions(session: AsyncSession) -> list[TaxonomyVersion]:
+    """Every version, newest first (a taxonomy has a handful: one per change)."""
+    return list(await session.scalars(select(TaxonomyVersion).order_by(TaxonomyVersion.created_at.desc())))
+
+
 async def replace(session: AsyncSession, taxonomy: Taxonomy) -> StoredTaxonomy:
     """Store and activate `taxonomy`; the same content again is the same version (`created` False)."""
     async with session.begin():

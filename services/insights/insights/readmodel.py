@@ -11,7 +11,7 @@ is missing they wait as pending contributions and are applied when it comes.
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.events import (
@@ -303,3 +303,8 @@ async def clear_read_model(session: AsyncSession, consumers: list[str]) -> None:
     for model in (Aggregate.__table__, FeedbackFact, TicketFact, PendingContribution, CustomerFact, NeedMention):
         await session.execute(delete(model))
     await session.execute(delete(InboxMessage).where(InboxMessage.consumer.in_(consumers)))
+
+
+async def count_facts(session: AsyncSession, fact: type[FeedbackFact] | type[TicketFact]) -> int:
+    """How many feedback items (or tickets) the read model holds."""
+    return await session.scalar(select(func.count()).select_from(fact)) or 0

@@ -4,7 +4,7 @@ or Chinese, e-mailed to the subscribed leads. Each week is sent once (its row in
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -80,6 +80,14 @@ def _value(points: list, metric: str, group: str = "all") -> float | None:
         if p.metric == metric and p.group == group:
             return p.value
     return None
+
+
+async def report_week(session: AsyncSession, week: date | None) -> datetime:
+    """The Monday that starts the report's week: `week`'s, or the last complete week of data."""
+    if week is not None:
+        return week_of(datetime(week.year, week.month, week.day, tzinfo=UTC))
+    latest = await watermark(session) or datetime.now(UTC)
+    return week_of(latest) - timedelta(days=7)  # the last complete week
 
 
 async def build_report(session: AsyncSession, week_start: datetime, language: str, inline: bool = False) -> Report:

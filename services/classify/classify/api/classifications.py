@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Query
-from sqlalchemy import select
 
+from classify import classifications
 from classify.api.deps import EngineDep
 from classify.ml.engine import ClassificationEngine, Result, decide
 from classify.models import ClassificationRecord
@@ -22,7 +22,7 @@ from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
 from closedloop.errors import problem_responses
 from closedloop.events import Severity
-from closedloop.pagination import Cursor, keyset_page
+from closedloop.pagination import Cursor
 
 router = api_router("classifications", 400, 413)
 PREVIEW_CHUNK = 128
@@ -45,17 +45,8 @@ async def list_classifications(session: SessionDep, needs_triage: bool | None = 
                                    deprecated=True, description="Only classifications created before this time "
                                                                 "(the older way to page: use `cursor`)")] = None,
                                ) -> ClassificationPage:
-    query = select(ClassificationRecord)
-    if needs_triage is not None:
-        query = query.where(ClassificationRecord.needs_triage.is_(needs_triage))
-    if category is not None:
-        query = query.where(ClassificationRecord.category == category)
-    if severity is not None:
-        query = query.where(ClassificationRecord.severity == severity)
-    if before is not None:
-        query = query.where(ClassificationRecord.created_at < (before if before.tzinfo else before.replace(tzinfo=UTC)))
-    page = await keyset_page(session, query, order=(ClassificationRecord.created_at, ClassificationRecord.feedback_id),
-                             limit=limit, cursor=cursor, count=False)
+    page = await classifications.classifications_page(session, needs_triage, category, severity, limit, cursor,
+                                                      before)
     return ClassificationPage(items=[ClassificationPublic.model_validate(r, from_attributes=True) for r in page.rows],
                               total=None, next_cursor=page.next_cursor)
 

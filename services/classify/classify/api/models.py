@@ -4,7 +4,6 @@ classifies."""
 from typing import Annotated
 
 from fastapi import Query
-from sqlalchemy import select
 
 from classify import model_versions
 from classify.api.deps import EngineDep, SyncDep, TrainerDep
@@ -15,7 +14,7 @@ from classify.training_runs import queue_training
 from closedloop.api import SessionDep, api_router, get_or_404
 from closedloop.auth import needs
 from closedloop.errors import problem_responses
-from closedloop.pagination import Cursor, keyset_page
+from closedloop.pagination import Cursor
 
 router = api_router("training", 400, 413)
 
@@ -42,8 +41,7 @@ async def create_model(body: ModelIn, session: SessionDep, engine: EngineDep, tr
             response_model=ModelPage, summary="Every model version, newest first")
 async def list_models(session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 50,
                       cursor: Cursor = None) -> ModelPage:
-    page = await keyset_page(session, select(ModelVersion), order=(ModelVersion.version,), limit=limit,
-                             cursor=cursor)
+    page = await model_versions.models_page(session, limit, cursor)
     return ModelPage(items=[model_public(r) for r in page.rows], total=page.total, next_cursor=page.next_cursor)
 
 

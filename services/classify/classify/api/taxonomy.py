@@ -1,7 +1,6 @@
 """The taxonomy: read the active one and its versions; replace it, add or remove a node, or activate an
 earlier version (classify.taxonomy_versions), then refresh the engine."""
 
-from sqlalchemy import select
 
 from classify import taxonomy_versions
 from classify.api.deps import SyncDep
@@ -61,7 +60,7 @@ async def put_taxonomy(body: TaxonomyIn, session: SessionDep, sync: SyncDep) -> 
 @router.get("/taxonomy/versions", dependencies=needs("feedback:read"), response_model=list[TaxonomyVersionSummary],
             summary="Every taxonomy version, newest first")
 async def list_versions(session: SessionDep) -> list[TaxonomyVersionSummary]:
-    rows = await session.scalars(select(TaxonomyVersion).order_by(TaxonomyVersion.created_at.desc()))
+    rows = await taxonomy_versions.all_versions(session)
     return [TaxonomyVersionSummary(version=r.version, source=r.source, active=r.active,
                                    leaves=len(taxonomy_from_row(r).leaves()), created_at=r.created_at,
                                    activated_at=r.activated_at) for r in rows]

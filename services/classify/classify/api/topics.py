@@ -4,16 +4,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Query
-from sqlalchemy import select
 
+from classify import alerts
 from classify.api.deps import SettingsDep
-from classify.models import AlertRecord
 from classify.schemas.alerts import AlertPage, AlertPublic
 from classify.schemas.topics import TopicPublic, TopicsPublic
 from classify.topics import compute_topics
 from closedloop.api import SessionDep, api_router
 from closedloop.auth import needs
-from closedloop.pagination import Cursor, keyset_page
+from closedloop.pagination import Cursor
 
 router = api_router("topics and alerts", 400)
 
@@ -39,6 +38,6 @@ async def list_topics(session: SessionDep, settings: SettingsDep,
             response_model=AlertPage, summary="Spike alerts raised (newest first)")
 async def list_alerts(session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 50,
                       cursor: Cursor = None) -> AlertPage:
-    page = await keyset_page(session, select(AlertRecord), order=(AlertRecord.id,), limit=limit, cursor=cursor)
+    page = await alerts.alerts_page(session, limit, cursor)
     return AlertPage(items=[AlertPublic.model_validate(r, from_attributes=True) for r in page.rows],
                      total=page.total, next_cursor=page.next_cursor)

@@ -1,12 +1,12 @@
 """The read model's state: lag behind the streams, rebuild by replay, run-time analysis settings."""
 
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.api import RuntimeDep, SessionDep, api_router
 from closedloop.auth import needs
 from closedloop.errors import conflict
+from insights import readmodel
 from insights.api.deps import RebuilderDep, SettingsDep, SubscriptionsDep
 from insights.config import AnalysisConfig, AnalysisConfigIn, current_config, update_config
 from insights.models import FeedbackFact, TicketFact
@@ -31,8 +31,8 @@ async def _status(rebuilder: Rebuilder, session: AsyncSession, lags: list[Consum
     return ReadModelStatus(
         behind_messages=behind, caught_up=behind == 0 and all(lag.error is None for lag in lags),
         latest_data_at=await watermark(session),
-        feedback_items=await session.scalar(select(func.count()).select_from(FeedbackFact)) or 0,
-        tickets=await session.scalar(select(func.count()).select_from(TicketFact)) or 0,
+        feedback_items=await readmodel.count_facts(session, FeedbackFact),
+        tickets=await readmodel.count_facts(session, TicketFact),
         rebuilding=rebuilder.busy,
         consumers=[ConsumerLagPublic(**lag.__dict__) for lag in lags])
 

@@ -1,21 +1,17 @@
 """The weekly report: who receives it, a preview, and sending it now."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 
 from fastapi.responses import HTMLResponse
 from pydantic import EmailStr
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from closedloop.api import RuntimeDep, SessionDep, api_router, get_or_404
+from closedloop.api import RuntimeDep, SessionDep, api_router
 from closedloop.auth import needs
 from closedloop.errors import conflict
+from insights import report_subscribers
 from insights.api.deps import SettingsDep
-from insights.dimensions import week_of
-from insights.models import ReportSubscriber
-from insights.reporting import build_report, send_weekly_report
+from insights.reporting import build_report, report_week, send_weekly_report
 from insights.schemas.reports import Language, SubscriberIn, SubscriberPublic
-from insights.series import watermark
 
 router = api_router("weekly report", 404, 409)
 
@@ -23,36 +19,22 @@ router = api_router("weekly report", 404, 409)
 @router.get("/report-subscribers", dependencies=needs("config:write"),
             response_model=list[SubscriberPublic], summary="Who receives the weekly report")
 async def list_subscribers(session: SessionDep) -> list[SubscriberPublic]:
-    rows = await session.scalars(select(ReportSubscriber).order_by(ReportSubscriber.email))
-    return [SubscriberPublic(email=r.email, name=r.name, language=r.language) for r in rows]
+    return [SubscriberPublic(email=r.email, name=r.name, language=r.language)
+            for r in await report_subscribers.all_subscribers(session)]
 
 
 @router.put("/report-subscribers/{email}", dependencies=needs("config:write"),
             response_model=SubscriberPublic,
             summary="Subscribe a lead to the weekly report (or change their language)")
 async def put_subscriber(email: EmailStr, body: SubscriberIn, session: SessionDep) -> SubscriberPublic:
-    async with session.begin():
-        row = await session.get(ReportSubscriber, email)
-        if row is None:
-            row = ReportSubscriber(email=email, created_at=datetime.now(UTC))
-            session.add(row)
-        row.name, row.language = body.name, body.language
+    row = await report_subscribers.subscribe(session, email, body.name, body.language)
     return SubscriberPublic(email=row.email, name=row.name, language=row.language)
 
 
 @router.delete("/report-subscribers/{email}", dependencies=needs("config:write"),
                status_code=204, summary="Unsubscribe from the weekly report")
 async def delete_subscriber(email: str, session: SessionDep) -> None:
-    async with session.begin():
-        row = await get_or_404(session, ReportSubscriber, email, "Subscriber")
-        await session.delete(row)
-
-
-async def default_week(session: AsyncSession, week: date | None) -> datetime:
-    if week is not None:
-        return week_of(datetime(week.year, week.month, week.day, tzinfo=UTC))
-    latest = await watermark(session) or datetime.now(UTC)
-    return week_of(latest) - timedelta(days=7)  # the last complete week
+    await report_subscribers.unsubscribe(session, email)
 
 
 @router.get("/reports/weekly", dependencies=needs("reports:read"),
@@ -62,7 +44,7 @@ async def preview_weekly_report(session: SessionDep, week: date | None = None, l
                                 ) -> HTMLResponse:
     """The report of the week starting on the Monday of `week` (default: the last complete week of data),
     charts embedded as data URIs (in the e-mail they are attached parts)."""
-    report = await build_report(session, await default_week(session, week), language, inline=True)
+    report = await build_report(session, await report_week(session, week), language, inline=True)
     return HTMLResponse(report.html)
 
 
@@ -73,7 +55,7 @@ async def send_report_now(runtime: RuntimeDep, settings: SettingsDep, session: S
     """Sends even if the week's report went out before (a deliberate resend)."""
     if not settings.smtp_host:
         raise conflict("E-mail is not configured (INSIGHTS_SMTP_HOST).", slug="smtp-not-configured")
-    week_start = await default_week(session, week)
+    week_start = await report_week(session, week)
     await session.close()
     sent = await send_weekly_report(runtime.sessions, settings, week_start, force=True)
     return {"week_start": week_start.date().isoformat(), "sent_to": sent}
