@@ -104,10 +104,11 @@ class KeysetPage(Generic[Row]):
 
 async def keyset_page(session: AsyncSession, query: Select[tuple[Row]], *,
                       order: Sequence[InstrumentedAttribute[Any]], limit: int, cursor: str | None,
-                      descending: bool = True, count: bool = True) -> KeysetPage[Row]:
+                      descending: bool = True, count: bool = True, offset: int = 0) -> KeysetPage[Row]:
     """One page of `query`'s rows in `order` (every column non-null, the last one unique, e.g. the id),
     newest first unless `descending=False`, starting after the row `cursor` names; `total` counted over
-    `query`'s filters when `count`."""
+    `query`'s filters when `count`. `offset` skips that many rows when there is no cursor: a route's
+    deprecated offset paging, whose page then continues by cursor like any other."""
     total = None
     if count:
         total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
@@ -118,7 +119,10 @@ async def keyset_page(session: AsyncSession, query: Select[tuple[Row]], *,
                          for value, column in zip(decode_cursor(cursor, len(order)), order, strict=True)))
         query = query.where(key < after if descending else key > after)
     ordering = [column.desc() if descending else column.asc() for column in order]
-    rows = list((await session.scalars(query.order_by(*ordering).limit(limit + 1))).all())
+    query = query.order_by(*ordering)
+    if offset and not cursor:
+        query = query.offset(offset)
+    rows = list((await session.scalars(query.limit(limit + 1))).all())
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]

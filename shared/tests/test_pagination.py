@@ -90,3 +90,14 @@ def test_a_cursor_round_trips_and_a_forged_one_is_a_400_naming_the_cursor():
             decode_cursor(forged, 2)
         assert raised.value.status == 400
         assert raised.value.errors[0].field == "query.cursor"
+
+
+async def test_an_offset_skips_rows_without_a_cursor_and_its_page_continues_by_cursor(sessions):
+    await add_notes(sessions, 7)
+    order = (Note.created_at, Note.id)
+    async with sessions() as session:
+        skipped = await keyset_page(session, select(Note), order=order, limit=2, cursor=None, offset=3)
+        after = await keyset_page(session, select(Note), order=order, limit=2, cursor=skipped.next_cursor,
+                                  offset=3)
+    assert [n.id for n in skipped.rows] == ["n003", "n002"] and skipped.total == 7
+    assert [n.id for n in after.rows] == ["n001", "n000"]  # the offset is ignored once there is a cursor

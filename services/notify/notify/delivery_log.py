@@ -3,12 +3,12 @@ Use cases; the replay owns its transaction (ADR 0014)."""
 
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.api import get_or_404
 from closedloop.errors import conflict
-from closedloop.pagination import KeysetPage, encode_cursor, keyset_page
+from closedloop.pagination import KeysetPage, keyset_page
 from closedloop.wakeup import wake_after_commit
 from notify.dispatcher import DELIVERIES_CHANNEL
 from notify.models import Delivery
@@ -39,15 +39,7 @@ async def find_deliveries(session: AsyncSession, *, status: str | None, channel:
         query = query.where(Delivery.endpoint_id == endpoint_id)
     if source_event_id:
         query = query.where(Delivery.source_event_id == source_event_id)
-    if cursor or not offset:
-        return await keyset_page(session, query, order=ORDER, limit=limit, cursor=cursor)
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = list(await session.scalars(query.order_by(*(column.desc() for column in ORDER))
-                                      .offset(offset).limit(limit + 1)))
-    next_cursor = None
-    if len(rows) > limit:
-        next_cursor = encode_cursor([getattr(rows[limit - 1], column.key) for column in ORDER])
-    return KeysetPage(rows=rows[:limit], total=total, next_cursor=next_cursor)
+    return await keyset_page(session, query, order=ORDER, limit=limit, cursor=cursor, offset=offset)
 
 
 async def replay_delivery(session: AsyncSession, delivery_id: str) -> Delivery:

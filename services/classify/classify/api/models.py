@@ -7,6 +7,7 @@ from fastapi import Query
 
 from classify import model_versions
 from classify.api.deps import EngineDep, SyncDep, TrainerDep
+from classify.ml.engine import ClassificationEngine
 from classify.models import ModelVersion
 from classify.registry import active_model_row
 from classify.schemas.models import ActiveModelPublic, ModelIn, ModelPage, ModelPublic
@@ -21,6 +22,14 @@ router = api_router("training", 400, 413)
 
 def model_public(row: ModelVersion) -> ModelPublic:
     return ModelPublic.model_validate(row, from_attributes=True)
+
+
+def active_public(engine: ClassificationEngine, row: ModelVersion | None) -> ActiveModelPublic:
+    """What answers now: the trained model `row`, or the zero-shot fallback when there is none."""
+    return ActiveModelPublic(mode="trained" if row is not None else "zero-shot",
+                             model_version=engine.active.model_version,
+                             taxonomy_version=engine.active.taxonomy.version,
+                             model=model_public(row) if row is not None else None)
 
 
 @router.post("/models", dependencies=needs("models:write"),
@@ -48,11 +57,7 @@ async def list_models(session: SessionDep, limit: Annotated[int, Query(ge=1, le=
 @router.get("/models/active", dependencies=needs("reports:read"), response_model=ActiveModelPublic,
             summary="What answers now: a trained model, or the zero-shot fallback")
 async def get_active(session: SessionDep, engine: EngineDep) -> ActiveModelPublic:
-    row = await active_model_row(session)
-    return ActiveModelPublic(mode="trained" if row is not None else "zero-shot",
-                             model_version=engine.active.model_version,
-                             taxonomy_version=engine.active.taxonomy.version,
-                             model=model_public(row) if row is not None else None)
+    return active_public(engine, await active_model_row(session))
 
 
 @router.post("/models/rollback", dependencies=needs("models:write"), response_model=ActiveModelPublic,
@@ -60,10 +65,7 @@ async def get_active(session: SessionDep, engine: EngineDep) -> ActiveModelPubli
 async def rollback(session: SessionDep, engine: EngineDep, sync: SyncDep) -> ActiveModelPublic:
     target = await model_versions.roll_back(session)
     await sync.refresh()
-    return ActiveModelPublic(mode="trained" if target is not None else "zero-shot",
-                             model_version=engine.active.model_version,
-                             taxonomy_version=engine.active.taxonomy.version,
-                             model=model_public(target) if target is not None else None)
+    return active_public(engine, target)
 
 
 @router.post("/models/deactivate", dependencies=needs("models:write"), response_model=ActiveModelPublic,
@@ -71,8 +73,7 @@ async def rollback(session: SessionDep, engine: EngineDep, sync: SyncDep) -> Act
 async def deactivate(session: SessionDep, engine: EngineDep, sync: SyncDep) -> ActiveModelPublic:
     await model_versions.deactivate_all(session)
     await sync.refresh()
-    return ActiveModelPublic(mode="zero-shot", model_version=engine.active.model_version,
-                             taxonomy_version=engine.active.taxonomy.version, model=None)
+    return active_public(engine, None)
 
 
 @router.get("/models/{model_id}", dependencies=needs("reports:read"),
