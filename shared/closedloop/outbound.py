@@ -84,7 +84,10 @@ class OutboundPolicy:
 
 
 def _host_port(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://<~[": an unclosed IPv6 bracket in the host
+        raise UnsafeTarget(f"not a valid URL: {url!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UnsafeTarget(f"not an http(s) URL: {url!r}")
     try:

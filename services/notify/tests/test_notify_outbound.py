@@ -67,6 +67,11 @@ async def test_registration_refuses_internal_targets(database_url, nats_server):
         slack = await client.post("/v1/subscriptions", json={
             "name": "ops", "event_types": ["ticket.*"], "channel": "slack", "target": "http://169.254.169.254/hook"})
         assert slack.status_code == 422 and slack.json()["errors"][0]["field"] == "body.target"
+        # An unclosed IPv6 bracket in the host (found by schemathesis: it was a 500).
+        for target in ("http://<~[x", "http://[::1/x"):
+            broken = await client.post("/v1/subscriptions", json={
+                "name": "ops", "event_types": ["ticket.*"], "channel": "slack", "target": target})
+            assert broken.status_code == 422 and broken.json()["errors"][0]["field"] == "body.target", broken.text
         # A name that does not resolve (here: no DNS at all) is accepted and checked again at delivery.
         assert (await client.post("/v1/webhooks", json={"name": "later", "url": "https://hooks.invalid/x"})
                 ).status_code == 201
