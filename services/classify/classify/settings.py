@@ -35,10 +35,10 @@ class ClassifySettings(ServiceSettings):
     # On Kubernetes set it to the container's CPU limit (the node's core count is not the limit).
     embed_workers: int = 0
     # The model's forward pass as an int8 ONNX Runtime graph (ml/quantized.py, ADR 0009): converted from the
-    # packaged model once (`python -m classify.ml.quantized`, or at first start) and cached in `model_cache_dir`.
-    # Off by default: its bar (1.5 x raw encode, Banking77 within 0.5 points) is not yet shown, and int8
-    # activations are quantised per forward batch, so a text's vector depends slightly on the texts batched
-    # with it (a test of the triage boundary failed on that). Off: the TorchScript graph at full precision.
+    # packaged model once (`make install` and the Dockerfile run `python -m classify.ml.quantized`; else at
+    # first start) and cached in `model_cache_dir`. Each text runs alone, so its vector never depends on its
+    # batch. Off by default: the issue's bar for turning it on (the service at 1.5 x raw encode) is not met
+    # (1.10 x against 1.05 x at full precision on 2026-12-03, README "Benchmarks"). Off: TorchScript, fp32.
     quantized: bool = False
     model_cache_dir: str = "var/models"
     # Training sets are posted in bulk (Banking77's 10k examples are ~1.2 MB of JSON).

@@ -46,13 +46,20 @@ def test_vectors_stay_close_to_full_precision_and_keep_neighbours(quantized, ful
     assert np.allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-4)
     cosine = (q * f).sum(axis=1)
     assert cosine.min() > 0.95, cosine
-    # Each text's nearest other text is the same under both models.
-    def nearest(v: np.ndarray) -> list[int]:
-        similarity = v @ v.T
-        np.fill_diagonal(similarity, -1)
-        return similarity.argmax(axis=1).tolist()
+    # Each text's nearest other text under int8 is its nearest at full precision, up to near-ties ("refund"
+    # is 0.340 from "charged twice" and 0.353 from "payment declined" at full precision).
+    similarity = f @ f.T
+    np.fill_diagonal(similarity, -1)
+    quantized_similarity = q @ q.T
+    np.fill_diagonal(quantized_similarity, -1)
+    for text, row in enumerate(quantized_similarity):
+        assert similarity[text, row.argmax()] >= similarity[text].max() - 0.02, TEXTS[text]
 
-    assert nearest(q) == nearest(f)
+
+def test_a_texts_vector_does_not_depend_on_its_batch(quantized):
+    alone = np.concatenate([quantized.encode([text]) for text in TEXTS])
+    together = quantized.encode(TEXTS)
+    assert np.array_equal(alone, together)
 
 
 def test_cache_is_keyed_by_the_model_files(tmp_path):

@@ -14,7 +14,7 @@ RebuilderDep = Annotated[Rebuilder, app_state("rebuilder")]
 SubscriptionsDep = Annotated[list[Subscription], app_state("subscriptions")]
 
 
-def forecast_cache(request: Request) -> dict[Any, Any]:
+async def forecast_cache(request: Request) -> dict[Any, Any]:
     """The forecasts this app keeps for a few minutes (insights.api.analyses.get_forecast)."""
     cache: dict[Any, Any] = request.app.state.__dict__.setdefault("forecast_cache", {})
     return cache

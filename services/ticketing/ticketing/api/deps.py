@@ -13,7 +13,7 @@ from ticketing.settings import TicketingSettings
 from ticketing.tickets import TicketOptions
 
 
-def get_now(clock: Annotated[Clock, app_state("clock")]) -> datetime:
+async def get_now(clock: Annotated[Clock, app_state("clock")]) -> datetime:
     return clock.now()
 
 
