@@ -66,15 +66,44 @@ def _sync_ticket(ticket: Ticket, clock: SlaClock) -> None:
         ticket.resolution_due_at = clock.due_at
 
 
+def _new_clock(ticket: Ticket, policy: SlaPolicy, target: str, minutes: int, since: datetime,
+               now: datetime) -> SlaClock:
+    calendar = calendar_of(policy.business_hours)
+    return SlaClock(
+        ticket_id=ticket.id, target=target, policy=policy.name, target_minutes=minutes,
+        warn_at_share=policy.warn_at_share, business_hours=policy.business_hours,
+        escalate_on_breach=policy.escalate_on_breach, started_at=since,
+        warn_at=add_working_minutes(calendar, since, minutes * policy.warn_at_share),
+        due_at=add_working_minutes(calendar, since, minutes),
+        paused_at=now if ticket.status == "pending" else None,
+    )
+
+
+def first_clocks(ticket: Ticket, policy: SlaPolicy | None, now: datetime) -> list[SlaClock]:
+    """The clocks of a ticket not yet stored, with its policy and due times set on it, so the ticket's own
+    INSERT carries them: no query for clocks it cannot have yet, no UPDATE after. Add the clocks to the
+    session once the ticket is flushed (they reference it)."""
+    ticket.sla_policy = policy.name if policy else None
+    clocks = []
+    for target in TARGETS:
+        minutes = getattr(policy, f"{target}_minutes") if policy else None
+        if minutes is None or policy is None:
+            setattr(ticket, f"{target}_due_at", None)
+            continue
+        clock = _new_clock(ticket, policy, target, minutes, now, now)
+        clocks.append(clock)
+        _sync_ticket(ticket, clock)
+    return clocks
+
+
 async def start_clocks(session: AsyncSession, ticket: Ticket, policy: SlaPolicy | None, now: datetime,
                        since: datetime | None = None) -> None:
-    """Start the ticket's clocks under `policy`, counting from `since` (default now). After a priority
+    """Start a stored ticket's clocks under `policy`, counting from `since` (default now). After a priority
     change the running clocks are replaced by ones counted from the ticket's creation (time paused
     before is not deducted then); finished or breached clocks stay as they were."""
     since = since or now
     existing = {c.target: c for c in await clocks_of(session, ticket.id)}
     ticket.sla_policy = policy.name if policy else None
-    calendar = calendar_of(policy.business_hours) if policy else None
     for target in TARGETS:
         minutes = getattr(policy, f"{target}_minutes") if policy else None
         clock = existing.get(target)
@@ -88,14 +117,7 @@ async def start_clocks(session: AsyncSession, ticket: Ticket, policy: SlaPolicy 
             continue
         if target == "first_response" and ticket.first_responded_at is not None:
             continue
-        clock = SlaClock(
-            ticket_id=ticket.id, target=target, policy=policy.name, target_minutes=minutes,
-            warn_at_share=policy.warn_at_share, business_hours=policy.business_hours,
-            escalate_on_breach=policy.escalate_on_breach, started_at=since,
-            warn_at=add_working_minutes(calendar, since, minutes * policy.warn_at_share),
-            due_at=add_working_minutes(calendar, since, minutes),
-            paused_at=now if ticket.status == "pending" else None,
-        )
+        clock = _new_clock(ticket, policy, target, minutes, since, now)
         session.add(clock)
         _sync_ticket(ticket, clock)
 

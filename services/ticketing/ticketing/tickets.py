@@ -33,7 +33,15 @@ from ticketing.models import Agent, AttachedFeedback, Comment, Ticket, TicketLin
 from ticketing.routing import RoutingTable
 from ticketing.routing_rules import route_message
 from ticketing.rules import Message
-from ticketing.sla import pause_clocks, restart_resolution_clock, resume_clocks, select_policy, start_clocks, stop_clock
+from ticketing.sla import (
+    first_clocks,
+    pause_clocks,
+    restart_resolution_clock,
+    resume_clocks,
+    select_policy,
+    start_clocks,
+    stop_clock,
+)
 from ticketing.snapshots import snapshot
 
 __all__ = ["TITLE_CHARS", "TicketOptions", "make_title", "open_ticket"]
@@ -148,13 +156,14 @@ async def open_ticket(session: AsyncSession, event: FeedbackClassifiedV1, table:
     if rule == "praise_no_ticket":
         await _thank_without_ticket(session, ticket, now, table)
         return ticket
+    clocks = first_clocks(ticket, await select_policy(session, ticket.priority, ticket.customer_tier), now)
     session.add(ticket)
     await session.flush()  # visible to the next message of the same consumer batch (duplicates)
+    session.add_all(clocks)
     audit(session, ticket.id, "routing", "created", now, team=ticket.team, priority=ticket.priority,
           score=ticket.priority_score, rule=ticket.rule_id, reasons=decision.reasons)
     if related is not None:  # the same problem reported by another customer
         await link_tickets(session, ticket, related, "routing", now)
-    await start_clocks(session, ticket, await select_policy(session, ticket.priority, ticket.customer_tier), now)
     lead = table.lead_of(ticket.team)
     outbox.add(session, TicketCreatedV1(ticket=snapshot(ticket, lead)))
     agent = await session.get(Agent, decision.assignee) if decision.assignee else None
