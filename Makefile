@@ -35,10 +35,10 @@ $(STAMP): $(PROJECT_FILES)
 	$(BIN)/python -m pip install --quiet -c constraints.txt $(PACKAGES) -r requirements-dev.txt
 	touch $(STAMP)
 
-# classify's int8 forward pass (ADR 0009), converted from the packaged model once, so no service start or
-# test converts it; again after `make clean` or a dependency change.
-$(MODELS_STAMP): $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m classify.ml.quantized
+# classify's ONNX forward passes, fp32 and int8 (ADR 0009), converted from the packaged model once, so no
+# service start or test converts it; again after `make clean`, a dependency change or a new recipe.
+$(MODELS_STAMP): $(STAMP) services/classify/classify/ml/onnx_graphs.py
+	HF_HUB_OFFLINE=1 $(BIN)/python -m classify.ml.onnx_graphs
 	touch $(MODELS_STAMP)
 
 run: install

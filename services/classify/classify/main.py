@@ -38,7 +38,7 @@ def shared_language_detector(codes: str) -> LanguageDetector:
 @functools.cache
 def shared_embedder(model_name: str, batch_size: int = 32, workers: int = 1,
                     languages: str = DEFAULT_LANGUAGES, quantized: bool = False,
-                    cache_dir: str = "var/models") -> Embedder:
+                    cache_dir: str = "var/models", onnx: bool = True) -> Embedder:
     # One copy of the weights per process, however many apps it builds (tests build several).
     detector = shared_language_detector(languages)
 
@@ -46,7 +46,7 @@ def shared_embedder(model_name: str, batch_size: int = 32, workers: int = 1,
         return [p.language in ("en", UNDETERMINED) for p in detector.detect(texts)]
 
     return build_embedder(model_name, batch_size=batch_size, workers=workers, is_english=is_english,
-                          quantized=quantized, cache_dir=cache_dir)
+                          quantized=quantized, onnx=onnx, cache_dir=cache_dir)
 
 
 def build_engine(settings: ClassifySettings, file_taxonomy_path: str | None) -> ClassificationEngine:
@@ -57,7 +57,7 @@ def build_engine(settings: ClassifySettings, file_taxonomy_path: str | None) -> 
     threadpool_limits(1, user_api="blas")
     embedder = shared_embedder(settings.model_name, settings.embed_batch_size,
                                settings.embed_workers or default_workers(), settings.languages,
-                               settings.quantized, settings.model_cache_dir)
+                               settings.quantized, settings.model_cache_dir, settings.onnx_runtime)
     taxonomy = load_taxonomy(file_taxonomy_path)
     languages = shared_language_detector(settings.languages)
     duplicates = DuplicateIndex(embedder.dimension, settings.duplicate_window_hours * 3600,

@@ -34,11 +34,13 @@ class ClassifySettings(ServiceSettings):
     # 0 = one per CPU core the process may use, at most 4. 1 = one worker using torch's own threads.
     # On Kubernetes set it to the container's CPU limit (the node's core count is not the limit).
     embed_workers: int = 0
-    # The model's forward pass as an int8 ONNX Runtime graph (ml/quantized.py, ADR 0009): converted from the
-    # packaged model once (`make install` and the Dockerfile run `python -m classify.ml.quantized`; else at
-    # first start) and cached in `model_cache_dir`. Each text runs alone, so its vector never depends on its
-    # batch. Off by default: the issue's bar for turning it on (the service at 1.5 x raw encode) is not met
-    # (1.10 x against 1.05 x at full precision on 2026-12-03, README "Benchmarks"). Off: TorchScript, fp32.
+    # The model's forward pass in ONNX Runtime (ml/onnx_graphs.py, ADR 0009), converted from the packaged model
+    # once (`make install` and the Dockerfile run `python -m classify.ml.onnx_graphs`; else at first start) and
+    # cached in `model_cache_dir`. `onnx_runtime`: at full precision, the same vectors as TorchScript (within
+    # 1e-4) for 24-40 % less CPU per text; false: TorchScript. `quantized`: int8 instead, each text run alone
+    # so its vector never depends on its batch; off by default: the issue's bar for turning it on (the service
+    # at 1.5 x raw encode) is not met (1.10 x on 2026-12-03, README "Benchmarks").
+    onnx_runtime: bool = True
     quantized: bool = False
     model_cache_dir: str = "var/models"
     # Training sets are posted in bulk (Banking77's 10k examples are ~1.2 MB of JSON).

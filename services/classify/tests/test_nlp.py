@@ -139,12 +139,16 @@ def test_workers_encode_the_same_vectors_in_the_callers_order(embedder: Embedder
     np.testing.assert_allclose(embedder.encode(texts), alone, atol=1e-4)
 
 
-def test_compiled_forward_pass_gives_what_encode_gives(embedder: Embedder) -> None:
+@pytest.mark.parametrize("onnx", [True, False], ids=["onnx-fp32", "torchscript"])
+def test_compiled_forward_pass_gives_what_encode_gives(embedder: Embedder, onnx: bool) -> None:
     from sentence_transformers import SentenceTransformer
 
     from classify.ml.embedding import resolve_model_path
 
-    assert embedder.compiled is not None  # the bundled MiniLM has the layout that is compiled
+    if not onnx:
+        embedder = Embedder(onnx=False)
+    # The bundled MiniLM has the layout that converts: ONNX Runtime by default, TorchScript without it.
+    assert (embedder.graph if onnx else embedder.compiled) is not None
     texts = ["refund", "Where is my parcel? It was due on Monday and the tracking page has not changed since.",
              "Ma carte a été débitée deux fois", "x,y,z"] * 5
     eager = SentenceTransformer(resolve_model_path("all-MiniLM-L6-v2"), device="cpu")

