@@ -79,7 +79,7 @@ class Embedder:
         from sentence_transformers import SentenceTransformer
 
         from classify.ml.compiled import TokenIds, compile_encoder
-        from classify.ml.onnx_graphs import ensure_graph
+        from classify.ml.onnx_graphs import Precision, ensure_graph
 
         self.model_name = model_name
         self.batch_size = batch_size
@@ -99,7 +99,7 @@ class Embedder:
         token_ids = cast(TokenIds, self.token_ids)
         # An ONNX Runtime graph (onnx_graphs.py): int8 when `quantized`, else fp32 when `onnx`; if neither is
         # asked for, or the model does not qualify, the TorchScript graph (compiled.py), else eager.
-        precision = "int8" if quantized else "fp32"
+        precision: Precision = "int8" if quantized else "fp32"
         self.graph = (ensure_graph(first, model_name, resolve_model_path(model_name), token_ids, pad_token_id,
                                    cache_dir, precision)
                       if (quantized or onnx) and self._tokenizer is not None and device == "cpu" else None)
