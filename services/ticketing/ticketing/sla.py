@@ -66,9 +66,8 @@ def _sync_ticket(ticket: Ticket, clock: SlaClock) -> None:
         ticket.resolution_due_at = clock.due_at
 
 
-def _new_clock(ticket: Ticket, policy: SlaPolicy, target: str, minutes: int, since: datetime,
-               now: datetime) -> SlaClock:
-    calendar = calendar_of(policy.business_hours)
+def _new_clock(ticket: Ticket, policy: SlaPolicy, calendar: Calendar | None, target: str, minutes: int,
+               since: datetime, now: datetime) -> SlaClock:
     return SlaClock(
         ticket_id=ticket.id, target=target, policy=policy.name, target_minutes=minutes,
         warn_at_share=policy.warn_at_share, business_hours=policy.business_hours,
@@ -84,13 +83,14 @@ def first_clocks(ticket: Ticket, policy: SlaPolicy | None, now: datetime) -> lis
     INSERT carries them: no query for clocks it cannot have yet, no UPDATE after. Add the clocks to the
     session once the ticket is flushed (they reference it)."""
     ticket.sla_policy = policy.name if policy else None
+    calendar = calendar_of(policy.business_hours) if policy else None
     clocks = []
     for target in TARGETS:
         minutes = getattr(policy, f"{target}_minutes") if policy else None
         if minutes is None or policy is None:
             setattr(ticket, f"{target}_due_at", None)
             continue
-        clock = _new_clock(ticket, policy, target, minutes, now, now)
+        clock = _new_clock(ticket, policy, calendar, target, minutes, now, now)
         clocks.append(clock)
         _sync_ticket(ticket, clock)
     return clocks
@@ -104,6 +104,7 @@ async def start_clocks(session: AsyncSession, ticket: Ticket, policy: SlaPolicy 
     since = since or now
     existing = {c.target: c for c in await clocks_of(session, ticket.id)}
     ticket.sla_policy = policy.name if policy else None
+    calendar = calendar_of(policy.business_hours) if policy else None
     for target in TARGETS:
         minutes = getattr(policy, f"{target}_minutes") if policy else None
         clock = existing.get(target)
@@ -117,7 +118,7 @@ async def start_clocks(session: AsyncSession, ticket: Ticket, policy: SlaPolicy 
             continue
         if target == "first_response" and ticket.first_responded_at is not None:
             continue
-        clock = _new_clock(ticket, policy, target, minutes, since, now)
+        clock = _new_clock(ticket, policy, calendar, target, minutes, since, now)
         session.add(clock)
         _sync_ticket(ticket, clock)
 

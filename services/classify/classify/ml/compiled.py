@@ -35,6 +35,26 @@ PROBE_TEXTS = [
 MAX_DIFFERENCE = 1e-4
 
 
+# Batches of PROBE_TEXTS a converted graph is checked on: alone and padded beside others, past the limit too.
+PROBE_BATCHES = ([0], [4], [0, 1, 2], [2, 3, 4, 0])
+
+
+def probe_pairs(encode: Callable[[list[list[int]]], np.ndarray], model: SentenceTransformer,
+                token_ids: TokenIds) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(what `encode` gives, what `model.encode` gives) for each of the PROBE_BATCHES."""
+    expected = model.encode(PROBE_TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+    probe_ids = token_ids(PROBE_TEXTS)
+    return [(encode([probe_ids[i] for i in batch]), expected[batch]) for batch in PROBE_BATCHES]
+
+
+def example_inputs(token_ids: TokenIds, pad_token_id: int) -> tuple[Any, Any]:
+    """Two probe texts as torch tensors (ids, mask) to trace or export the model with."""
+    import torch
+
+    ids, mask = padded(token_ids(PROBE_TEXTS[:2]), pad_token_id)
+    return torch.from_numpy(ids), torch.from_numpy(mask)
+
+
 def padded(token_ids: list[list[int]], pad_token_id: int) -> tuple[np.ndarray, np.ndarray]:
     """The batch as a rectangle: token ids padded to the longest row, and the attention mask."""
     width = max(len(row) for row in token_ids)
@@ -111,20 +131,14 @@ def _compile(model: SentenceTransformer, token_ids: TokenIds, pad_token_id: int 
     if module is None or pad_token_id is None:
         return None
 
-    example = token_ids(PROBE_TEXTS[:2])
-    width = max(len(row) for row in example)
-    ids = torch.tensor([row + [pad_token_id] * (width - len(row)) for row in example])
-    mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in example])
+    ids, mask = example_inputs(token_ids, pad_token_id)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TracerWarnings about Python values in the graph, checked below
         traced = torch.jit.trace(module.eval(), (ids, mask), check_trace=False)
         compiled = CompiledEncoder(torch.jit.freeze(traced.eval()), pad_token_id)
 
-    expected = model.encode(PROBE_TEXTS, normalize_embeddings=True, convert_to_numpy=True)
-    probe_ids = token_ids(PROBE_TEXTS)
-    for batch in ([0], [4], [0, 1, 2], [2, 3, 4, 0]):  # alone and padded beside others, past the limit too
-        got = compiled.encode([probe_ids[i] for i in batch])
-        difference = float(np.abs(got - expected[batch]).max())
+    for got, expected in probe_pairs(compiled.encode, model, token_ids):
+        difference = float(np.abs(got - expected).max())
         if difference > MAX_DIFFERENCE:
             log.warning("model not compiled: traced output differs", extra={"difference": difference})
             return None

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from classify.ml.compiled import MAX_DIFFERENCE, PROBE_TEXTS, TokenIds, mean_pooled_module, padded
+from classify.ml.compiled import MAX_DIFFERENCE, TokenIds, example_inputs, mean_pooled_module, padded, probe_pairs
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -119,10 +119,7 @@ def convert(model: SentenceTransformer, token_ids: TokenIds, pad_token_id: int, 
     module = mean_pooled_module(model)
     if module is None:
         raise ValueError("not a mean-pooled Hugging Face transformer")
-    example = token_ids(PROBE_TEXTS[:2])
-    width = max(len(row) for row in example)
-    ids = torch.tensor([row + [pad_token_id] * (width - len(row)) for row in example])
-    mask = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in example])
+    ids, mask = example_inputs(token_ids, pad_token_id)
     fp32_target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=fp32_target.parent) as scratch:
         full = Path(scratch) / "model.onnx"
@@ -160,17 +157,14 @@ def _ensure(model: Any, model_name: str, model_path: str, token_ids: TokenIds, p
         log.info("converting the model to ONNX (once; cached)", extra={"path": str(targets[precision])})
         convert(model, token_ids, pad_token_id, targets["fp32"], targets["int8"])
     encoder = OnnxEncoder(targets[precision], pad_token_id, one_text_per_pass=precision == "int8")
-    expected = model.encode(PROBE_TEXTS, normalize_embeddings=True, convert_to_numpy=True)
-    probe_ids = token_ids(PROBE_TEXTS)
-    for batch in ([0], [4], [0, 1, 2], [2, 3, 4, 0]):  # alone and padded beside others, past the limit too
-        got = encoder.encode([probe_ids[i] for i in batch])
+    for got, expected in probe_pairs(encoder.encode, model, token_ids):
         if precision == "fp32":
-            difference = float(np.abs(got - expected[batch]).max())
+            difference = float(np.abs(got - expected).max())
             if difference > MAX_DIFFERENCE:
                 log.warning("fp32 ONNX graph not used: output differs", extra={"difference": difference})
                 return None
         else:
-            cosine = float((got * expected[batch]).sum(axis=1).min())
+            cosine = float((got * expected).sum(axis=1).min())
             if cosine < MIN_COSINE:
                 log.warning("int8 ONNX graph not used: too far from the original", extra={"cosine": cosine})
                 return None
@@ -185,14 +179,13 @@ def main() -> None:
     from classify.settings import ClassifySettings
 
     settings = ClassifySettings()
-    for quantized in (False, True):
-        embedder = build_embedder(settings.model_name, workers=1, quantized=quantized, onnx=True,
-                                  cache_dir=settings.model_cache_dir)
-        for part in getattr(embedder, "parts", [embedder]):
-            if isinstance(part, Embedder):
-                graph = part.graph
-                print(f"{part.model_name}, {'int8' if quantized else 'fp32'}: "
-                      f"{graph.path if graph is not None else 'not available'}")
+    # One conversion writes both graphs; the build checks the one the settings select.
+    embedder = build_embedder(settings.model_name, workers=1, quantized=settings.quantized, onnx=True,
+                              cache_dir=settings.model_cache_dir)
+    for part in getattr(embedder, "parts", [embedder]):
+        if isinstance(part, Embedder):
+            graph = part.graph
+            print(f"{part.model_name}: {graph.path if graph is not None else 'no ONNX graph (TorchScript)'}")
 
 
 if __name__ == "__main__":
