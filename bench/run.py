@@ -232,7 +232,7 @@ def pipeline_benchmark(backend: str, args: argparse.Namespace, classify_alone: f
         good = max((rate for rate, ok in outcomes.items() if ok), default=0.0)
         bad = min((rate for rate, ok in outcomes.items() if not ok and rate > good), default=None)
         low, high = good, bad if bad is not None else max(good * 2, 20.0)
-        if bad is None:  # even the highest fixed rate held: find where it stops
+        if bad is None and not args.no_search:  # even the highest fixed rate held: find where it stops
             while True:
                 print(f"  search {high:g} items/s:")
                 result = asyncio.run(pipeline.open_loop(stack, high, args.search_seconds, pipeline.new_tag()))
@@ -241,7 +241,7 @@ def pipeline_benchmark(backend: str, args: argparse.Namespace, classify_alone: f
                 if not result.sustainable or high >= args.max_rate:
                     break
                 low, high = high, high * 2
-        for _ in range(args.search_steps):
+        for _ in range(0 if args.no_search else args.search_steps):
             if high - low <= max(2.0, 0.05 * high):
                 break
             rate = round((low + high) / 2)
@@ -322,6 +322,8 @@ def main() -> None:
     parser.add_argument("--step-seconds", type=float, default=60.0, help="length of each fixed-rate step")
     parser.add_argument("--search-seconds", type=float, default=60.0, help="length of each search step")
     parser.add_argument("--search-steps", type=int, default=4, help="bisection steps of the search")
+    parser.add_argument("--no-search", action="store_true",
+                        help="only the fixed --rates: no search for the highest sustainable rate")
     parser.add_argument("--max-rate", type=float, default=2000.0)
     parser.add_argument("--notify-events", type=int, default=5000)
     parser.add_argument("--soak-seconds", type=float, default=600.0)

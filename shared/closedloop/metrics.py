@@ -20,7 +20,8 @@ EVENTS_PUBLISHED = Counter("closedloop_events_published_total", "Events publishe
 PUBLISH_FAILURES = Counter("closedloop_outbox_publish_failures_total", "Failed publish attempts (retried).",
                            ["service"])
 CONSUMED = Counter("closedloop_consumer_messages_total", "Messages handled by consumers, by outcome "
-                   "(acked, duplicate, retried, dead_lettered, skipped).", ["service", "durable", "outcome"])
+                   "(acked, duplicate, retried, dead_lettered, skipped, irrelevant).",
+                   ["service", "durable", "outcome"])
 REDELIVERIES = Counter("closedloop_consumer_redeliveries_total", "Messages received more than once.",
                        ["service", "durable"])
 CONSUMER_LAG = Gauge("closedloop_consumer_lag", "Messages waiting for this durable consumer (JetStream num_pending).",

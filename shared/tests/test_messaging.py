@@ -116,10 +116,10 @@ async def test_relay_keeps_events_while_nats_is_down_and_delivers_after(sessions
     assert await stream_messages(broker, "FEEDBACK") == 3
 
 
-def runner(broker, sessions, handler, prepare=None, durable="test-consumer") -> ConsumerRunner:
+def runner(broker, sessions, handler, prepare=None, durable="test-consumer", relevant=None) -> ConsumerRunner:
     subscription = Subscription(durable=durable, stream="FEEDBACK",
                                 subjects={FeedbackReceivedV1.nats_subject: FeedbackReceivedV1},
-                                handler=handler, prepare=prepare)
+                                handler=handler, prepare=prepare, relevant=relevant)
     return ConsumerRunner("test", subscription, broker, sessions, InboxRow, FAST)
 
 
@@ -146,6 +146,33 @@ async def test_consumer_handles_a_redelivered_event_once(sessions, broker):
     await consumer.stop()
     assert await count(sessions, Handled) == 1
     assert await count(sessions, InboxRow) == 1
+
+
+async def test_events_the_handler_would_ignore_are_acked_without_a_transaction(sessions, broker):
+    for text in ("keep one", "ignore me", "keep two"):
+        event = received(text)
+        await broker.publish(event.nats_subject, event.model_dump_json().encode(), {}, msg_id=str(event.event_id))
+    seen: list[str] = []
+
+    async def handle(session, event, _prepared) -> None:
+        seen.append(event.text)
+        await record(session, event, _prepared)
+
+    consumer = runner(broker, sessions, handle, relevant=lambda event: event.text.startswith("keep"))
+    consumer.start()
+
+    async def all_acked():
+        try:
+            info = await broker.js.consumer_info("FEEDBACK", "test-consumer")
+        except NotFoundError:
+            return False
+        return info.num_ack_pending == 0 and info.num_pending == 0 and info.delivered.stream_seq == 3
+    await eventually(all_acked)
+    await consumer.stop()
+    assert seen == ["keep one", "keep two"]
+    # The ignored event left nothing behind: no inbox row, so nothing to purge either.
+    assert await count(sessions, Handled) == 2
+    assert await count(sessions, InboxRow) == 2
 
 
 async def test_failing_handler_is_redelivered_until_it_succeeds(sessions, broker):

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticketing import macros
 from ticketing.audit import audit
+from ticketing.config_cache import cached, detached_copies
 from ticketing.models import Incident, Macro, Setting, Ticket
 from ticketing.sla import stop_clock
 
@@ -73,10 +74,14 @@ async def save_rules(session: AsyncSession, rules: AutoReplyRules, now: datetime
             stored.document, stored.updated_at, stored.updated_by = rules.model_dump(mode="json"), now, "api"
 
 
+async def open_incidents(session: AsyncSession) -> list[Incident]:
+    return detached_copies(await session.scalars(select(Incident).where(Incident.status == "open")
+                                                 .order_by(Incident.created_at)))
+
+
 async def matching_incident(session: AsyncSession, category: str, text: str) -> Incident | None:
     lowered = text.casefold()
-    for incident in await session.scalars(select(Incident).where(Incident.status == "open")
-                                          .order_by(Incident.created_at)):
+    for incident in await cached(session, "open_incidents", lambda: open_incidents(session)):
         if covers(incident.categories or [], category) or any(
                 keyword.casefold() in lowered for keyword in incident.keywords or [] if keyword.strip()):
             return incident
@@ -101,7 +106,7 @@ async def thank_you(session: AsyncSession, ticket: Ticket, now: datetime) -> tup
 
 async def decide(session: AsyncSession, ticket: Ticket, sentiment: str, now: datetime) -> str | None:
     """Which rule answers this new ticket: "incident", "praise", "praise_no_ticket" or None."""
-    rules = await load_rules(session)
+    rules = await cached(session, "auto_reply_rules", lambda: load_rules(session))
     if covers(rules.disabled_categories, ticket.category):
         return None
     if rules.incidents.enabled and await matching_incident(session, ticket.category, ticket.description):

@@ -52,12 +52,17 @@ async def on_reply_received(session: AsyncSession, event: FeedbackReplyReceivedV
                              feedback_id=str(event.feedback_id), message_id=event.message_id)
 
 
+def is_reply_outcome(event: NotificationDeliveredV1 | NotificationFailedV1 | NotificationSuppressedV1) -> bool:
+    """Whether a notification outcome is about one of our replies to a customer: the only ones kept."""
+    return event.to_customer and event.event_type == TicketRepliedV1.nats_subject
+
+
 async def on_notification_outcome(session: AsyncSession,
                                   event: NotificationDeliveredV1 | NotificationFailedV1 | NotificationSuppressedV1,
                                   clock: Clock) -> None:
     """Show on the reply whether it reached the customer. Delivered wins over a failed copy on another
     route; a dead-lettered delivery that is replayed and then succeeds turns the reply delivered."""
-    if not event.to_customer or event.event_type != TicketRepliedV1.nats_subject:
+    if not is_reply_outcome(event):
         return
     comment = await session.scalar(select(Comment).where(Comment.event_id == str(event.source_event_id)))
     if comment is None:

@@ -16,7 +16,7 @@ from closedloop.events import (
 )
 from closedloop.messaging.consumer import Subscription
 from closedloop.runtime import ServiceRuntime
-from ticketing import links
+from ticketing import config_cache, conversation, links
 from ticketing.api import agents, incidents, macros, pages, public, reports, rules, sla_policies, tickets
 from ticketing.clock import Clock, SystemClock
 from ticketing.handlers import Handlers
@@ -42,6 +42,7 @@ def create_app(settings: TicketingSettings | None = None, clock: Clock | None = 
         attach_duplicates_across_customers=settings.attach_duplicates_across_customers)
     handlers = Handlers(table, clock, options)
     runtime = ServiceRuntime(settings, SERVICE_DIR, outbox, InboxMessage)
+    config_cache.attach(runtime.engine, settings.config_cache_seconds)
     runtime.subscribe(Subscription(
         durable="ticketing-feedback-classified", stream="FEEDBACK",
         subjects={FeedbackClassifiedV1.nats_subject: FeedbackClassifiedV1},
@@ -61,7 +62,7 @@ def create_app(settings: TicketingSettings | None = None, clock: Clock | None = 
     runtime.subscribe(Subscription(
         durable="ticketing-notification-outcomes", stream="NOTIFICATION", filter_subject="notification.>",
         subjects={event.nats_subject: event for event in NOTIFICATION_EVENTS},
-        handler=handlers.on_notification_outcome,
+        handler=handlers.on_notification_outcome, relevant=conversation.is_reply_outcome,
     ))
     runtime.subscribe(Subscription(
         durable="ticketing-alert-raised", stream="ALERT",

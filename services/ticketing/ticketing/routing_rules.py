@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.api import get_or_404
 from closedloop.errors import field_problem
+from ticketing.config_cache import cached
 from ticketing.models import RoutingRule, Setting
 from ticketing.routing import Decision, RoutingTable, decide_route
 from ticketing.rules import Message, Rule, RuleActions, RuleConditions
@@ -33,7 +34,9 @@ async def load_weights(session: AsyncSession, table: RoutingTable) -> ScoringWei
 
 
 async def route_message(session: AsyncSession, table: RoutingTable, message: Message) -> Decision:
-    return decide_route(table, await load_rules(session), await load_weights(session, table), message)
+    rules = await cached(session, "routing_rules", lambda: load_rules(session))
+    weights = await cached(session, "scoring_weights", lambda: load_weights(session, table))
+    return decide_route(table, rules, weights, message)
 
 
 async def list_rules(session: AsyncSession) -> list[RoutingRule]:

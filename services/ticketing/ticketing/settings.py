@@ -23,5 +23,8 @@ class TicketingSettings(ServiceSettings):
     duplicate_window_hours: float = 72.0
     # classify's duplicate link to another customer's open ticket: attach there (true) or open a linked ticket.
     attach_duplicates_across_customers: bool = False
+    # How long a replica keeps the routing rules, scoring weights, auto-reply rules, SLA policies and open
+    # incidents it read for new tickets (ticketing.config_cache); a change made through this replica counts at once.
+    config_cache_seconds: float = 5.0
     # Base of the links customers get (public status page, CSAT).
     public_base_url: str = "http://127.0.0.1:8003"

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticketing.calendar import BusinessHours, Calendar, add_working_minutes, is_working_time, working_minutes_between
+from ticketing.config_cache import cached, detached_copies
 from ticketing.models import SlaClock, SlaPolicy, Ticket
 
 TARGETS = ("first_response", "resolution")
@@ -53,7 +54,10 @@ def calendar_of(business_hours: dict[str, Any] | None) -> Calendar | None:
 
 async def select_policy(session: AsyncSession, priority: str, tier: str) -> SlaPolicy | None:
     """The policy of the customer's tier for this priority, else the one for every tier."""
-    candidates = list(await session.scalars(select(SlaPolicy).where(SlaPolicy.priority == priority)))
+    async def every_policy() -> list[SlaPolicy]:
+        return detached_copies(await session.scalars(select(SlaPolicy).order_by(SlaPolicy.id)))
+
+    candidates = [p for p in await cached(session, "sla_policies", every_policy) if p.priority == priority]
     tier = tier.lower()
     return (next((p for p in candidates if p.customer_tier and p.customer_tier.lower() == tier), None)
             or next((p for p in candidates if p.customer_tier is None), None))

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Literal, cast
 from uuid import uuid4
 
-from sqlalchemy import select
+from sqlalchemy import case, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from closedloop.errors import ProblemError, conflict, field_problem
@@ -84,10 +84,11 @@ def message_of(event: FeedbackClassifiedV1) -> Message:
 
 
 async def ticket_of_feedback(session: AsyncSession, feedback_id: str) -> Ticket | None:
-    ticket = await session.scalar(select(Ticket).where(Ticket.feedback_id == feedback_id))
-    if ticket is None:
-        attached = await session.get(AttachedFeedback, feedback_id)
-        ticket = await session.get(Ticket, attached.ticket_id) if attached else None
+    # One statement: the ticket this feedback opened, or the one it was attached to.
+    attached_to = select(AttachedFeedback.ticket_id).where(AttachedFeedback.feedback_id == feedback_id)
+    ticket = await session.scalar(select(Ticket).where(or_(Ticket.feedback_id == feedback_id,
+                                                           Ticket.id.in_(attached_to)))
+                                  .order_by(case((Ticket.feedback_id == feedback_id, 0), else_=1)).limit(1))
     for _ in range(10):  # follow merges to the surviving ticket
         if ticket is None or ticket.merged_into is None:
             break

@@ -60,6 +60,11 @@ class Subscription:
     in the order they were fetched. `prepare` may return an awaitable: it is awaited just before the
     batch is handled, so slow work it starts (a model call) overlaps with fetching, preparing and
     committing the batches around it.
+
+    `relevant(event)`, when given, says whether the handler would do anything with the event: one it
+    would ignore is acked at once, with no transaction and no inbox row (ignoring it again on a
+    redelivery is just as harmless). E.g. ticketing hears every notification outcome but keeps only
+    those of replies to customers.
     """
 
     durable: str
@@ -69,6 +74,7 @@ class Subscription:
     prepare: Prepare | None = None
     batch_size: int | None = None
     filter_subject: str | None = field(default=None)
+    relevant: Callable[[Any], bool] | None = None
 
     def event_type(self, subject: str) -> type[Event] | None:
         return self.subjects.get(subject)
@@ -230,9 +236,15 @@ class ConsumerRunner:
                 self._count("skipped")
                 continue
             try:
-                ready.append((msg, event_type.model_validate_json(msg.data)))
+                event = event_type.model_validate_json(msg.data)
             except ValidationError as exc:
                 await self._dead_letter(msg, f"invalid event payload: {exc.errors()[:3]}")
+                continue
+            if self.sub.relevant is not None and not self.sub.relevant(event):
+                await msg.ack()
+                self._count("irrelevant")
+                continue
+            ready.append((msg, event))
         if not ready:
             return None
 
