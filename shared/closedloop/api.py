@@ -183,7 +183,10 @@ def create_service_app(runtime: ServiceRuntime, *, title: str, description: str,
             await runtime.stop()
             shutdown_tracing()
 
-    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    # FastAPI's own OpenTelemetry bridge is off: closedloop.telemetry.instrument_app already makes the request's
+    # server span, and both made two spans (and two sets of metrics) per request, in every service (issue 14).
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan,
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.runtime = runtime
     app.state.settings = settings
     app.state.authenticator = Authenticator(settings)
