@@ -123,6 +123,15 @@ def runner(broker, sessions, handler, prepare=None, durable="test-consumer", rel
     return ConsumerRunner("test", subscription, broker, sessions, InboxRow, FAST)
 
 
+async def all_acked(broker: Broker, messages: int) -> bool:
+    """The test consumer was handed the stream's first `messages` messages and acked every one."""
+    try:
+        info = await broker.js.consumer_info("FEEDBACK", "test-consumer")
+    except NotFoundError:
+        return False  # not created yet
+    return info.num_ack_pending == 0 and info.num_pending == 0 and info.delivered.stream_seq == messages
+
+
 async def record(session, event, _prepared) -> None:
     session.add(Handled(event_id=str(event.event_id)))
 
@@ -136,13 +145,7 @@ async def test_consumer_handles_a_redelivered_event_once(sessions, broker):
     consumer = runner(broker, sessions, record)
     consumer.start()
 
-    async def both_acked():
-        try:
-            info = await broker.js.consumer_info("FEEDBACK", "test-consumer")
-        except NotFoundError:
-            return False  # not created yet
-        return info.num_ack_pending == 0 and info.num_pending == 0 and info.delivered.stream_seq == 2
-    await eventually(both_acked)
+    await eventually(lambda: all_acked(broker, 2))
     await consumer.stop()
     assert await count(sessions, Handled) == 1
     assert await count(sessions, InboxRow) == 1
@@ -161,13 +164,7 @@ async def test_events_the_handler_would_ignore_are_acked_without_a_transaction(s
     consumer = runner(broker, sessions, handle, relevant=lambda event: event.text.startswith("keep"))
     consumer.start()
 
-    async def all_acked():
-        try:
-            info = await broker.js.consumer_info("FEEDBACK", "test-consumer")
-        except NotFoundError:
-            return False
-        return info.num_ack_pending == 0 and info.num_pending == 0 and info.delivered.stream_seq == 3
-    await eventually(all_acked)
+    await eventually(lambda: all_acked(broker, 3))
     await consumer.stop()
     assert seen == ["keep one", "keep two"]
     # The ignored event left nothing behind: no inbox row, so nothing to purge either.

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ticketing.calendar import BusinessHours, Calendar, add_working_minutes, is_working_time, working_minutes_between
 from ticketing.config_cache import cached, detached_copies
 from ticketing.models import SlaClock, SlaPolicy, Ticket
+from ticketing.sla_policies import list_policies
 
 TARGETS = ("first_response", "resolution")
 
@@ -55,7 +56,7 @@ def calendar_of(business_hours: dict[str, Any] | None) -> Calendar | None:
 async def select_policy(session: AsyncSession, priority: str, tier: str) -> SlaPolicy | None:
     """The policy of the customer's tier for this priority, else the one for every tier."""
     async def every_policy() -> list[SlaPolicy]:
-        return detached_copies(await session.scalars(select(SlaPolicy).order_by(SlaPolicy.id)))
+        return detached_copies(await list_policies(session))
 
     candidates = [p for p in await cached(session, "sla_policies", every_policy) if p.priority == priority]
     tier = tier.lower()
