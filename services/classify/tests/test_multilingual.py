@@ -24,6 +24,7 @@ from classify.settings import ClassifySettings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DATA = Path(__file__).parent / "data"
+REVIEWS = Path(__file__).parents[1] / "data"  # the sentiment head's own review splits
 
 
 def _rows(name: str) -> list[list[str]]:
@@ -180,11 +181,32 @@ def test_sentiment_head_reads_reviews_in_six_languages(multilingual: ConcatEmbed
         return float(np.mean([(predicted[mask & (truth == label)] == label).mean() for label in LABELS]))
 
     recalls = {code: round(macro_recall(language == code), 2) for code in ("en", "zh", "ja", "de", "es", "fr")}
-    # Measured: en 0.75, zh 0.75, ja 0.75, de 0.62, es 0.75, fr 0.67; 13 reviews called neutral, 11 of them right.
-    assert recalls["en"] >= 0.7, recalls
-    assert min(recalls.values()) >= 0.55, recalls
+    # Measured 2026-12-04: en 0.83, zh 0.83, ja 0.79, de 0.71, es 0.83, fr 0.88 (0.75 / 0.75 / 0.75 / 0.62 / 0.75 /
+    # 0.67 before the head learnt from our reviews); 31 reviews called neutral, 27 of them right (13 and 11 before).
+    assert recalls["en"] >= 0.75, recalls
+    assert min(recalls.values()) >= 0.62, recalls
     neutral = predicted == "neutral"
-    assert neutral.sum() >= 8 and (truth[neutral] == "neutral").mean() >= 0.6, recalls  # neutral when neutral
+    assert neutral.sum() >= 20 and (truth[neutral] == "neutral").mean() >= 0.7, recalls  # neutral when neutral
+
+
+def test_sentiment_on_the_review_validation_split(multilingual: ConcatEmbedder) -> None:
+    # 300 reviews with 1-5 stars the head never saw (services/classify/data/sentiment_reviews_val.tsv); HEAD_WEIGHT
+    # and NEUTRAL_BIAS were chosen on them. Measured 2026-12-04: all 0.672 — en 0.73, de 0.68, es 0.60, fr 0.75,
+    # ja 0.62, zh 0.65 (0.558 before: en 0.53, and 7 of 10 lukewarm reviews called negative or positive).
+    lines = (REVIEWS / "sentiment_reviews_val.tsv").read_text(encoding="utf-8").splitlines()
+    rows = [line.split("\t") for line in lines if line and not line.startswith("#")]
+    texts = [row[3] for row in rows]
+    classifier = SentimentClassifier(multilingual)
+    predicted = np.array([p.label for p in classifier.predict(multilingual.encode(texts), texts)])
+    truth, language = np.array([row[2] for row in rows]), np.array([row[0] for row in rows])
+
+    def macro_recall(mask: np.ndarray) -> float:
+        return float(np.mean([(predicted[mask & (truth == label)] == label).mean() for label in LABELS]))
+
+    recalls = {code: round(macro_recall(language == code), 2) for code in ("en", "zh", "ja", "de", "es", "fr")}
+    assert macro_recall(np.ones(len(rows), dtype=bool)) >= 0.63, recalls
+    assert recalls["en"] >= 0.68, recalls
+    assert min(recalls.values()) >= 0.55, recalls
 
 
 def test_sentiment_of_the_twelve_language_messages(multilingual: ConcatEmbedder) -> None:

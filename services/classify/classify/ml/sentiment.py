@@ -30,12 +30,16 @@ class SentimentDataError(ValueError):
 
 LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
 HEAD_PATH = resources.files("classify.ml").joinpath("data/sentiment_head.npz")
-HEAD_WEIGHT = 1.0  # the head's log-probabilities, added to the kNN logits (both views vote)
-# Added to the neutral logit with the head. Tweets and seed questions teach neutral as "no opinion"; a review
-# that is lukewarm or mixed ("does the job, nothing more") came out negative or positive: on our 144 reviews
-# in six languages 6 of 48 neutral ones were called neutral without it, 13 with it (macro-recall 0.68 → 0.72);
-# chosen on that set, so its figures are optimistic; on the 72 older test messages 68 → 66 right.
-NEUTRAL_BIAS = 1.0
+# The head's log-probabilities count twice against the kNN logits over our seed sentences and the lexicon: the
+# head has learnt from 16,000 labelled texts, the kNN from 300 seeds. Added to the neutral logit with the head: a
+# review that is lukewarm or mixed ("does the job, nothing more") must come out neutral. Both were chosen on our
+# review validation split (services/classify/data/sentiment_reviews_val.tsv, 300 reviews in six languages, never
+# trained on), 2026-12-04: macro-recall 0.558 with the old head (1.0 / 1.0) -> 0.672, predicted neutral 23 % of
+# the reviews (truly 20 %). On our older 144 reviews, used for neither: 0.715 -> 0.812. On XLM-T's validation
+# tweets the service's sentiment went 0.541 -> 0.531: tweets call neutral what has no opinion at all, and more of
+# them come out neutral now (52 % against 33 % truly neutral).
+HEAD_WEIGHT = 2.0
+NEUTRAL_BIAS = 2.0
 TOP_K = 5  # neighbours per class; averaging smooths over single odd examples
 TEMPERATURE = 0.05  # cosine gaps between classes are small (~0.05-0.1), so sharpen
 LEXICON_WEIGHT = 2.0  # logit shift per unit of lexicon polarity (in [-1, 1])
