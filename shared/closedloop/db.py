@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from closedloop import sqlite_inline
+
 log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
@@ -98,7 +100,9 @@ def create_engine(url: str, *, busy_timeout: float = 30.0, pool_timeout: float =
     # Readers have their own pool (`read_engine`). Other processes on the same file still meet the busy handler.
     # An in-memory database lives in one connection (SQLAlchemy's StaticPool), which takes no pool sizes.
     pool = {} if in_memory else {"pool_size": 1, "max_overflow": 0, "pool_timeout": pool_timeout}
-    engine = create_async_engine(url, connect_args={"timeout": busy_timeout}, **pool)
+    # The writers' calls run on the event loop, not through aiosqlite's thread (closedloop.sqlite_inline, ADR 0016).
+    connect_args = {"timeout": busy_timeout, "async_creator_fn": sqlite_inline.connect}
+    engine = create_async_engine(url, connect_args=connect_args, **pool)
     _prepare_sqlite(engine, busy_timeout)
     _busy_timeouts[engine.sync_engine] = busy_timeout
     return engine
