@@ -2,6 +2,7 @@
 results as through aiosqlite, and a lock held by another connection is waited for without blocking the loop."""
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 
@@ -30,15 +31,27 @@ async def test_writes_reads_and_rollbacks_through_the_write_engine(tmp_path):
         await engine.dispose()
 
 
-async def test_a_held_lock_is_waited_for_without_blocking_the_loop(tmp_path):
-    path = tmp_path / "locked.db"
-    engine = create_engine(f"sqlite+aiosqlite:///{path}", busy_timeout=5.0)
+@contextlib.asynccontextmanager
+async def held_by_another_writer(path, busy_timeout: float):
+    """The write engine's sessions on a file with a table `t`, whose write lock another connection holds (as
+    another process's writer would); yields the sessions and that connection."""
+    engine = create_engine(f"sqlite+aiosqlite:///{path}", busy_timeout=busy_timeout)
     sessions = session_factory(engine)
     other = sqlite3.connect(path, isolation_level=None)
     try:
         async with sessions() as session, session.begin():
             await session.execute(text("CREATE TABLE t (a INTEGER PRIMARY KEY)"))
-        other.execute("BEGIN IMMEDIATE")  # another process's writer holds the lock
+        other.execute("BEGIN IMMEDIATE")
+        yield sessions, other
+    finally:
+        if other.in_transaction:
+            other.execute("ROLLBACK")
+        other.close()
+        await engine.dispose()
+
+
+async def test_a_held_lock_is_waited_for_without_blocking_the_loop(tmp_path):
+    async with held_by_another_writer(tmp_path / "locked.db", busy_timeout=5.0) as (sessions, other):
         ticks = 0
 
         async def tick() -> None:
@@ -62,24 +75,10 @@ async def test_a_held_lock_is_waited_for_without_blocking_the_loop(tmp_path):
         ticker.cancel()
         assert waited >= 0.25  # it did wait for the lock ...
         assert ticks >= 10  # ... and the loop kept running meanwhile (a blocked loop ticks ~0 times)
-    finally:
-        other.close()
-        await engine.dispose()
 
 
 async def test_past_the_busy_timeout_the_lock_error_goes_up(tmp_path):
-    path = tmp_path / "held.db"
-    engine = create_engine(f"sqlite+aiosqlite:///{path}", busy_timeout=0.2)
-    sessions = session_factory(engine)
-    other = sqlite3.connect(path, isolation_level=None)
-    try:
-        async with sessions() as session, session.begin():
-            await session.execute(text("CREATE TABLE t (a INTEGER PRIMARY KEY)"))
-        other.execute("BEGIN IMMEDIATE")
+    async with held_by_another_writer(tmp_path / "held.db", busy_timeout=0.2) as (sessions, _):
         with pytest.raises(OperationalError, match="database is locked"):
             async with sessions() as session, session.begin():
                 await session.execute(text("INSERT INTO t (a) VALUES (1)"))
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
-        await engine.dispose()

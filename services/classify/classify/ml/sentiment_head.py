@@ -114,13 +114,14 @@ def main(argv: list[str] | None = None) -> None:
     assert best is not None
     _, c, review_weight = best
     head = fit(c, review_weight)
+    on_tweets, on_reviews = head.predict(x_val), head.predict(x_held)
     meta = {"model_name": embedder.model_name, "labels": list(LABELS), "C": c, "review_weight": review_weight,
             "trained_on": f"XLM-T train ({len(train_texts)} tweets, 8 languages) + {len(seed_texts)} seed sentences"
                           f" + {len(review_texts)} of our reviews",
-            "validation_macro_recall": round(macro_recall(y_val, head.predict(x_val)), 4),
-            "validation_per_language": _per_language(y_val, head.predict(x_val), val_languages),
-            "reviews_validation_macro_recall": round(macro_recall(y_held, head.predict(x_held)), 4),
-            "reviews_validation_per_language": _per_language(y_held, head.predict(x_held), held_languages),
+            "validation_macro_recall": round(macro_recall(y_val, on_tweets), 4),
+            "validation_per_language": _per_language(y_val, on_tweets, val_languages),
+            "reviews_validation_macro_recall": round(macro_recall(y_held, on_reviews), 4),
+            "reviews_validation_per_language": _per_language(y_held, on_reviews, held_languages),
             "seconds": round(time.perf_counter() - started, 1)}
     np.savez_compressed(args.out, coef=head.coef_.astype(np.float32), intercept=head.intercept_.astype(np.float32),
                         meta=np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8))
